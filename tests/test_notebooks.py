@@ -1,0 +1,190 @@
+"""The notebook sequence keeps to the exercise contract and to nbgrader's rules.
+
+These tests read the instructor notebooks (solutions/) and the committed
+student notebooks (notebooks/) as data, and run real nbgrader on copies of
+the course. nbval (configured in pyproject.toml) separately re-executes every
+instructor notebook and compares its outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from source_lib.course import ASSIGNMENT, REPO_ROOT, make_course, notebook_names, run_nbgrader
+from source_lib.release import generate_student_notebooks
+
+SOLUTIONS = REPO_ROOT / "solutions" / ASSIGNMENT
+STUDENT = REPO_ROOT / "notebooks" / ASSIGNMENT
+
+#: The graded functions of DESIGN.md's exercise contract and the notebook that holds each.
+CONTRACT = {
+    "softsign": "01_softsign_definition.ipynb",
+    "abs_derivative": "02_derivative_of_abs.ipynb",
+    "softsign_derivative": "03_quotient_rule_derivation.ipynb",
+    "numerical_derivative": "03_quotient_rule_derivation.ipynb",
+    "tanh_derivative": "04_softsign_vs_tanh.ipynb",
+    "softsign_inverse": "04_softsign_vs_tanh.ipynb",
+}
+
+NOTEBOOKS = notebook_names()
+
+
+def _read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def _nbgrader(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def _solution_cells(notebook):
+    return [c for c in notebook.cells if c.cell_type == "code" and _nbgrader(c).get("solution")]
+
+
+def _test_cells(notebook):
+    return [c for c in notebook.cells if _nbgrader(c).get("grade") and c.cell_type == "code"]
+
+
+def _outside_solution(source: str) -> str:
+    return re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "", source, flags=re.DOTALL)
+
+
+def _visible_part(source: str) -> str:
+    return re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "", source, flags=re.DOTALL)
+
+
+def test_the_sequence_is_there():
+    assert set(CONTRACT.values()) <= set(NOTEBOOKS)
+    assert all(re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", name) for name in NOTEBOOKS)
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACT))
+def test_each_contract_function_is_defined_once_in_its_notebook(name):
+    definitions = []
+    for notebook_name in NOTEBOOKS:
+        for cell in _read(SOLUTIONS / notebook_name).cells:
+            if cell.cell_type == "code" and re.search(rf"^def {name}\(", cell.source, re.M):
+                definitions.append((notebook_name, cell))
+    assert len(definitions) == 1, f"def {name}( appears {len(definitions)} times"
+    notebook_name, cell = definitions[0]
+    assert notebook_name == CONTRACT[name]
+    assert _nbgrader(cell).get("solution"), f"{name} is not in a solution cell"
+    kept = _outside_solution(cell.source)
+    assert re.search(rf"^def {name}\(", kept, re.M), "the signature must stay outside the solution"
+    assert '"""' in kept, "the docstring must stay outside the solution region"
+
+
+@pytest.mark.parametrize("notebook_name", NOTEBOOKS)
+def test_every_exercise_has_descriptive_graded_tests(notebook_name):
+    notebook = _read(SOLUTIONS / notebook_name)
+    ids = [_nbgrader(c)["grade_id"] for c in notebook.cells if _nbgrader(c)]
+    assert len(ids) == len(set(ids)), "grade_ids must be unique"
+    for cell in _test_cells(notebook):
+        meta = _nbgrader(cell)
+        assert meta["grade_id"].startswith("test_"), meta["grade_id"]
+        assert meta["points"] > 0
+        assert meta["locked"]
+        assert cell.source.lstrip().startswith('"""'), "a test cell opens with a one-line docstring"
+        visible = _visible_part(cell.source)
+        assert re.search(r"check_\w+\(|assert ", visible), (
+            f"{meta['grade_id']} has no visible assertion"
+        )
+    for cell in _solution_cells(notebook):
+        function = re.search(r"^def (\w+)\(", cell.source, re.M)
+        if function is None:
+            continue
+        tests = [c for c in _test_cells(notebook) if re.search(rf"\b{function[1]}\b", c.source)]
+        assert tests, f"{function[1]} has no test cell"
+        points = sum(_nbgrader(c)["points"] for c in tests)
+        heading = [
+            c.source
+            for c in notebook.cells
+            if c.cell_type == "markdown" and f"`{function[1]}`" in c.source and "point" in c.source
+        ]
+        assert any(re.search(rf"\({points:g} points?\)", text) for text in heading), (
+            f"no exercise heading for {function[1]} states its {points:g} points"
+        )
+
+
+@pytest.mark.parametrize("notebook_name", NOTEBOOKS)
+def test_notebook_skeleton_and_figures(notebook_name):
+    notebook = _read(SOLUTIONS / notebook_name)
+    markdown = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    assert notebook.cells[0].cell_type == "markdown"
+    assert notebook.cells[0].source.startswith("# "), "a notebook opens with its title"
+    assert re.search(r"(?i)learning goals|you will", markdown)
+    assert re.search(r"^## Setup", markdown, re.M)
+    assert re.search(r"^## Summary", markdown, re.M)
+    previous_markdown = ""
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            previous_markdown = cell.source
+            continue
+        images = [o for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+        if images:
+            assert "Figure" in previous_markdown, (
+                "the markdown before each figure gives a sentence of alt text:\n"
+                + cell.source[:200]
+            )
+        for output in cell.get("outputs", []):
+            assert output.get("output_type") != "error", (
+                f"committed error output in {notebook_name}"
+            )
+            text = "".join(output.get("data", {}).get("text/plain", ""))
+            assert not text.startswith("<Figure size"), "end figure cells with plt.show()"
+
+
+@pytest.mark.parametrize("notebook_name", NOTEBOOKS)
+def test_instructor_notebooks_are_committed_with_outputs(notebook_name):
+    notebook = _read(SOLUTIONS / notebook_name)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code), "execute the notebook before committing it"
+
+
+def test_student_notebooks_match_a_fresh_generation(tmp_path):
+    generated = generate_student_notebooks(tmp_path)
+    assert sorted(p.name for p in generated) == notebook_names(folder="notebooks")
+    for path in generated:
+        fresh = json.loads(path.read_text())
+        committed = json.loads((STUDENT / path.name).read_text())
+        assert committed == fresh, (
+            f"notebooks/{ASSIGNMENT}/{path.name} differs from solutions/: run `make notebooks`"
+        )
+
+
+@pytest.mark.parametrize("notebook_name", NOTEBOOKS)
+def test_student_notebooks_hide_solutions(notebook_name):
+    notebook = _read(STUDENT / notebook_name)
+    text = json.dumps(notebook)
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS"):
+        assert marker not in text
+    for cell in _solution_cells(notebook):
+        if re.search(r"^def \w+\(", cell.source, re.M):
+            assert "raise NotImplementedError" in cell.source
+    assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code")
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    return make_course(tmp_path_factory.mktemp("course"))
+
+
+def test_nbgrader_validate_passes_on_every_instructor_notebook(course):
+    paths = [str(course / "solutions" / ASSIGNMENT / name) for name in NOTEBOOKS]
+    result = run_nbgrader(["validate", *paths], course, check=False)
+    output = result.stdout + result.stderr
+    assert output.count("Success! Your notebook passes all the tests.") == len(paths), output
+
+
+def test_every_test_cell_fails_on_the_student_notebooks(course):
+    paths = [str(course / "notebooks" / ASSIGNMENT / name) for name in NOTEBOOKS]
+    result = run_nbgrader(["validate", "--invert", *paths], course, check=False)
+    output = result.stdout + result.stderr
+    graded = [name for name in NOTEBOOKS if _test_cells(_read(SOLUTIONS / name))]
+    assert "The following cell passed" not in output, output
+    assert output.count("Success! The notebook does not pass any tests.") >= len(graded), output
