@@ -1,0 +1,1598 @@
+"""Check functions behind every graded test cell, and the small framework they share.
+
+Each exercise of the course has one check, called from the notebook's test
+cells as ``check_NAME(NAME, group)``:
+
+========================================  ==========================================
+check                                     graded function (student's)
+========================================  ==========================================
+:func:`check_softsign`                    ``softsign(x)``
+:func:`check_abs_derivative`              ``abs_derivative(x)``
+:func:`check_softsign_derivative`         ``softsign_derivative(x)``
+:func:`check_numerical_derivative`        ``numerical_derivative(f, x, h=1e-5)``
+:func:`check_tanh_derivative`             ``tanh_derivative(x)``
+:func:`check_softsign_inverse`            ``softsign_inverse(y)``
+========================================  ==========================================
+
+``group`` is one of :data:`GROUPS`: ``"values"`` (Python and NumPy scalars:
+positive, negative, zero), ``"arrays"`` (0-d, empty, 1-D and 2-D arrays; the
+input must not be modified) and ``"hidden"`` (random arrays over many orders of
+magnitude, float16/float32/int inputs, read-only and non-contiguous arrays,
+scalars of every kind). A check returns ``None`` when the function is right and
+raises :class:`CheckFailure` otherwise, with a short message a student can act
+on: the input, the expected value, the value returned, and a hint.
+
+What a check guarantees
+-----------------------
+* Every correct vectorised form passes (``np.where`` branches, ``np.sign``
+  tricks, ``1 / np.cosh(x)**2``...): values are compared with a relative
+  tolerance and a small absolute one, never with ``==``. Any real numeric
+  result dtype is accepted; the shape must match.
+* Student code runs with warnings ignored, floating-point errors silenced and
+  ``stdout``/``stderr`` captured, so a warning (which nbgrader would score as a
+  failure) never costs marks.
+* The student sees the message, not a traceback: frames inside ``source_lib``
+  are hidden from IPython (``__tracebackhide__``) and failures are raised
+  ``from None``.
+* The easy cheats fail: calling ``source_lib``'s own implementation (detected
+  with a profiler while the student's function runs), replacing NumPy's
+  comparison helpers (``np.allclose``, ``np.isclose``, ``np.testing.*``) or these
+  check functions, ``sys.exit()`` and endless loops inside the graded function.
+  The checks themselves never use NumPy's comparison helpers.
+
+Writing a new check
+-------------------
+A check for another exercise (for example in its own module) is built from the
+public pieces here::
+
+    from source_lib.checks import call_student, check_function, compare, protect_module
+
+    @check_function("softsign_layer_backward")
+    def check_softsign_layer_backward(func, group):
+        for x, upstream in my_cases(group):
+            got = call_student(func, x, upstream, name="softsign_layer_backward")
+            compare(got, my_reference(x, upstream), name="softsign_layer_backward",
+                    inputs={"x": x, "upstream": upstream}, hint=my_hint)
+
+    protect_module(__name__)
+
+:func:`check_function` hides the check's frames from tracebacks, validates the
+group, silences warnings, refuses to run when NumPy's comparison helpers or a
+registered check were replaced, and records a receipt for the grading
+preprocessor (see :mod:`source_lib.nbgrader_plugins`). :func:`call_student`
+runs the student's function safely. :func:`compare` raises the standard
+input/expected/got/hint message. :func:`protect_module` makes the module's
+registered checks impossible to replace by assigning to the module.
+
+The hidden group draws its random inputs from a fixed seed; set the environment
+variable ``SOFTSIGN_HIDDEN_SEED`` on the grading machine to use inputs that
+are not in the public source.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import hashlib
+import hmac
+import io
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import types
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy._core import multiarray as _multiarray
+from numpy._core import umath as _umath
+from numpy._core._multiarray_umath import _ArrayFunctionDispatcher as _ARRAY_FUNCTION_DISPATCHER
+
+__all__ = [
+    "CALL_TIME_LIMIT",
+    "GROUPS",
+    "CheckFailure",
+    "Mistake",
+    "call_student",
+    "check_abs_derivative",
+    "check_function",
+    "check_numerical_derivative",
+    "check_softsign",
+    "check_softsign_derivative",
+    "check_softsign_inverse",
+    "check_tanh_derivative",
+    "compare",
+    "format_value",
+    "protect_module",
+    "replaced_helpers",
+]
+
+#: The test groups every check accepts.
+GROUPS = ("values", "arrays", "hidden")
+
+#: Seconds one call of a student's function may take before it is stopped.
+CALL_TIME_LIMIT = 3.0
+
+#: Environment variables read by the checks (set by the grading preprocessor).
+RECEIPTS_ENV = "SOFTSIGN_CHECK_RECEIPTS"
+RECEIPTS_KEY_ENV = "SOFTSIGN_CHECK_KEY"
+HIDDEN_SEED_ENV = "SOFTSIGN_HIDDEN_SEED"
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+_NUMPY_DIR = str(Path(np.__file__).resolve().parent)
+
+# NumPy's building blocks, taken from the private modules that define them, so
+# that assigning to ``np.abs`` or ``np.asarray`` in a notebook cannot change how
+# the checks compare values.
+_asarray = _multiarray.asarray
+_array = _multiarray.array
+_absolute = _umath.absolute
+_isnan = _umath.isnan
+_isfinite = _umath.isfinite
+_subtract = _umath.subtract
+_multiply = _umath.multiply
+_add = _umath.add
+_less_equal = _umath.less_equal
+_equal = _umath.equal
+_logical_or = _umath.logical_or
+_logical_and = _umath.logical_and
+_signbit = _umath.signbit
+_sin = _umath.sin
+_tanh = _umath.tanh
+_exp = _umath.exp
+_ndarray = np.ndarray
+_errstate = np.errstate
+_real_setprofile = sys.setprofile
+_real_getprofile = sys.getprofile
+
+# Receipts tell the grading preprocessor that a genuine check ran in a test cell.
+_RECEIPT_KEY = os.environ.pop(RECEIPTS_KEY_ENV, "").encode()
+_RECEIPT_PATH = os.environ.get(RECEIPTS_ENV, "")
+
+
+class CheckFailure(AssertionError):
+    """A graded function gave a wrong answer; the message says what and why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def _render_traceback_(self) -> list[str]:
+        """Format the failure for IPython without the frames inside ``source_lib``.
+
+        IPython (JupyterLab, nbgrader's kernel) calls this hook instead of
+        printing the whole traceback: the student sees the test cell's line
+        and the message.
+        """
+        traceback = self.__traceback__
+        previous = None
+        while traceback is not None and not _is_library_code(traceback.tb_frame.f_code):
+            previous, traceback = traceback, traceback.tb_next
+        if previous is not None:
+            previous.tb_next = None
+        shell = _ipython_shell()
+        if shell is None or previous is None:
+            return [f"{type(self).__name__}: {self}"]
+        return shell.InteractiveTB.structured_traceback(
+            type(self), self, self.__traceback__, tb_offset=None
+        )
+
+
+def _ipython_shell() -> Any:
+    ipython = sys.modules.get("IPython")
+    get_ipython = getattr(ipython, "get_ipython", None)
+    return get_ipython() if callable(get_ipython) else None
+
+
+# ---------------------------------------------------------------------------
+# Formatting
+# ---------------------------------------------------------------------------
+
+
+def format_value(value: Any) -> str:
+    """Return a short, readable rendering of ``value`` for a failure message.
+
+    Floats keep 10 significant digits; arrays show their shape, dtype and at
+    most a few elements.
+
+    Examples
+    --------
+    >>> format_value(2 / 3)
+    '0.6666666667'
+    >>> format_value(np.float32(0.5))
+    'np.float32(0.5)'
+    >>> format_value(np.array([1.0, -2.0]))
+    'array([ 1., -2.])'
+    """
+    if value is None:
+        return "None"
+    if isinstance(value, bool | str):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, np.generic):
+        if value.dtype.kind not in "fiub":
+            return repr(value)
+        inner = format_value(value.item())
+        return inner if value.dtype == np.float64 else f"np.{value.dtype.name}({inner})"
+    if isinstance(value, float):
+        return f"{value:.10g}" if math.isfinite(value) and value != int(value) else repr(value)
+    if isinstance(value, _ndarray):
+        options = {"threshold": 8, "edgeitems": 3, "precision": 10, "suppress": False}
+        with np.printoptions(**options):
+            text = repr(value)
+        if value.ndim == 0:
+            return text
+        if "shape=" in text or (value.ndim == 1 and value.size > 0):
+            return text
+        return f"{text} (shape {value.shape})"
+    text = repr(value)
+    return text if len(text) < 80 else text[:77] + "..."
+
+
+def _format_inputs(inputs: Mapping[str, Any]) -> str:
+    return ", ".join(f"{name} = {format_value(value)}" for name, value in inputs.items())
+
+
+#: True while a check runs its hidden group: messages then describe the
+#: failing input instead of printing it, so hidden cases stay hidden.
+_HIDDEN_GROUP: contextvars.ContextVar[bool] = contextvars.ContextVar("hidden", default=False)
+
+
+def _describe(value: Any) -> str:
+    if callable(value):
+        return format_value(value)
+    if isinstance(value, _ndarray):
+        kind = "read-only " if not value.flags.writeable else ""
+        return f"a {kind}{value.dtype} array of shape {value.shape}"
+    if isinstance(value, np.generic):
+        return f"a NumPy {value.dtype} scalar"
+    return f"a Python {type(value).__name__}"
+
+
+def _message(
+    name: str,
+    problem: str,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+    expected: Any = None,
+    got: Any = None,
+    hint: str | None = None,
+    show_values: bool = True,
+    element: Mapping[str, Any] | None = None,
+) -> str:
+    lines = [f"{name}: {problem}"]
+    if _HIDDEN_GROUP.get():
+        if inputs:
+            described = ", ".join(f"{key} = {_describe(value)}" for key, value in inputs.items())
+            lines.append(f"  input:    a hidden case ({described})")
+    else:
+        if inputs:
+            lines.append(f"  input:    {_format_inputs(inputs)}")
+        if element:
+            lines.append(f"  first wrong element: {_format_inputs(element)}")
+        if show_values:
+            lines.append(f"  expected: {format_value(expected)}")
+            lines.append(f"  got:      {format_value(got)}")
+    if hint:
+        lines.append(f"  hint:     {hint}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# Integrity: NumPy's comparison helpers and the registered checks
+# ---------------------------------------------------------------------------
+
+
+def _numpy_helper_names() -> list[tuple[Any, str, str]]:
+    helpers: list[tuple[Any, str, str]] = [
+        (np, "np", name) for name in ("allclose", "isclose", "array_equal", "array_equiv")
+    ]
+    testing = sys.modules.get("numpy.testing")
+    if testing is not None:
+        helpers += [
+            (testing, "np.testing", name) for name in dir(testing) if name.startswith("assert_")
+        ]
+    return helpers
+
+
+def _defined_in_numpy(obj: Any, name: str) -> bool:
+    if isinstance(obj, types.FunctionType):
+        target = obj
+    elif type(obj) is _ARRAY_FUNCTION_DISPATCHER:
+        target = getattr(obj, "__wrapped__", None)
+    else:
+        return False
+    if not isinstance(target, types.FunctionType) or target.__name__ != name:
+        return False
+    return str(Path(target.__code__.co_filename).resolve()).startswith(_NUMPY_DIR)
+
+
+def replaced_helpers() -> list[str]:
+    """Return the dotted names of NumPy comparison helpers or checks that were replaced.
+
+    NumPy's ``allclose``, ``isclose``, ``array_equal``, ``array_equiv`` and every
+    ``np.testing.assert_*`` must be NumPy's own functions; every check
+    registered with :func:`check_function` must still be the module attribute
+    of its module. An empty list means nothing was tampered with.
+
+    Examples
+    --------
+    >>> replaced_helpers()
+    []
+    """
+    replaced = [
+        f"{label}.{name}"
+        for module, label, name in _numpy_helper_names()
+        if not _defined_in_numpy(module.__dict__.get(name), name)
+    ]
+    for (module_name, name), genuine_check in _REGISTRY.items():
+        module = sys.modules.get(module_name)
+        current = None if module is None else module.__dict__.get(name)
+        if current is not genuine_check:
+            replaced.append(f"{module_name}.{name}")
+    return replaced
+
+
+_REGISTRY: dict[tuple[str, str], Callable[..., None]] = {}
+
+
+class _ProtectedModule(types.ModuleType):
+    """A module whose registered checks cannot be swapped by assigning to it.
+
+    Reading a registered name always returns the genuine check. When the
+    module's namespace holds something else, the genuine check notices (via
+    :func:`replaced_helpers`) and fails with a clear message.
+    """
+
+    def __getattribute__(self, name: str) -> Any:
+        module_name = types.ModuleType.__getattribute__(self, "__name__")
+        genuine_check = _REGISTRY.get((module_name, name))
+        if genuine_check is not None:
+            return genuine_check
+        return types.ModuleType.__getattribute__(self, name)
+
+
+def protect_module(module_name: str) -> None:
+    """Make the checks registered in ``module_name`` impossible to replace by assignment.
+
+    Call it at the end of a module that defines checks with
+    :func:`check_function`: ``protect_module(__name__)``.
+    """
+    module = sys.modules[module_name]
+    if not isinstance(module, _ProtectedModule):
+        module.__class__ = _ProtectedModule
+
+
+# ---------------------------------------------------------------------------
+# Running student code
+# ---------------------------------------------------------------------------
+
+
+class _TimeLimitExceeded(BaseException):
+    """Raised inside a student's function that ran longer than allowed."""
+
+
+def _is_library_code(code: types.CodeType) -> bool:
+    return code.co_filename.startswith(_PACKAGE_DIR)
+
+
+@dataclass
+class _ReferenceWatch:
+    """Profiler callback that notes library code run from outside the library."""
+
+    start_code: types.CodeType
+    allowed_codes: frozenset[types.CodeType]
+    called: list[str] = field(default_factory=list)
+
+    def __call__(self, frame: types.FrameType, event: str, arg: Any) -> None:
+        if event != "call" or self.called:
+            return
+        code = frame.f_code
+        if code in self.allowed_codes or not _is_library_code(code):
+            return
+        caller = frame.f_back
+        if caller is None or caller.f_code is self.start_code:
+            entered_from_outside = True
+        else:
+            entered_from_outside = (
+                not _is_library_code(caller.f_code) or caller.f_code in self.allowed_codes
+            )
+        if entered_from_outside:
+            module = frame.f_globals.get("__name__", "source_lib")
+            self.called.append(f"{module}.{code.co_qualname}")
+
+
+def _codes_of(functions: Sequence[Callable[..., Any]]) -> frozenset[types.CodeType]:
+    codes = set()
+    for function in functions:
+        target = function
+        while not hasattr(target, "__code__") and hasattr(target, "__wrapped__"):
+            target = target.__wrapped__
+        code = getattr(target, "__code__", None)
+        if code is not None:
+            codes.add(code)
+    return frozenset(codes)
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    usable = (
+        seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def _stop(signum: int, frame: types.FrameType | None) -> None:
+        raise _TimeLimitExceeded
+
+    previous = signal.signal(signal.SIGALRM, _stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Ignore warnings, silence floating-point errors and swallow printed output."""
+    with (
+        warnings.catch_warnings(),
+        _errstate(all="ignore"),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
+        warnings.simplefilter("ignore")
+        yield
+
+
+_SCALAR_ONLY_MESSAGES = (
+    "only length-1 arrays can be converted",
+    "only 0-dimensional arrays can be converted",
+    "only size-1 arrays can be converted",
+    "must be real number, not",
+    "only integer scalar arrays",
+)
+_SCALAR_ONLY_HINT = (
+    "a scalar-only function (from the math module, or float()/int()) was given an array: "
+    "use the NumPy version (np.abs, np.tanh, np.cosh...), which works element-wise"
+)
+_TRUTH_VALUE_HINT = (
+    "`if x < 0:` (or `and`/`or`/max/min) works on one number only: "
+    "use np.where, np.abs or np.sign, which work element-wise"
+)
+_READ_ONLY_HINT = (
+    "your function modified its argument in place (e.g. `x[x < 0] *= -1` or `x /= ...`): "
+    "compute a new array instead, e.g. np.abs(x) or x / (1 + np.abs(x))"
+)
+
+
+def _hint_for_exception(error: BaseException) -> str | None:
+    text = str(error)
+    if isinstance(error, TypeError) and any(part in text for part in _SCALAR_ONLY_MESSAGES):
+        return _SCALAR_ONLY_HINT
+    if "truth value of an array" in text:
+        return _TRUTH_VALUE_HINT
+    if isinstance(error, ValueError) and "read-only" in text:
+        return _READ_ONLY_HINT
+    if isinstance(error, NameError):
+        return "a name is not defined: did you run every cell above, including the Setup cell?"
+    if isinstance(error, ZeroDivisionError):
+        return (
+            "a Python number divided by zero (NumPy would give inf and a warning instead): "
+            "start with x = np.asarray(x, dtype=float), or avoid the division"
+        )
+    return None
+
+
+def call_student(
+    func: Callable[..., Any],
+    *args: Any,
+    name: str,
+    inputs: Mapping[str, Any] | None = None,
+    allowed: Sequence[Callable[..., Any]] = (),
+    time_limit: float | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Call a student's function safely and return its result.
+
+    While ``func(*args, **kwargs)`` runs, warnings are ignored, floating-point
+    errors silenced, anything printed is discarded, and a profiler watches
+    for code from the ``source_lib`` package (the reference implementation,
+    however it is reached). Anything unusual becomes a :class:`CheckFailure`
+    with a message for the student.
+
+    Parameters
+    ----------
+    func : callable
+        The student's function.
+    *args, **kwargs
+        The arguments to call it with.
+    name : str
+        The function's name, used in messages.
+    inputs : mapping, optional
+        Argument names and values shown in a failure message (default: the
+        positional arguments as ``arg0``, ``arg1``...).
+    allowed : sequence of callables, optional
+        Functions whose code may run although it lives in ``source_lib``
+        (for example a callback passed to the student's function, or a
+        library helper the exercise allows).
+    time_limit : float, optional
+        Seconds the call may take (default :data:`CALL_TIME_LIMIT`; enforced in
+        the main thread on POSIX only; 0 disables it).
+
+    Returns
+    -------
+    object
+        Whatever ``func`` returned.
+
+    Raises
+    ------
+    CheckFailure
+        When ``func`` is not implemented, raises an exception, exits, runs too
+        long or runs ``source_lib`` code outside ``allowed``.
+
+    Examples
+    --------
+    >>> call_student(lambda x: 2 * x, 3, name="double")
+    6
+    """
+    __tracebackhide__ = True
+    inputs = inputs if inputs is not None else {f"arg{i}": a for i, a in enumerate(args)}
+    time_limit = CALL_TIME_LIMIT if time_limit is None else time_limit
+    if not callable(func):
+        raise CheckFailure(
+            _message(
+                name,
+                f"expected a function, got {type(func).__name__}",
+                hint=f"did you assign to `{name}` after defining it? Re-run its cell.",
+                show_values=False,
+            )
+        )
+    genuine_setprofile = (
+        isinstance(sys.setprofile, types.BuiltinFunctionType)
+        and sys.setprofile.__name__ == "setprofile"
+        and sys.setprofile.__self__ is sys
+    )
+    if not genuine_setprofile or sys.setprofile is not _real_setprofile:
+        raise CheckFailure(_tampered_message(name, ["sys.setprofile"]))
+    watch = _ReferenceWatch(sys._getframe().f_code, _codes_of(allowed))
+    previous_profile = _real_getprofile()
+    problem: str | None = None
+    hint: str | None = None
+    result = None
+    with _quiet():
+        try:
+            with _time_limit(time_limit):
+                _real_setprofile(watch)
+                try:
+                    result = func(*args, **kwargs)
+                finally:
+                    intact = _real_getprofile() is watch
+                    _real_setprofile(previous_profile)
+        except NotImplementedError:
+            problem = "not implemented yet"
+            hint = (
+                f"replace `raise NotImplementedError()` in `{name}` with your code, "
+                "run that cell, then run this test again"
+            )
+        except _TimeLimitExceeded:
+            problem = f"did not finish within {time_limit:g} seconds"
+            hint = "is there an endless loop? A vectorised NumPy expression needs no loop at all"
+        except SystemExit:
+            problem = "called sys.exit() (or exit()/quit())"
+            hint = "a graded function must return its result, not stop Python"
+        except KeyboardInterrupt:
+            raise
+        except Exception as error:
+            problem = f"raised {type(error).__name__}: {_shorten(str(error))}"
+            hint = _hint_for_exception(error)
+    if problem is None and not intact:
+        problem = "switched off the grader's profiler (sys.setprofile)"
+        hint = "graded functions must not change how Python runs"
+    if problem is None and watch.called:
+        problem = f"calls the course library's own code ({watch.called[0]})"
+        hint = (
+            "write the function yourself with NumPy; calling source_lib's implementation "
+            "earns no credit"
+        )
+    if problem is not None:
+        raise CheckFailure(_message(name, problem, inputs=inputs, hint=hint, show_values=False))
+    return result
+
+
+def _shorten(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _tampered_message(name: str, replaced: Sequence[str]) -> str:
+    return _message(
+        name,
+        f"the grader cannot run because {', '.join(replaced)} was replaced",
+        hint=(
+            "NumPy's comparison helpers, the check functions and sys.setprofile must stay "
+            "as they are; restart the kernel and remove the code that changes them "
+            "(no credit while they are replaced)"
+        ),
+        show_values=False,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Comparing results
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A common wrong answer: a model of what it returns and the hint that explains it.
+
+    When a student's wrong values match ``model`` (on the inputs where they
+    are wrong), the failure message carries ``hint``.
+    """
+
+    model: Callable[..., Any]
+    hint: str
+
+
+def _as_result_array(got: Any, name: str, inputs: Mapping[str, Any], expected: Any) -> np.ndarray:
+    __tracebackhide__ = True
+    if got is None:
+        raise CheckFailure(
+            _message(
+                name,
+                "returned None",
+                inputs=inputs,
+                expected=expected,
+                got=got,
+                hint="did you forget the `return` statement?",
+            )
+        )
+    try:
+        array = _asarray(got)
+    except Exception:
+        array = None
+    if array is None or array.dtype.kind not in "iuf":
+        kind = "complex numbers" if array is not None and array.dtype.kind == "c" else None
+        raise CheckFailure(
+            _message(
+                name,
+                f"returned {kind or type(got).__name__}, not real numbers",
+                inputs=inputs,
+                expected=expected,
+                got=got,
+                hint="return a float or a NumPy array of floats",
+            )
+        )
+    return array
+
+
+def _close(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> np.ndarray:
+    got = _asarray(got, dtype=np.float64)
+    expected = _asarray(expected, dtype=np.float64)
+    with _errstate(all="ignore"):
+        difference = _absolute(_subtract(got, expected))
+        tolerance = _add(atol, _multiply(rtol, _absolute(expected)))
+        within = _less_equal(difference, tolerance)
+        same = _equal(got, expected)  # equal infinities
+        both_nan = _logical_and(_isnan(got), _isnan(expected))
+    return _logical_or(_logical_or(within, same), both_nan)
+
+
+def _tolerances(dtype: np.dtype | None, rtol: float, atol: float) -> tuple[float, float]:
+    if dtype is not None and dtype.kind == "f" and dtype.itemsize < 8:
+        eps = float(np.finfo(dtype).eps)
+        return max(rtol, 8 * eps), max(atol, 4 * eps)
+    return rtol, atol
+
+
+def compare(
+    got: Any,
+    expected: Any,
+    *,
+    name: str,
+    inputs: Mapping[str, Any],
+    rtol: float = 1e-7,
+    atol: float = 1e-12,
+    hint: str | Callable[[np.ndarray, np.ndarray, np.ndarray], str | None] | None = None,
+    problem: str | None = None,
+) -> None:
+    """Raise :class:`CheckFailure` unless ``got`` matches ``expected`` element-wise.
+
+    Element-wise, ``|got - expected| <= atol + rtol * |expected|``; equal
+    infinities and nan against nan also match. ``got`` may have any real
+    numeric dtype but must have the shape of ``expected``. NumPy's comparison
+    helpers are not used, so replacing them changes nothing here.
+
+    Parameters
+    ----------
+    got, expected
+        The student's result and the right one.
+    name : str
+        The graded function's name.
+    inputs : mapping
+        Argument names and values, shown in the message.
+    rtol, atol : float, optional
+        Relative and absolute tolerance.
+    hint : str or callable, optional
+        A hint, or ``hint(mismatch, got, expected)`` returning one (or None),
+        where ``mismatch`` is a boolean array of the wrong elements.
+    problem : str, optional
+        The first line of the message (default: "wrong value" / "wrong values").
+
+    Raises
+    ------
+    CheckFailure
+        With the input, the expected value, the value returned and the hint.
+
+    Examples
+    --------
+    >>> compare(0.5000000001, 0.5, name="f", inputs={"x": 1.0})
+    >>> compare(0.4, 0.5, name="f", inputs={"x": 1.0}, hint="halve it")
+    Traceback (most recent call last):
+    ...
+    source_lib.checks.CheckFailure: f: wrong value
+      input:    x = 1.0
+      expected: 0.5
+      got:      0.4
+      hint:     halve it
+    """
+    __tracebackhide__ = True
+    expected_array = _asarray(expected)
+    got_array = _as_result_array(got, name, inputs, expected)
+    if got_array.shape != expected_array.shape:
+        shape_hint = (
+            "a scalar input needs a scalar (or 0-d) result"
+            if expected_array.shape == ()
+            else "return one value per input element, in an array of the input's shape"
+        )
+        raise CheckFailure(
+            _message(
+                name,
+                f"returned shape {got_array.shape}, expected shape {expected_array.shape}",
+                inputs=inputs,
+                expected=expected,
+                got=got,
+                hint=shape_hint,
+            )
+        )
+    matches = _close(got_array, expected_array, rtol, atol)
+    if bool(matches.all()):
+        return
+    mismatch = ~matches
+    text = hint(mismatch, got_array, expected_array) if callable(hint) else hint
+    if expected_array.ndim == 0:
+        raise CheckFailure(
+            _message(
+                name,
+                problem or "wrong value",
+                inputs=inputs,
+                expected=expected,
+                got=got,
+                hint=text,
+            )
+        )
+    index = tuple(int(i) for i in np.argwhere(mismatch)[0])
+    count = int(mismatch.sum())
+    where = ", ".join(map(str, index))
+    elements = {
+        f"{key}[{where}]": value[index]
+        for key, value in inputs.items()
+        if isinstance(value, _ndarray) and value.shape == expected_array.shape
+    }
+    raise CheckFailure(
+        _message(
+            name,
+            problem or f"wrong values for {count} of {mismatch.size} elements",
+            inputs=inputs,
+            element=elements,
+            expected=expected_array[index],
+            got=got_array[index],
+            hint=text,
+        )
+    )
+
+
+# ---------------------------------------------------------------------------
+# The check decorator and receipts
+# ---------------------------------------------------------------------------
+
+
+def _write_receipt(check: str, group: str, passed: bool) -> None:
+    path = os.environ.get(RECEIPTS_ENV) or _RECEIPT_PATH
+    if not path:
+        return
+    record = {"check": check, "group": group, "passed": passed}
+    payload = json.dumps(record, sort_keys=True)
+    record["mac"] = hmac.new(_RECEIPT_KEY, payload.encode(), hashlib.sha256).hexdigest()
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, sort_keys=True) + "\n")
+    except OSError:
+        pass
+
+
+def receipt_is_genuine(record: Mapping[str, Any], key: bytes) -> bool:
+    """Return whether a receipt line written by a check carries a valid signature.
+
+    Used by the grading preprocessor, which knows the key it gave the kernel.
+    """
+    payload = json.dumps(
+        {name: record.get(name) for name in ("check", "group", "passed")}, sort_keys=True
+    )
+    expected = hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, str(record.get("mac", "")))
+
+
+def check_function(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Turn ``check(func, group)`` into a registered, tamper-aware check for ``name``.
+
+    The wrapped check validates ``group`` (one of :data:`GROUPS`), refuses to
+    run while NumPy's comparison helpers or a registered check are replaced,
+    runs its body with warnings and floating-point errors silenced, hides its
+    frames from IPython tracebacks, re-raises a :class:`CheckFailure` without
+    the internal traceback (``from None``), turns an unexpected internal error
+    into a short message, and leaves a signed receipt for the grading
+    preprocessor.
+
+    Parameters
+    ----------
+    name : str
+        Name of the graded function the check is for (used in messages).
+    """
+
+    def decorate(body: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(body)
+        def check(func: Callable[..., Any], group: str = "values") -> None:
+            __tracebackhide__ = True
+            failure: CheckFailure | None = None
+            try:
+                if group not in GROUPS:
+                    raise CheckFailure(
+                        f"{check.__name__}: unknown group {group!r}; use one of {', '.join(GROUPS)}"
+                    )
+                own_name = f"{body.__module__}.{body.__name__}"
+                replaced = [
+                    helper
+                    for helper in replaced_helpers()
+                    if helper == own_name or not helper.startswith("source_lib.")
+                ]
+                if replaced:
+                    raise CheckFailure(_tampered_message(name, replaced))
+                token = _HIDDEN_GROUP.set(group == "hidden")
+                try:
+                    with warnings.catch_warnings(), _errstate(all="ignore"):
+                        warnings.simplefilter("ignore")
+                        body(func, group)
+                finally:
+                    _HIDDEN_GROUP.reset(token)
+            except CheckFailure as error:
+                failure = error
+            except KeyboardInterrupt:
+                raise
+            except Exception as error:
+                failure = CheckFailure(
+                    _message(
+                        name,
+                        f"could not be checked ({type(error).__name__}: {_shorten(str(error))})",
+                        hint="make sure it returns floats of the input's shape",
+                        show_values=False,
+                    )
+                )
+            _write_receipt(check.__name__, group, failure is None)
+            if failure is not None:
+                raise failure.with_traceback(None) from None
+
+        _REGISTRY[(body.__module__, body.__name__)] = check
+        return check
+
+    return decorate
+
+
+# ---------------------------------------------------------------------------
+# Inputs of the element-wise exercises
+# ---------------------------------------------------------------------------
+
+
+def _hidden_rng() -> np.random.Generator:
+    seed = os.environ.get(HIDDEN_SEED_ENV, "")
+    return np.random.default_rng(int(seed) if seed.strip().isdigit() else 20240917)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array = array.copy()
+    array.flags.writeable = False
+    return array
+
+
+def _strided(array: np.ndarray) -> np.ndarray:
+    """Return a non-contiguous view holding ``array``'s values (same shape)."""
+    base = np.zeros((*array.shape, 2), dtype=array.dtype)
+    base[..., 0] = array
+    return base[..., 0]
+
+
+def _array_inputs(values: Sequence[float], integers: np.ndarray) -> list[Any]:
+    column = np.array(values, dtype=np.float64)
+    return [
+        column,
+        column[:6].reshape(2, 3),
+        np.array(column[0]),
+        np.array([], dtype=np.float64),
+        np.empty((0, 3)),
+        integers,
+    ]
+
+
+def _hidden_inputs(
+    rng: np.random.Generator, *, low: float, high: float, wide: bool, scalars: Sequence[float]
+) -> list[Any]:
+    uniform = rng.uniform(low, high, size=200)
+    cases: list[Any] = [uniform, rng.uniform(low, high, size=(4, 5, 3))]
+    if wide:
+        magnitudes = 10.0 ** rng.uniform(-300, 300, size=200)
+        cases.append(np.where(rng.random(200) < 0.5, -magnitudes, magnitudes))
+        cases.append(np.array([5e-324, -5e-324, 1e-310, -0.0, 1e300, -1e300]))
+    cases += [
+        uniform.astype(np.float32),
+        uniform[:50].astype(np.float16),
+        _read_only(uniform[:20]),
+        _strided(uniform[:30]),
+        np.float32(scalars[0]),
+        np.float16(scalars[1]),
+        np.array(-0.0),
+        -0.0,
+    ]
+    # Python floats at +-1 are left out: the discarded branch of a correct
+    # np.where form may divide by 1 - |x| there, which plain Python refuses.
+    cases += [float(value) for value in scalars if abs(float(value)) != 1.0]
+    if high >= 3:
+        cases += [np.arange(-3, 4), 2, -3]
+    return cases
+
+
+# ---------------------------------------------------------------------------
+# The element-wise checks (one input x, one output of the same shape)
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Elementwise:
+    name: str
+    argname: str
+    reference: str
+    values: tuple[Any, ...]
+    arrays: tuple[float, ...]
+    hidden_range: tuple[float, float]
+    wide: bool
+    negative_hint: str
+    integers: tuple[tuple[int, ...], ...] = ((-2, -1, 0), (1, 2, 3))
+    mistakes: tuple[Mistake, ...] = ()
+    zero_hint: str | None = None
+    allowed: tuple[str, ...] = ()
+
+
+def _reference(name: str) -> Callable[..., Any]:
+    """Return source_lib's implementation of ``name``, checking it is the genuine one."""
+    __tracebackhide__ = True
+    import source_lib
+
+    function = getattr(source_lib, name, None)
+    code = getattr(function, "__code__", None)
+    if code is None or not _is_library_code(code) or function.__name__ != name:
+        raise CheckFailure(_tampered_message(name, [f"source_lib.{name}"]))
+    return function
+
+
+def _copy_input(value: Any) -> Any:
+    if isinstance(value, _ndarray):
+        if not value.flags.writeable:
+            return value
+        if value.flags.c_contiguous or value.size == 0:
+            return value.copy()
+        return _strided(value.copy())
+    return value
+
+
+def _hint_from_patterns(
+    spec: _Elementwise,
+    x: np.ndarray,
+    got: np.ndarray,
+    expected: np.ndarray,
+    mismatch: np.ndarray,
+) -> str | None:
+    x64 = _asarray(x, dtype=np.float64)
+    got64 = _asarray(got, dtype=np.float64)
+    wrong_x = x64[mismatch]
+    for mistake in spec.mistakes:
+        with _quiet():
+            try:
+                model = _asarray(mistake.model(x64), dtype=np.float64)
+            except Exception:
+                continue
+        if model.shape == got64.shape and bool(
+            _close(got64[mismatch], model[mismatch], 1e-6, 1e-12).all()
+        ):
+            return mistake.hint
+    zero = _equal(wrong_x, 0.0)
+    if bool(zero.all()):
+        if bool(_isnan(got64[mismatch]).all()):
+            return (
+                f"got nan at {spec.argname} = 0: a 0/0 somewhere? (e.g. {spec.argname} / "
+                f"|{spec.argname}| is undefined at 0); handle 0 without dividing by it"
+            )
+        if spec.zero_hint:
+            return spec.zero_hint
+        return f"right everywhere except at {spec.argname} = 0: check that case"
+    if bool((wrong_x < 0).all()):
+        return spec.negative_hint
+    if bool(_isnan(got64[mismatch]).any()) and not bool(
+        _isnan(_asarray(expected, dtype=np.float64)[mismatch]).any()
+    ):
+        return "you returned nan where a number was expected: is there a 0/0 or inf/inf?"
+    return None
+
+
+def _run_elementwise(spec: _Elementwise, func: Callable[..., Any], group: str) -> None:
+    __tracebackhide__ = True
+    reference = _reference(spec.reference)
+    allowed = tuple(_reference(name) for name in spec.allowed)
+    if group == "values":
+        cases: list[Any] = list(spec.values)
+    elif group == "arrays":
+        cases = _array_inputs(spec.arrays, np.array(spec.integers))
+    else:
+        low, high = spec.hidden_range
+        cases = (
+            list(spec.values)
+            + _array_inputs(spec.arrays, np.array(spec.integers))
+            + _hidden_inputs(_hidden_rng(), low=low, high=high, wide=spec.wide, scalars=spec.values)
+        )
+    # Scalars are checked together, so that a hint can use all of them (a mistake
+    # that shows only for negative inputs, only at 0...).
+    scalar_x, scalar_got, scalar_expected, scalar_labels = [], [], [], []
+    for case in cases:
+        given = _copy_input(case)
+        before = _array(case, copy=True)
+        inputs = {spec.argname: case}
+        got = call_student(func, given, name=spec.name, inputs=inputs, allowed=allowed)
+        _check_unchanged(given, before, spec.name, inputs)
+        expected = reference(_copy_input(case))
+        if _asarray(expected).ndim == 0 and not isinstance(case, _ndarray):
+            # shape/type problems are reported at once; values are compared below
+            got_array = _as_result_array(got, spec.name, inputs, expected)
+            if got_array.shape != ():
+                compare(got, expected, name=spec.name, inputs=inputs)
+            scalar_x.append(case)
+            scalar_got.append(got_array)
+            scalar_expected.append(expected)
+            scalar_labels.append(got)
+            continue
+        dtype = _asarray(case).dtype
+        rtol, atol = _tolerances(dtype, 1e-7, 1e-12)
+        compare(
+            got,
+            expected,
+            name=spec.name,
+            inputs=inputs,
+            rtol=rtol,
+            atol=atol,
+            hint=lambda mismatch, g, e, x=case: _hint_from_patterns(
+                spec, _asarray(x), g, e, mismatch
+            ),
+        )
+    if not scalar_x:
+        return
+    x_all = _asarray([float(value) for value in scalar_x])
+    got_all = _asarray([float(value) for value in scalar_got])
+    expected_all = _asarray([float(value) for value in scalar_expected])
+    tolerance = [_tolerances(_asarray(value).dtype, 1e-7, 1e-12) for value in scalar_x]
+    matches = np.array(
+        [
+            bool(_close(g, e, r, a))
+            for g, e, (r, a) in zip(got_all, expected_all, tolerance, strict=True)
+        ]
+    )
+    if bool(matches.all()):
+        return
+    mismatch = ~matches
+    first = int(np.argmax(mismatch))
+    hint = _hint_from_patterns(spec, x_all, got_all, expected_all, mismatch)
+    raise CheckFailure(
+        _message(
+            spec.name,
+            "wrong value",
+            inputs={spec.argname: scalar_x[first]},
+            expected=scalar_expected[first],
+            got=scalar_labels[first],
+            hint=hint,
+        )
+    )
+
+
+def _check_unchanged(given: Any, before: np.ndarray, name: str, inputs: Mapping[str, Any]) -> None:
+    __tracebackhide__ = True
+    if not isinstance(given, _ndarray):
+        return
+    same_shape = given.shape == before.shape
+    if (
+        same_shape
+        and bool(_close(given, before, 0.0, 0.0).all())
+        and bool((_signbit(given) == _signbit(before)).all())
+    ):
+        return
+    argument = next(iter(inputs))
+    if _HIDDEN_GROUP.get():
+        message = _message(
+            name,
+            f"modified its input array {argument}",
+            inputs=inputs,
+            hint=_READ_ONLY_HINT,
+            show_values=False,
+        )
+    else:
+        message = "\n".join(
+            [
+                f"{name}: modified its input array {argument}",
+                f"  {argument} before the call: {format_value(before)}",
+                f"  {argument} after the call:  {format_value(given)}",
+                f"  hint:     {_READ_ONLY_HINT}",
+            ]
+        )
+    raise CheckFailure(message)
+
+
+def _softsign_model(x: np.ndarray) -> np.ndarray:
+    return x / (1 + _absolute(x))
+
+
+_SOFTSIGN = _Elementwise(
+    name="softsign",
+    argname="x",
+    reference="softsign",
+    values=(3.0, 0.5, 2, np.float64(1.0), -3.0, -0.5, np.float64(-1.0), -2, 0.0),
+    arrays=(-4.0, -1.0, -0.25, 0.0, 0.25, 1.0, 4.0, 100.0),
+    hidden_range=(-50.0, 50.0),
+    wide=True,
+    negative_hint=(
+        "right for x >= 0 but wrong for negative x: "
+        "is the absolute value missing from the denominator?"
+    ),
+    mistakes=(
+        Mistake(
+            lambda x: x / (1 + x),
+            "right for x >= 0 but wrong for negative x: "
+            "is the absolute value missing from the denominator?",
+        ),
+        Mistake(
+            _tanh,
+            "you returned tanh(x); softsign is x / (1 + |x|), which approaches ±1 more slowly",
+        ),
+        Mistake(
+            lambda x: _absolute(x) / (1 + _absolute(x)),
+            "the sign is lost: softsign is negative for negative x (only the denominator uses |x|)",
+        ),
+        Mistake(
+            lambda x: 1 / (1 + _absolute(x)),
+            "the numerator x is missing: softsign(x) = x / (1 + |x|)",
+        ),
+        Mistake(
+            lambda x: x / (1 + _absolute(x)) ** 2,
+            "that is x / (1 + |x|)**2; softsign has no square: x / (1 + |x|)",
+        ),
+    ),
+)
+
+_ABS_DERIVATIVE = _Elementwise(
+    name="abs_derivative",
+    argname="x",
+    reference="abs_derivative",
+    values=(2.5, 1, np.float64(1e-3), -2.5, -1, np.float64(-1e-3), 0.0, 0),
+    arrays=(-4.0, -1.0, -1e-9, 0.0, 1e-9, 1.0, 4.0, 100.0),
+    hidden_range=(-10.0, 10.0),
+    wide=True,
+    negative_hint="right for x >= 0 but wrong for negative x: d|x|/dx is -1 for every x < 0",
+    zero_hint=(
+        "right except at x = 0: |x| has a kink there; this course uses the convention "
+        "d|x|/dx = 0 at x = 0 (like np.sign)"
+    ),
+    mistakes=(
+        Mistake(
+            lambda x: _absolute(x),
+            "you returned |x| itself; its derivative is -1 for x < 0, +1 for x > 0, 0 at x = 0",
+        ),
+        Mistake(
+            lambda x: x / (1 + _absolute(x)),
+            "you returned softsign(x); the derivative of |x| is its sign: -1, 0 or +1",
+        ),
+    ),
+)
+
+_SOFTSIGN_DERIVATIVE = _Elementwise(
+    name="softsign_derivative",
+    argname="x",
+    reference="softsign_derivative",
+    values=(3.0, 0.5, 2, np.float64(1.0), -3.0, -0.5, np.float64(-1.0), -2, 0.0),
+    arrays=(-4.0, -1.0, -0.25, 0.0, 0.25, 1.0, 4.0, 100.0),
+    hidden_range=(-50.0, 50.0),
+    wide=True,
+    negative_hint=(
+        "right for x >= 0 but wrong for negative x: "
+        "is the absolute value missing from the denominator, 1 / (1 + |x|)**2?"
+    ),
+    mistakes=(
+        Mistake(
+            lambda x: 1 / (1 + _absolute(x)),
+            "is the square missing? By the quotient rule softsign'(x) = 1 / (1 + |x|)**2",
+        ),
+        Mistake(
+            lambda x: 1 / (1 + x) ** 2,
+            "right for x >= 0 but wrong for negative x: "
+            "is the absolute value missing from the denominator, 1 / (1 + |x|)**2?",
+        ),
+        Mistake(
+            _softsign_model,
+            "you returned softsign(x) itself, not its derivative 1 / (1 + |x|)**2",
+        ),
+        Mistake(
+            lambda x: 1 - _tanh(x) ** 2,
+            "that is tanh's derivative, 1 - tanh(x)**2; softsign's is 1 / (1 + |x|)**2",
+        ),
+        Mistake(
+            lambda x: (1 + _absolute(x) - x) / (1 + _absolute(x)) ** 2,
+            "the quotient rule needs d|x|/dx = sign(x): x * sign(x) = |x| cancels, "
+            "leaving 1 / (1 + |x|)**2",
+        ),
+    ),
+)
+
+_TANH_DERIVATIVE = _Elementwise(
+    name="tanh_derivative",
+    argname="x",
+    reference="tanh_derivative",
+    values=(0.5, 2.0, 1, np.float64(0.1), -0.5, -2.0, -1, 0.0),
+    arrays=(-20.0, -3.0, -0.5, 0.0, 0.5, 3.0, 20.0, 400.0),
+    hidden_range=(-30.0, 30.0),
+    wide=True,
+    negative_hint="right for x >= 0 but wrong for negative x: tanh' is even, 1 - tanh(x)**2",
+    mistakes=(
+        Mistake(
+            lambda x: 1 - _tanh(x),
+            "is the square missing? tanh'(x) = 1 - tanh(x)**2",
+        ),
+        Mistake(_tanh, "you returned tanh(x) itself, not its derivative 1 - tanh(x)**2"),
+        Mistake(
+            lambda x: 1 / (1 + _absolute(x)) ** 2,
+            "that is softsign's derivative; tanh's is 1 - tanh(x)**2",
+        ),
+        Mistake(
+            lambda x: 1 / np.cosh(x),
+            "is the square missing? tanh'(x) = 1 / cosh(x)**2 = 1 - tanh(x)**2",
+        ),
+    ),
+)
+
+_SOFTSIGN_INVERSE = _Elementwise(
+    name="softsign_inverse",
+    argname="y",
+    reference="softsign_inverse",
+    values=(0.5, 0.9, np.float64(0.25), -0.5, -0.9, np.float64(-0.25), 0.0),
+    arrays=(-0.99, -0.5, -0.1, 0.0, 0.1, 0.5, 0.99, 0.999),
+    hidden_range=(-0.999999, 0.999999),
+    wide=False,
+    integers=((0, 0), (0, 0)),
+    negative_hint=(
+        "right for y >= 0 but wrong for negative y: "
+        "is the absolute value missing from the denominator, y / (1 - |y|)?"
+    ),
+    mistakes=(
+        Mistake(
+            lambda y: y / (1 - y),
+            "right for y >= 0 but wrong for negative y: "
+            "is the absolute value missing from the denominator, y / (1 - |y|)?",
+        ),
+        Mistake(
+            _softsign_model,
+            "you returned softsign(y); the inverse solves y = x / (1 + |x|) for x: y / (1 - |y|)",
+        ),
+        Mistake(
+            lambda y: 1 / (1 - _absolute(y)),
+            "the numerator y is missing: softsign_inverse(y) = y / (1 - |y|)",
+        ),
+        Mistake(
+            lambda y: np.arctanh(y),
+            "that is tanh's inverse (arctanh); softsign's is y / (1 - |y|)",
+        ),
+    ),
+)
+
+
+@check_function("softsign")
+def check_softsign(func: Callable[[Any], Any], group: str = "values") -> None:
+    """Check a student's ``softsign(x) = x / (1 + |x|)``.
+
+    Parameters
+    ----------
+    func : callable
+        The student's ``softsign``.
+    group : {"values", "arrays", "hidden"}
+        Which cases to run (see the module docstring).
+
+    Raises
+    ------
+    CheckFailure
+        With the input, the expected value, the value returned and a hint.
+
+    Examples
+    --------
+    >>> check_softsign(lambda x: x / (1 + np.abs(x)), "arrays")
+    >>> check_softsign(lambda x: x / (1 + x), "values")
+    Traceback (most recent call last):
+    ...
+    source_lib.checks.CheckFailure: softsign: wrong value
+      input:    x = -3.0
+      expected: -0.75
+      got:      -1.5
+      hint:     right for x >= 0 but wrong for negative x: is the absolute value missing from the denominator?
+    """  # noqa: E501
+    __tracebackhide__ = True
+    _run_elementwise(_SOFTSIGN, func, group)
+
+
+@check_function("abs_derivative")
+def check_abs_derivative(func: Callable[[Any], Any], group: str = "values") -> None:
+    """Check a student's ``abs_derivative(x)``: -1 for x < 0, +1 for x > 0, 0 at 0.
+
+    Parameters
+    ----------
+    func : callable
+        The student's ``abs_derivative``.
+    group : {"values", "arrays", "hidden"}
+        Which cases to run.
+
+    Examples
+    --------
+    >>> check_abs_derivative(np.sign, "hidden")
+    """
+    __tracebackhide__ = True
+    _run_elementwise(_ABS_DERIVATIVE, func, group)
+
+
+@check_function("softsign_derivative")
+def check_softsign_derivative(func: Callable[[Any], Any], group: str = "values") -> None:
+    """Check a student's ``softsign_derivative(x) = 1 / (1 + |x|)**2``.
+
+    Parameters
+    ----------
+    func : callable
+        The student's ``softsign_derivative``.
+    group : {"values", "arrays", "hidden"}
+        Which cases to run.
+
+    Examples
+    --------
+    >>> check_softsign_derivative(lambda x: (1 - np.abs(x / (1 + np.abs(x)))) ** 2, "values")
+    """
+    __tracebackhide__ = True
+    _run_elementwise(_SOFTSIGN_DERIVATIVE, func, group)
+
+
+@check_function("tanh_derivative")
+def check_tanh_derivative(func: Callable[[Any], Any], group: str = "values") -> None:
+    """Check a student's ``tanh_derivative(x) = 1 - tanh(x)**2``.
+
+    Parameters
+    ----------
+    func : callable
+        The student's ``tanh_derivative``.
+    group : {"values", "arrays", "hidden"}
+        Which cases to run.
+
+    Examples
+    --------
+    >>> check_tanh_derivative(lambda x: 1 / np.cosh(x) ** 2, "hidden")
+    """
+    __tracebackhide__ = True
+    _run_elementwise(_TANH_DERIVATIVE, func, group)
+
+
+@check_function("softsign_inverse")
+def check_softsign_inverse(func: Callable[[Any], Any], group: str = "values") -> None:
+    """Check a student's ``softsign_inverse(y) = y / (1 - |y|)`` for -1 < y < 1.
+
+    Parameters
+    ----------
+    func : callable
+        The student's ``softsign_inverse``.
+    group : {"values", "arrays", "hidden"}
+        Which cases to run.
+
+    Examples
+    --------
+    >>> check_softsign_inverse(lambda y: y / (1 - np.abs(y)), "values")
+    """
+    __tracebackhide__ = True
+    _run_elementwise(_SOFTSIGN_INVERSE, func, group)
+
+
+# ---------------------------------------------------------------------------
+# numerical_derivative(f, x, h=1e-5)
+# ---------------------------------------------------------------------------
+
+
+class _Recorder:
+    """A test function ``f`` that remembers where the student evaluated it."""
+
+    def __init__(self, function: Callable[[Any], Any], label: str) -> None:
+        self.function = function
+        self.label = label
+        self.points: list[np.ndarray] = []
+
+    def __call__(self, x: Any) -> Any:
+        self.points.append(_array(x, dtype=np.float64, copy=True).ravel())
+        return self.function(x)
+
+    def __repr__(self) -> str:
+        return self.label
+
+
+def _cube(x: Any) -> Any:
+    return x * x * x
+
+
+def _evaluated_at(recorder: _Recorder, targets: np.ndarray) -> bool:
+    if not recorder.points or targets.size == 0:
+        return False
+    seen = np.concatenate(recorder.points)
+    if seen.size == 0:
+        return False
+    for target in targets.ravel()[:20]:
+        scale = max(1.0, abs(float(target)))
+        if not bool((_absolute(_subtract(seen, target)) <= 1e-12 * scale).any()):
+            return False
+    return True
+
+
+def _difference_hint(recorder: _Recorder, x: Any, h: float) -> str | None:
+    x64 = _asarray(x, dtype=np.float64)
+    plus, minus = x64 + h, x64 - h
+    if _evaluated_at(recorder, plus) and _evaluated_at(recorder, minus):
+        return "f was evaluated at x + h and x - h: divide their difference by 2h"
+    if _evaluated_at(recorder, plus) and _evaluated_at(recorder, x64):
+        return (
+            "that is a forward difference, (f(x + h) - f(x)) / h; a centered one was asked "
+            "for: (f(x + h) - f(x - h)) / (2h)"
+        )
+    if _evaluated_at(recorder, minus) and _evaluated_at(recorder, x64):
+        return (
+            "that is a backward difference, (f(x) - f(x - h)) / h; a centered one was asked "
+            "for: (f(x + h) - f(x - h)) / (2h)"
+        )
+    if recorder.points:
+        seen = np.concatenate(recorder.points)
+        steps = _absolute(
+            _subtract(seen[: x64.size * 4], np.resize(x64.ravel(), seen[: x64.size * 4].size))
+        )
+        step = float(np.max(steps)) if steps.size else 0.0
+        if step > 0 and not math.isclose(step, h, rel_tol=1e-6):
+            return (
+                f"the given h = {h:g} seems ignored (f was evaluated at distance {step:.3g} "
+                "from x): use the parameter h, not a fixed step"
+            )
+    elif not recorder.points:
+        return "f was never called: numerical_derivative must evaluate f(x + h) and f(x - h)"
+    return None
+
+
+@check_function("numerical_derivative")
+def check_numerical_derivative(func: Callable[..., Any], group: str = "values") -> None:
+    """Check a student's ``numerical_derivative(f, x, h=1e-5)``: (f(x+h) - f(x-h)) / (2h).
+
+    The student's function is called with test functions ``f`` (a cubic, whose
+    centered difference differs from the true derivative by exactly h**2,
+    and NumPy's sin, tanh and exp), with the step ``h`` given positionally,
+    by keyword, or not at all (the default 1e-5). Results are compared with
+    the reference central difference for the same ``f``, ``x`` and ``h``, so a
+    forward difference or an ignored ``h`` fails.
+
+    Parameters
+    ----------
+    func : callable
+        The student's ``numerical_derivative``.
+    group : {"values", "arrays", "hidden"}
+        Which cases to run.
+
+    Examples
+    --------
+    >>> check_numerical_derivative(lambda f, x, h=1e-5: (f(x + h) - f(x - h)) / (2 * h), "arrays")
+    """
+    __tracebackhide__ = True
+    name = "numerical_derivative"
+    reference = _reference(name)
+    cases: list[tuple[Callable[[Any], Any], str, Any, float | None, bool]] = []
+    # (f, label of f, x, h (None: default), pass h by keyword)
+    if group in ("values", "hidden"):
+        cases += [
+            (_cube, "x**3", 1.0, 0.1, False),
+            (_cube, "x**3", -2.0, 0.1, True),
+            (_cube, "x**3", 0.0, 0.5, False),
+            (_cube, "x**3", 3, 1e-3, True),
+            (_cube, "x**3", 2.0, None, False),
+            (_sin, "np.sin", np.float64(0.5), None, False),
+        ]
+    if group in ("arrays", "hidden"):
+        grid = np.linspace(-3.0, 3.0, 7)
+        cases += [
+            (_cube, "x**3", grid, 0.1, False),
+            (_cube, "x**3", grid.reshape(7, 1) * np.ones((1, 2)), 0.25, True),
+            (_sin, "np.sin", grid, None, False),
+            (_cube, "x**3", np.array(1.5), 0.01, False),
+            (_cube, "x**3", np.array([]), 0.1, False),
+        ]
+    if group == "hidden":
+        rng = _hidden_rng()
+        random_x = rng.uniform(-4.0, 4.0, size=100)
+        cases += [
+            (_tanh, "np.tanh", random_x, 1e-4, True),
+            (_exp, "np.exp", random_x[:30], 1e-3, False),
+            (_cube, "x**3", random_x.reshape(10, 10), float(rng.uniform(0.01, 0.5)), True),
+            (_cube, "x**3", _read_only(random_x[:10]), 0.05, False),
+            (_sin, "np.sin", random_x.astype(np.float32), 1e-2, False),
+            (_cube, "x**3", -1, 0.5, True),
+        ]
+    for function, label, x, h, by_keyword in cases:
+        recorder = _Recorder(function, label)
+        given = _copy_input(x)
+        before = _array(x, copy=True)
+        inputs: dict[str, Any] = {"f": recorder, "x": x}
+        if h is None:
+            args: tuple[Any, ...] = (recorder, given)
+            kwargs: dict[str, Any] = {}
+        elif by_keyword:
+            inputs["h"] = h
+            args, kwargs = (recorder, given), {"h": h}
+        else:
+            inputs["h"] = h
+            args, kwargs = (recorder, given, h), {}
+        got = call_student(
+            func, *args, name=name, inputs=inputs, allowed=(recorder.__call__, function), **kwargs
+        )
+        _check_unchanged(given, before, name, {"x": x})
+        step = 1e-5 if h is None else h
+        expected = reference(function, _copy_input(x), step)
+        dtype = _asarray(x).dtype
+        rtol, atol = _tolerances(dtype, 1e-6, 1e-9)
+        # Rounding in f(x + h) - f(x - h) is amplified by 1 / h; allow for it.
+        eps = float(np.finfo(dtype if dtype.kind == "f" else np.float64).eps)
+        values = _asarray(function(_asarray(x, dtype=np.float64)))
+        scale = max(1.0, float(_absolute(values).max())) if values.size else 1.0
+        atol = max(atol, 8 * eps * scale / step)
+        if h is None:
+            inputs["h"] = "default (1e-5)"
+        compare(
+            got,
+            expected,
+            name=name,
+            inputs=inputs,
+            rtol=rtol,
+            atol=atol,
+            hint=lambda mismatch, g, e, r=recorder, x=x, s=step: _difference_hint(r, x, s),
+        )
+
+
+protect_module(__name__)

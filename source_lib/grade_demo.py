@@ -1,0 +1,155 @@
+"""The instructor's tour of grading: ``make grade-demo`` (``python -m source_lib.grade_demo``).
+
+In a scratch course folder (``.grade-demo/`` in the repository, git-ignored) it
+runs the same plain nbgrader commands an instructor runs for a real class:
+
+1. ``nbgrader generate_assignment softsign`` releases the assignment;
+2. the sample class (``tests/submissions``) is written to ``submitted/``;
+3. ``nbgrader autograde softsign`` grades every submission;
+4. ``nbgrader generate_feedback softsign`` writes the feedback HTML;
+5. ``nbgrader export`` writes ``grades.csv``;
+
+then prints a per-student, per-exercise score table, with each student's
+expected total beside the actual one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from source_lib.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
+from source_lib.sample_class import build_sample_class, graded_functions, load_students, test_cells
+
+__all__ = ["DEFAULT_DEST", "main", "score_table"]
+
+#: Where the demo course is made (git-ignored).
+DEFAULT_DEST = REPO_ROOT / ".grade-demo"
+_MARKER = ".softsign-grade-demo"
+
+
+def _environment() -> dict[str, str]:
+    # nbgrader runs the `alembic` executable beside this Python when it creates a gradebook.
+    return {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
+
+
+def _step(message: str) -> float:
+    print(f"==> {message}", flush=True)
+    return time.perf_counter()
+
+
+def _read_scores(course: Path) -> dict[str, dict[str, float]]:
+    from nbgrader.api import Gradebook
+
+    scores: dict[str, dict[str, float]] = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", ASSIGNMENT) as gradebook:
+        for submission in gradebook.assignment_submissions(ASSIGNMENT):
+            cells = scores.setdefault(submission.student_id, {})
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    cells[f"{notebook.name}/{grade.name}"] = grade.auto_score or 0.0
+    return scores
+
+
+def score_table(
+    course: Path, scores: dict[str, dict[str, float]], expected: dict[str, dict[str, float]]
+) -> str:
+    """Return the per-student, per-exercise table of ``scores`` (with expected totals)."""
+    functions = graded_functions(course / "solutions" / ASSIGNMENT)
+    cells = test_cells(course / "notebooks" / ASSIGNMENT, functions)
+    exercises = [name for name in functions if any(name in cell.exercises for cell in cells)]
+    columns = [f"E{i}" for i in range(1, len(exercises) + 1)]
+    maximum = {name: sum(c.points for c in cells if name in c.exercises) for name in exercises}
+
+    def exercise_score(cells_scores: dict[str, float], name: str) -> float:
+        return sum(cells_scores.get(c.key, 0.0) for c in cells if name in c.exercises)
+
+    width = max(len(student) for student in expected) + 1
+    header = f"{'student':{width}}" + "".join(f"{column:>7}" for column in columns)
+    header += f"{'total':>9}{'expected':>10}  check"
+    lines = [header, "-" * len(header)]
+    mismatches = 0
+    for student in sorted(expected):
+        got = scores.get(student, {})
+        row = f"{student:{width}}"
+        row += "".join(f"{exercise_score(got, name):>7g}" for name in exercises)
+        total = sum(got.get(key, 0.0) for key in expected[student])
+        wanted = sum(expected[student].values())
+        same = all(got.get(key, 0.0) == points for key, points in expected[student].items())
+        mismatches += not same
+        row += f"{total:>9g}{wanted:>10g}  {'ok' if same else 'MISMATCH'}"
+        lines.append(row)
+    lines.append("-" * len(header))
+    lines.append(f"{'max':{width}}" + "".join(f"{maximum[name]:>7g}" for name in exercises))
+    lines.append("")
+    lines += [f"  {column} = {name}" for column, name in zip(columns, exercises, strict=True)]
+    verdict = (
+        "every cell has its expected score"
+        if not mismatches
+        else f"{mismatches} students differ from their expected scores"
+    )
+    lines.append(f"\n{len(expected)} students; {verdict}.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Release, autograde, write feedback and export the sample class; print the table."""
+    parser = argparse.ArgumentParser(description="Grade the sample class with plain nbgrader.")
+    parser.add_argument("--dest", type=Path, default=DEFAULT_DEST, help="scratch course folder")
+    parser.add_argument("students", nargs="*", help="sample students to grade (default: all)")
+    args = parser.parse_args(argv)
+    dest = args.dest.resolve()
+    if dest.exists():
+        if not (dest / _MARKER).exists():
+            parser.error(f"{dest} exists and was not made by the grade demo; choose another --dest")
+        shutil.rmtree(dest)
+    env = _environment()
+    started = time.perf_counter()
+
+    _step(f"making a scratch course in {dest}")
+    course = make_course(dest, release=False)
+    (course / _MARKER).write_text("made by python -m source_lib.grade_demo\n")
+
+    _step(f"nbgrader generate_assignment {ASSIGNMENT}  (release the student notebooks)")
+    run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], course, env=env)
+
+    _step("writing the sample class to submitted/ (as nbgrader collect would)")
+    students = load_students()
+    expected = build_sample_class(course, args.students or None)
+    for student in expected:
+        print(f"    {student:30} {students[student].description}")
+
+    start = _step(f"nbgrader autograde {ASSIGNMENT}")
+    result = run_nbgrader(["autograde", ASSIGNMENT], course, env=env)
+    seconds = time.perf_counter() - start
+    for line in (result.stdout + result.stderr).splitlines():
+        if "| ERROR]" in line or "No submitted file" in line:
+            print(f"    {line.strip()}")
+    print(f"    {len(expected)} students graded in {seconds:.0f} s")
+
+    _step(f"nbgrader generate_feedback {ASSIGNMENT}")
+    run_nbgrader(["generate_feedback", ASSIGNMENT], course, env=env)
+    print(f"    feedback HTML in {course / 'feedback'}")
+
+    _step("nbgrader export")
+    run_nbgrader(["export", "--to", str(course / "grades.csv")], course, env=env)
+    print(f"    {course / 'grades.csv'}")
+
+    scores = _read_scores(course)
+    print()
+    print(score_table(course, scores, expected))
+    print(f"\nDone in {time.perf_counter() - started:.0f} s.")
+    differ = any(
+        scores.get(student, {}).get(key, 0.0) != points
+        for student, cells in expected.items()
+        for key, points in cells.items()
+    )
+    return 1 if differ else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,644 @@
+r"""A small, seeded NumPy multilayer perceptron for watching hidden layers saturate.
+
+This module repeats, at a small scale, the saturation experiment of Glorot and
+Bengio (2010): a network with five hidden layers and a softmax output is
+trained with softsign, tanh or the logistic sigmoid in its hidden layers,
+under the "standard" or the "normalized" (Glorot) initialisation, and the
+distribution of every hidden layer's activations is recorded as training goes.
+The data are scikit-learn's bundled handwritten digits (``load_digits``), so
+nothing is downloaded.
+
+Everything is plain NumPy in float64 and every random draw comes from a
+generator seeded by the caller, so a run repeats bit for bit on one machine.
+
+Notes
+-----
+For an activation whose range is :math:`(-1, 1)` (softsign, tanh) a unit's
+*saturation* is :math:`|a|`. The logistic sigmoid has range :math:`(0, 1)` and
+saturates at both ends, so its saturation is measured as :math:`|2a - 1|`;
+in both cases 0 is the centre of the range and 1 is full saturation.
+
+References
+----------
+.. [1] X. Glorot and Y. Bengio, "Understanding the difficulty of training deep
+   feedforward neural networks", AISTATS 2010.
+.. [2] J. Bergstra, G. Desjardins, P. Lamblin and Y. Bengio, "Quadratic
+   polynomials learn better image features", Technical Report 1337,
+   Université de Montréal, 2009.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from source_lib.activations import softsign, softsign_derivative_from_output
+from threadpoolctl import threadpool_limits
+
+__all__ = [
+    "HIDDEN_ACTIVATIONS",
+    "INITIALIZATIONS",
+    "DigitsData",
+    "ExperimentConfig",
+    "RunResult",
+    "accuracy_summary",
+    "forward",
+    "gradients",
+    "initialize_parameters",
+    "layer_backward",
+    "load_digits_data",
+    "logistic",
+    "normalized_init",
+    "run_experiment",
+    "saturation",
+    "softsign_layer_backward",
+    "standard_init",
+    "train",
+]
+
+FloatArray = NDArray[np.float64]
+
+
+# --------------------------------------------------------------------------- activations
+
+
+def logistic(x: FloatArray) -> FloatArray:
+    """Return the logistic sigmoid 1 / (1 + exp(-x)), element-wise, without overflow.
+
+    Computed as (1 + tanh(x / 2)) / 2, which is the same function and never
+    overflows for large negative inputs.
+
+    Examples
+    --------
+    >>> logistic(np.array([-1e4, 0.0, 1e4])).tolist()
+    [0.0, 0.5, 1.0]
+    """
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
+
+
+def _tanh(x: FloatArray) -> FloatArray:
+    return np.tanh(x)
+
+
+def _tanh_derivative_from_output(a: FloatArray) -> FloatArray:
+    return 1.0 - a * a
+
+
+def _logistic_derivative_from_output(a: FloatArray) -> FloatArray:
+    return a * (1.0 - a)
+
+
+#: Hidden-layer activations: name -> (function, derivative written with the output a = f(z)).
+HIDDEN_ACTIVATIONS: dict[str, tuple[Callable[[FloatArray], FloatArray], ...]] = {
+    "softsign": (softsign, softsign_derivative_from_output),
+    "tanh": (_tanh, _tanh_derivative_from_output),
+    "logistic": (logistic, _logistic_derivative_from_output),
+}
+
+
+def saturation(activation: str, a: FloatArray) -> FloatArray:
+    """Return how close each activation value is to the ends of its range, from 0 to 1.
+
+    Parameters
+    ----------
+    activation : str
+        A key of `HIDDEN_ACTIVATIONS`.
+    a : ndarray
+        Activation values (outputs of the hidden units).
+
+    Returns
+    -------
+    ndarray
+        ``|a|`` for softsign and tanh (range -1 to 1); ``|2a - 1|`` for the
+        logistic sigmoid (range 0 to 1), so that 1 means saturated at either end.
+
+    Examples
+    --------
+    >>> saturation("tanh", np.array([-0.95, 0.2])).tolist()
+    [0.95, 0.2]
+    >>> saturation("logistic", np.array([0.0, 0.5, 1.0])).tolist()
+    [1.0, 0.0, 1.0]
+    """
+    _check_activation(activation)
+    a = np.asarray(a, dtype=np.float64)
+    if activation == "logistic":
+        return np.abs(2.0 * a - 1.0)
+    return np.abs(a)
+
+
+def _check_activation(activation: str) -> None:
+    if activation not in HIDDEN_ACTIVATIONS:
+        raise ValueError(
+            f"unknown activation {activation!r}; choose one of {sorted(HIDDEN_ACTIVATIONS)}"
+        )
+
+
+# --------------------------------------------------------------------------- initialisation
+
+
+def standard_init(fan_in: int, fan_out: int, rng: np.random.Generator) -> FloatArray:
+    r"""Draw a weight matrix with the "standard" initialisation of Glorot & Bengio (2010).
+
+    :math:`W_{ij} \sim U[-1/\sqrt{n}, 1/\sqrt{n}]` with :math:`n` the fan-in
+    (their equation 1).
+
+    Examples
+    --------
+    >>> w = standard_init(100, 3, np.random.default_rng(0))
+    >>> w.shape, bool(np.abs(w).max() <= 0.1)
+    ((100, 3), True)
+    """
+    limit = 1.0 / np.sqrt(fan_in)
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out))
+
+
+def normalized_init(fan_in: int, fan_out: int, rng: np.random.Generator) -> FloatArray:
+    r"""Draw a weight matrix with the "normalized" (Glorot) initialisation.
+
+    :math:`W_{ij} \sim U[-\sqrt{6}/\sqrt{n_j + n_{j+1}}, \sqrt{6}/\sqrt{n_j + n_{j+1}}]`
+    (their equation 16), which keeps the variance of activations and of
+    back-propagated gradients roughly constant from layer to layer.
+
+    Examples
+    --------
+    >>> w = normalized_init(4, 2, np.random.default_rng(0))
+    >>> bool(np.abs(w).max() <= 1.0)
+    True
+    """
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out))
+
+
+#: Weight initialisations by name. Biases always start at 0.
+INITIALIZATIONS: dict[str, Callable[[int, int, np.random.Generator], FloatArray]] = {
+    "standard": standard_init,
+    "normalized": normalized_init,
+}
+
+
+def initialize_parameters(
+    layer_sizes: Sequence[int], init: str, rng: np.random.Generator
+) -> tuple[list[FloatArray], list[FloatArray]]:
+    """Return weights and zero biases for consecutive layers of the given sizes.
+
+    Examples
+    --------
+    >>> weights, biases = initialize_parameters([4, 3, 2], "standard", np.random.default_rng(0))
+    >>> [w.shape for w in weights], [b.shape for b in biases]
+    ([(4, 3), (3, 2)], [(3,), (2,)])
+    """
+    if init not in INITIALIZATIONS:
+        raise ValueError(f"unknown init {init!r}; choose one of {sorted(INITIALIZATIONS)}")
+    draw = INITIALIZATIONS[init]
+    weights = [draw(n_in, n_out, rng) for n_in, n_out in itertools.pairwise(layer_sizes)]
+    biases = [np.zeros(n_out) for n_out in layer_sizes[1:]]
+    return weights, biases
+
+
+# --------------------------------------------------------------------------- one layer
+
+
+def layer_backward(
+    x: FloatArray,
+    weights: FloatArray,
+    a: FloatArray,
+    grad_output: FloatArray,
+    derivative_from_output: Callable[[FloatArray], FloatArray],
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Back-propagate through a dense layer a = f(x @ W + b), given its output ``a``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, d_in)
+        The layer's input.
+    weights : ndarray, shape (d_in, d_out)
+        The weight matrix W.
+    a : ndarray, shape (n, d_out)
+        The layer's output f(x @ W + b).
+    grad_output : ndarray, shape (n, d_out)
+        dL/da, the gradient of the loss with respect to the output.
+    derivative_from_output : callable
+        f' written as a function of the output a (softsign: (1 - |a|)^2).
+
+    Returns
+    -------
+    grad_x, grad_weights, grad_bias : ndarray
+        dL/dx (n, d_in), dL/dW (d_in, d_out) and dL/db (d_out,).
+    """
+    grad_pre = grad_output * derivative_from_output(a)
+    return grad_pre @ weights.T, x.T @ grad_pre, grad_pre.sum(axis=0)
+
+
+def softsign_layer_backward(
+    x: FloatArray, W: FloatArray, b: FloatArray, grad_output: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    r"""Return the gradients of a softsign layer a = softsign(x @ W + b).
+
+    The reference solution of notebook 05's exercise.
+
+    Parameters
+    ----------
+    x : array_like, shape (n, d_in)
+        A batch of inputs, one row per example.
+    W : array_like, shape (d_in, d_out)
+        Weights.
+    b : array_like, shape (d_out,)
+        Biases.
+    grad_output : array_like, shape (n, d_out)
+        dL/da, the gradient of a loss L with respect to the layer's output.
+
+    Returns
+    -------
+    grad_x, grad_W, grad_b : ndarray
+        dL/dx, dL/dW and dL/db, with the shapes of ``x``, ``W`` and ``b``.
+
+    Notes
+    -----
+    With :math:`z = xW + b` and :math:`a = \mathrm{softsign}(z)`, the chain rule
+    gives :math:`\delta = \partial L/\partial z = g \odot (1 - |a|)^2`, then
+    :math:`\partial L/\partial x = \delta W^\top`,
+    :math:`\partial L/\partial W = x^\top \delta` and
+    :math:`\partial L/\partial b = \sum_n \delta_n`.
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, -2.0]])
+    >>> W = np.array([[1.0], [1.0]])
+    >>> grad_x, grad_W, grad_b = softsign_layer_backward(x, W, np.zeros(1), np.ones((1, 1)))
+    >>> grad_x.tolist(), grad_W.tolist(), grad_b.tolist()
+    ([[0.25, 0.25]], [[0.25], [-0.5]], [0.25])
+    """
+    x, W, b, grad_output = (np.asarray(v, dtype=np.float64) for v in (x, W, b, grad_output))
+    a = softsign(x @ W + b)
+    return layer_backward(x, W, a, grad_output, softsign_derivative_from_output)
+
+
+# --------------------------------------------------------------------------- whole network
+
+
+def forward(
+    x: FloatArray, weights: Sequence[FloatArray], biases: Sequence[FloatArray], activation: str
+) -> tuple[list[FloatArray], FloatArray]:
+    """Run the network: hidden layers with ``activation``, then a softmax output.
+
+    Returns
+    -------
+    hidden : list of ndarray
+        The output of every hidden layer, first to last.
+    probabilities : ndarray, shape (n, n_classes)
+        The softmax output.
+    """
+    _check_activation(activation)
+    function = HIDDEN_ACTIVATIONS[activation][0]
+    hidden = []
+    a = x
+    for w, b in zip(weights[:-1], biases[:-1], strict=True):
+        a = function(a @ w + b)
+        hidden.append(a)
+    logits = a @ weights[-1] + biases[-1]
+    logits = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return hidden, exp / exp.sum(axis=1, keepdims=True)
+
+
+def gradients(
+    x: FloatArray,
+    labels: NDArray[np.int_],
+    weights: Sequence[FloatArray],
+    biases: Sequence[FloatArray],
+    activation: str,
+) -> tuple[float, list[FloatArray], list[FloatArray], list[FloatArray]]:
+    """Return the mean cross-entropy loss and its gradients.
+
+    Returns
+    -------
+    loss : float
+        Mean cross-entropy over the batch.
+    grad_weights, grad_biases : list of ndarray
+        dL/dW and dL/db for every layer (hidden layers first, output last).
+    grad_pre_activations : list of ndarray
+        dL/dz for every hidden layer (the back-propagated gradients of
+        Glorot & Bengio, their figure 7), first to last.
+    """
+    hidden, probabilities = forward(x, weights, biases, activation)
+    derivative = HIDDEN_ACTIVATIONS[activation][1]
+    n = x.shape[0]
+    rows = np.arange(n)
+    loss = float(-np.log(np.maximum(probabilities[rows, labels], 1e-300)).mean())
+    grad_logits = probabilities.copy()
+    grad_logits[rows, labels] -= 1.0
+    grad_logits /= n
+    inputs = [x, *hidden]
+    grad_weights = [inputs[-1].T @ grad_logits]
+    grad_biases = [grad_logits.sum(axis=0)]
+    grad_a = grad_logits @ weights[-1].T
+    grad_pre_activations = []
+    for layer in range(len(hidden) - 1, -1, -1):
+        grad_pre = grad_a * derivative(hidden[layer])
+        grad_pre_activations.append(grad_pre)
+        grad_weights.append(inputs[layer].T @ grad_pre)
+        grad_biases.append(grad_pre.sum(axis=0))
+        grad_a = grad_pre @ weights[layer].T
+    return loss, grad_weights[::-1], grad_biases[::-1], grad_pre_activations[::-1]
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class DigitsData:
+    """The digits split into training and test sets, standardised with training statistics."""
+
+    x_train: FloatArray
+    y_train: NDArray[np.int_]
+    x_test: FloatArray
+    y_test: NDArray[np.int_]
+
+
+def load_digits_data(test_size: float = 0.25, seed: int = 0) -> DigitsData:
+    """Load scikit-learn's 8x8 digits (1797 images, 10 classes) and split them, stratified.
+
+    Each of the 64 pixel features is standardised with the training set's
+    mean and standard deviation (a constant pixel keeps a scale of 1).
+
+    Examples
+    --------
+    >>> data = load_digits_data()
+    >>> data.x_train.shape, data.x_test.shape
+    ((1347, 64), (450, 64))
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x_train, x_test, y_train, y_test = train_test_split(
+        digits.data.astype(np.float64),
+        digits.target.astype(np.int_),
+        test_size=test_size,
+        random_state=seed,
+        stratify=digits.target,
+    )
+    mean = x_train.mean(axis=0)
+    scale = x_train.std(axis=0)
+    scale[scale == 0] = 1.0
+    return DigitsData((x_train - mean) / scale, y_train, (x_test - mean) / scale, y_test)
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Settings of one training run (the same for every activation and initialisation).
+
+    Attributes
+    ----------
+    hidden_sizes : tuple of int
+        Width of each hidden layer (five layers as in Glorot & Bengio).
+    epochs : int
+        Passes over the training set.
+    batch_size : int
+        Examples per stochastic gradient step.
+    learning_rate : float
+        Step size of plain minibatch SGD.
+    records_per_epoch : int
+        How many times per epoch the activations on the probe set are measured.
+    percentile : float
+        The percentile of the saturation distribution that is recorded (98).
+    threshold : float
+        A unit counts as saturated when its saturation exceeds this (0.9).
+    histogram_bins : int
+        Number of bins of the final activation histograms.
+    """
+
+    hidden_sizes: tuple[int, ...] = (100, 100, 100, 100, 100)
+    epochs: int = 30
+    batch_size: int = 10
+    learning_rate: float = 0.05
+    records_per_epoch: int = 2
+    percentile: float = 98.0
+    threshold: float = 0.9
+    histogram_bins: int = 50
+
+
+@dataclass
+class RunResult:
+    """What one training run measured.
+
+    Attributes
+    ----------
+    activation, init : str
+        The hidden activation and the weight initialisation.
+    seed : int
+        Seed of the initial weights and of the order of the minibatches.
+    record_epochs : ndarray, shape (n_records,)
+        When the saturation was measured, in epochs (0 = at initialisation).
+    percentile : ndarray, shape (n_records, n_hidden)
+        The chosen percentile (98th) of the saturation of each hidden layer on the test set.
+    share_saturated : ndarray, shape (n_records, n_hidden)
+        The share of (unit, example) pairs of each hidden layer whose saturation
+        exceeds the threshold.
+    mean_activation : ndarray, shape (n_records, n_hidden)
+        The mean activation value of each hidden layer on the test set.
+    histogram_edges : ndarray, shape (n_bins + 1,)
+        Bin edges of the activation histograms (the activation's own range).
+    histograms : ndarray, shape (n_hidden, n_bins)
+        Density histogram of every hidden layer's activations on the test set after training.
+    weight_grad_norms : ndarray, shape (n_hidden + 1,)
+        Frobenius norm of dL/dW for every layer (output layer last) at initialisation,
+        on the whole training set.
+    backprop_grad_norms : ndarray, shape (n_hidden,)
+        Frobenius norm of dL/dz for every hidden layer at initialisation (the
+        back-propagated gradients), on the whole training set.
+    train_loss : ndarray, shape (epochs,)
+        Mean training loss over each epoch's minibatches.
+    test_accuracy : float
+        Share of test images classified correctly after training.
+    """
+
+    activation: str
+    init: str
+    seed: int
+    record_epochs: FloatArray
+    percentile: FloatArray
+    share_saturated: FloatArray
+    mean_activation: FloatArray
+    histogram_edges: FloatArray
+    histograms: FloatArray
+    weight_grad_norms: FloatArray
+    backprop_grad_norms: FloatArray
+    train_loss: FloatArray
+    test_accuracy: float
+    config: ExperimentConfig = field(repr=False, default_factory=ExperimentConfig)
+
+
+def _measure(
+    activation: str, hidden: list[FloatArray], config: ExperimentConfig
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    values = [saturation(activation, a) for a in hidden]
+    percentile = np.array([np.percentile(v, config.percentile) for v in values])
+    share = np.array([np.mean(v > config.threshold) for v in values])
+    mean = np.array([a.mean() for a in hidden])
+    return percentile, share, mean
+
+
+def train(
+    activation: str,
+    init: str,
+    seed: int,
+    data: DigitsData,
+    config: ExperimentConfig | None = None,
+) -> RunResult:
+    """Train one network with minibatch SGD and record its layers' saturation.
+
+    Parameters
+    ----------
+    activation : str
+        ``"softsign"``, ``"tanh"`` or ``"logistic"``.
+    init : str
+        ``"standard"`` or ``"normalized"``.
+    seed : int
+        Seeds both the initial weights and the shuffling of the minibatches.
+    data : DigitsData
+        Training and test sets (the test set is also the probe set on which
+        activations are measured, as the paper used 300 fixed test examples).
+    config : ExperimentConfig, optional
+        Sizes and optimisation settings; the defaults when omitted.
+
+    Returns
+    -------
+    RunResult
+        Everything measured; the same seed gives the same result.
+    """
+    _check_activation(activation)
+    config = config or ExperimentConfig()
+    # One BLAS thread: these matrices are small, so threads only add overhead and
+    # contention, and a single thread keeps the arithmetic in a fixed order.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _train(activation, init, seed, data, config)
+
+
+def _train(
+    activation: str, init: str, seed: int, data: DigitsData, config: ExperimentConfig
+) -> RunResult:
+    init_rng, order_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    n_classes = int(max(data.y_train.max(), data.y_test.max())) + 1
+    sizes = [data.x_train.shape[1], *config.hidden_sizes, n_classes]
+    weights, biases = initialize_parameters(sizes, init, init_rng)
+
+    _, grad_w, _, grad_pre = gradients(data.x_train, data.y_train, weights, biases, activation)
+    weight_grad_norms = np.array([np.linalg.norm(g) for g in grad_w])
+    backprop_grad_norms = np.array([np.linalg.norm(g) for g in grad_pre])
+
+    n_train = data.x_train.shape[0]
+    n_batches = -(-n_train // config.batch_size)
+    record_at = set(
+        np.linspace(0, n_batches, config.records_per_epoch + 1)[1:].round().astype(int).tolist()
+    )
+    record_epochs = [0.0]
+    hidden, _ = forward(data.x_test, weights, biases, activation)
+    records = [_measure(activation, hidden, config)]
+    train_loss = np.empty(config.epochs)
+    for epoch in range(config.epochs):
+        order = order_rng.permutation(n_train)
+        losses = []
+        for batch in range(n_batches):
+            index = order[batch * config.batch_size : (batch + 1) * config.batch_size]
+            loss, grad_w, grad_b, _ = gradients(
+                data.x_train[index], data.y_train[index], weights, biases, activation
+            )
+            losses.append(loss)
+            for w, g in zip(weights, grad_w, strict=True):
+                w -= config.learning_rate * g
+            for b, g in zip(biases, grad_b, strict=True):
+                b -= config.learning_rate * g
+            if batch + 1 in record_at:
+                hidden, _ = forward(data.x_test, weights, biases, activation)
+                records.append(_measure(activation, hidden, config))
+                record_epochs.append(epoch + (batch + 1) / n_batches)
+        train_loss[epoch] = np.mean(losses)
+
+    hidden, probabilities = forward(data.x_test, weights, biases, activation)
+    accuracy = float(np.mean(probabilities.argmax(axis=1) == data.y_test))
+    low = 0.0 if activation == "logistic" else -1.0
+    edges = np.linspace(low, 1.0, config.histogram_bins + 1)
+    histograms = np.array([np.histogram(a, bins=edges, density=True)[0] for a in hidden])
+    percentiles, shares, means = (np.array(column) for column in zip(*records, strict=True))
+    return RunResult(
+        activation=activation,
+        init=init,
+        seed=seed,
+        record_epochs=np.array(record_epochs),
+        percentile=percentiles,
+        share_saturated=shares,
+        mean_activation=means,
+        histogram_edges=edges,
+        histograms=histograms,
+        weight_grad_norms=weight_grad_norms,
+        backprop_grad_norms=backprop_grad_norms,
+        train_loss=train_loss,
+        test_accuracy=accuracy,
+        config=config,
+    )
+
+
+def run_experiment(
+    activations: Iterable[str],
+    inits: Iterable[str],
+    seeds: Iterable[int],
+    data: DigitsData | None = None,
+    config: ExperimentConfig | None = None,
+) -> list[RunResult]:
+    """Train one network for every (activation, init, seed) combination, in that order.
+
+    Examples
+    --------
+    >>> small = ExperimentConfig(hidden_sizes=(8, 8), epochs=1, batch_size=100)
+    >>> results = run_experiment(["softsign"], ["standard", "normalized"], [0], config=small)
+    >>> [(r.activation, r.init, r.seed) for r in results]
+    [('softsign', 'standard', 0), ('softsign', 'normalized', 0)]
+    """
+    data = data or load_digits_data()
+    seeds = list(seeds)
+    inits = list(inits)
+    return [
+        train(activation, init, seed, data, config)
+        for activation in activations
+        for init in inits
+        for seed in seeds
+    ]
+
+
+def accuracy_summary(results: Iterable[RunResult]) -> dict[tuple[str, str], dict[str, float]]:
+    """Group runs by (activation, init) and summarise their test accuracy over seeds.
+
+    Returns
+    -------
+    dict
+        (activation, init) -> {"mean", "std", "min", "max", "runs"}; ``std`` is
+        the population standard deviation over seeds (0 for a single seed).
+
+    Examples
+    --------
+    >>> small = ExperimentConfig(hidden_sizes=(8,), epochs=1, batch_size=100)
+    >>> results = run_experiment(["tanh"], ["normalized"], [0, 1], config=small)
+    >>> summary = accuracy_summary(results)
+    >>> list(summary), summary["tanh", "normalized"]["runs"]
+    ([('tanh', 'normalized')], 2)
+    """
+    groups: dict[tuple[str, str], list[float]] = {}
+    for result in results:
+        groups.setdefault((result.activation, result.init), []).append(result.test_accuracy)
+    return {
+        key: {
+            "mean": float(np.mean(values)),
+            "std": float(np.std(values)),
+            "min": float(np.min(values)),
+            "max": float(np.max(values)),
+            "runs": len(values),
+        }
+        for key, values in groups.items()
+    }

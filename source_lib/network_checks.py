@@ -1,0 +1,393 @@
+"""The grader of notebook 05's exercise, ``softsign_layer_backward(x, W, b, grad_output)``.
+
+Built on the framework of :mod:`source_lib.checks` (safe calls, friendly
+messages, detection of calls to the reference implementation, receipts for
+the grading preprocessor). The student's three gradients are compared with a
+*numerical* gradient: central differences of the scalar loss
+
+.. math::
+
+    L(x, W, b) = \\sum_{n,j} g_{nj}\\, \\mathrm{softsign}\\big((xW + b)_{nj}\\big),
+
+whose gradient is exactly what the backward pass must return when ``g`` is
+the upstream gradient ``grad_output``.
+
+Groups (as for every check): ``"values"`` (small hand-made layers whose
+pre-activations are positive, negative and exactly zero), ``"arrays"``
+(batches of one and of none, one unit, wide layers, integer inputs; no input
+may be modified) and ``"hidden"`` (random layers of many sizes and scales,
+saturated units, float32, read-only and non-contiguous inputs).
+
+While the student's function runs, ``source_lib``'s activation functions
+(``softsign``, ``softsign_derivative``, ``softsign_derivative_from_output``...)
+may be used; its network code, and so the reference backward pass, may not.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from source_lib.checks import (
+    CheckFailure,
+    Mistake,
+    _absolute,
+    _array,
+    _asarray,
+    _check_unchanged,
+    _close,
+    _copy_input,
+    _hidden_rng,
+    _is_library_code,
+    _message,
+    _read_only,
+    _strided,
+    _tampered_message,
+    _tolerances,
+    call_student,
+    check_function,
+    compare,
+    protect_module,
+)
+
+__all__ = ["check_softsign_layer_backward", "numerical_layer_gradients"]
+
+NAME = "softsign_layer_backward"
+ARGUMENTS = ("x", "W", "b", "grad_output")
+GRADIENTS = ("grad_x", "grad_W", "grad_b")
+
+Case = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _softsign(z: np.ndarray) -> np.ndarray:
+    return z / (1.0 + _absolute(z))
+
+
+def numerical_layer_gradients(
+    x: Any, W: Any, b: Any, grad_output: Any, h: float = 1e-6
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Central-difference gradients of sum(grad_output * softsign(x @ W + b)).
+
+    Each entry of ``x``, ``W`` and ``b`` in turn is moved by +h and -h; the
+    gradient entry is the change of the loss divided by 2h. Computed in float64.
+
+    Examples
+    --------
+    >>> grad_x, grad_W, grad_b = numerical_layer_gradients(
+    ...     [[1.0, -2.0]], [[1.0], [1.0]], [0.0], [[1.0]]
+    ... )
+    >>> np.round(grad_x, 6).tolist(), np.round(grad_W, 6).tolist(), np.round(grad_b, 6).tolist()
+    ([[0.25, 0.25]], [[0.25], [-0.5]], [0.25])
+    """
+    values = [_array(v, dtype=np.float64, copy=True) for v in (x, W, b)]
+    upstream = _asarray(grad_output, dtype=np.float64)
+
+    def loss() -> float:
+        x_, W_, b_ = values
+        return float((upstream * _softsign(x_ @ W_ + b_)).sum())
+
+    gradients = []
+    for value in values:
+        grad = np.zeros_like(value)
+        flat, grad_flat = value.reshape(-1), grad.reshape(-1)
+        for i in range(flat.size):
+            saved = flat[i]
+            step = h * max(1.0, abs(float(saved)))
+            flat[i] = saved + step
+            up = loss()
+            flat[i] = saved - step
+            down = loss()
+            flat[i] = saved
+            grad_flat[i] = (up - down) / (2 * step)
+        gradients.append(grad)
+    return gradients[0], gradients[1], gradients[2]
+
+
+# --------------------------------------------------------------------------- common mistakes
+
+
+def _model(
+    derivative: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    *,
+    transpose_x: bool = True,
+    reduce_b: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """A backward pass with a given (possibly wrong) derivative factor delta = g * d(z, a)."""
+
+    def backward(x: np.ndarray, W: np.ndarray, b: np.ndarray, g: np.ndarray):
+        z = x @ W + b
+        a = _softsign(z)
+        delta = g * derivative(z, a)
+        grad_b = delta.sum(axis=0) if reduce_b is None else reduce_b(delta)
+        grad_x = delta @ W.T if transpose_x else delta @ W
+        return grad_x, x.T @ delta, grad_b
+
+    return backward
+
+
+def _right(z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    return (1.0 - _absolute(a)) ** 2
+
+
+MISTAKES: tuple[Mistake, ...] = (
+    Mistake(
+        _model(lambda z, a: np.ones_like(z)),
+        "the derivative of softsign is missing: first multiply grad_output by "
+        "softsign'(z) = (1 - |a|)**2, element-wise, to get delta = dL/dz",
+    ),
+    Mistake(
+        _model(lambda z, a: 1.0 / (1.0 + _absolute(a)) ** 2),
+        "softsign' was evaluated at the output a; it belongs at the pre-activation "
+        "z = x @ W + b: 1 / (1 + |z|)**2, which equals (1 - |a|)**2",
+    ),
+    Mistake(
+        _model(lambda z, a: 1.0 - _absolute(a)),
+        "is the square missing? softsign'(z) = (1 - |a|)**2 = 1 / (1 + |z|)**2",
+    ),
+    Mistake(
+        _model(lambda z, a: 1.0 / (1.0 + z) ** 2),
+        "right where z >= 0, wrong where z < 0: softsign'(z) = 1 / (1 + |z|)**2 "
+        "needs the absolute value",
+    ),
+    Mistake(
+        _model(lambda z, a: 1.0 - a * a),
+        "that is tanh's derivative written with the output (1 - a**2); "
+        "softsign's is (1 - |a|)**2",
+    ),
+    Mistake(
+        _model(lambda z, a: a),
+        "delta = grad_output * softsign'(z), not grad_output * softsign(z)",
+    ),
+    Mistake(
+        _model(_right, reduce_b=lambda delta: delta.mean(axis=0)),
+        "grad_b is the SUM of delta over the batch (axis 0), not the mean: "
+        "the loss here is a sum over examples",
+    ),
+    Mistake(
+        _model(_right, transpose_x=False),
+        "grad_x = delta @ W.T (W transposed), so that it has the shape of x",
+    ),
+)
+
+
+def _mistake_hint(case: Case, got: tuple[np.ndarray, ...], which: int) -> str | None:
+    for mistake in MISTAKES:
+        try:
+            with np.errstate(all="ignore"):
+                model = mistake.model(*(_asarray(v, dtype=np.float64) for v in case))
+        except Exception:
+            continue
+        wrong = _asarray(got[which], dtype=np.float64)
+        if model[which].shape == wrong.shape and bool(
+            _close(wrong, model[which], 1e-5, 1e-9).all()
+        ):
+            return mistake.hint
+    return None
+
+
+_SHAPE_HINTS = {
+    "grad_x": "grad_x has the shape of x, (n, d_in): delta @ W.T",
+    "grad_W": "grad_W has the shape of W, (d_in, d_out): x.T @ delta",
+    "grad_b": "grad_b has the shape of b, (d_out,): delta.sum(axis=0) adds up the batch",
+}
+
+
+# --------------------------------------------------------------------------- cases
+
+
+def _layer(
+    rng: np.random.Generator, n: int, d_in: int, d_out: int, scale: float = 1.0
+) -> Case:
+    return (
+        rng.normal(size=(n, d_in)) * scale,
+        rng.normal(size=(d_in, d_out)),
+        rng.normal(size=d_out) * scale,
+        rng.normal(size=(n, d_out)),
+    )
+
+
+def _values_cases() -> list[Case]:
+    # Pre-activations z = x @ W + b = [[1.5, -0.5, 0.0]]: positive, negative and zero.
+    single = (
+        np.array([[1.0, -2.0]]),
+        np.array([[0.5, 0.25, 1.0], [-0.25, 0.5, 0.5]]),
+        np.array([0.5, 0.0, 0.0]),
+        np.array([[1.0, 1.0, 1.0]]),
+    )
+    batch = (
+        np.array([[0.5, -1.0], [2.0, 0.0], [-1.5, 0.5]]),
+        np.array([[1.0, -0.5], [0.25, 2.0]]),
+        np.array([-0.25, 0.5]),
+        np.array([[1.0, -2.0], [0.5, 0.5], [-1.0, 3.0]]),
+    )
+    saturated = (
+        np.array([[10.0, -20.0]]),
+        np.array([[3.0], [1.0]]),
+        np.array([0.0]),
+        np.array([[2.0]]),
+    )
+    return [single, batch, saturated]
+
+
+def _array_cases() -> list[Case]:
+    rng = np.random.default_rng(5)
+    return [
+        _layer(rng, 1, 4, 3),
+        _layer(rng, 5, 7, 2),
+        _layer(rng, 6, 1, 1),
+        _layer(rng, 4, 3, 3),
+        (np.zeros((0, 3)), rng.normal(size=(3, 2)), rng.normal(size=2), np.zeros((0, 2))),
+        (
+            np.array([[1, -2, 0], [3, 1, -1]]),
+            np.array([[1, 0], [0, -1], [2, 1]]),
+            np.array([0, 1]),
+            np.array([[1, -1], [2, 0]]),
+        ),
+    ]
+
+
+def _hidden_cases() -> Iterator[Case]:
+    rng = _hidden_rng()
+    for _ in range(6):
+        n, d_in, d_out = (int(v) for v in rng.integers(1, 9, size=3))
+        yield _layer(rng, n, d_in, d_out, scale=float(rng.choice([0.01, 0.3, 1.0, 3.0])))
+    yield _layer(rng, 3, 4, 5, scale=300.0)  # saturated units: tiny derivatives
+    x, W, b, g = _layer(rng, 4, 3, 2)
+    yield _read_only(x), _read_only(W), _read_only(b), _read_only(g)
+    x, W, b, g = _layer(rng, 3, 3, 4)
+    yield _strided(x), _strided(W), _strided(b), _strided(g)
+    x, W, b, g = _layer(rng, 5, 4, 3)
+    yield x.astype(np.float32), W.astype(np.float32), b.astype(np.float32), g.astype(np.float32)
+
+
+def _allowed() -> tuple[Callable[..., Any], ...]:
+    """source_lib's activation functions (and the helpers they call), which students may use."""
+    import source_lib
+    from source_lib import activations
+
+    modules = [activations]
+    validation = getattr(source_lib, "_validation", None)
+    if isinstance(validation, types.ModuleType):
+        modules.append(validation)
+    allowed: list[Callable[..., Any]] = []
+    for module in modules:
+        for value in vars(module).values():
+            code = getattr(value, "__code__", None)
+            if code is not None and _is_library_code(code) and value.__module__ == module.__name__:
+                allowed.append(value)
+                allowed.extend(_nested_functions(code))
+    return tuple(allowed)
+
+
+def _nested_functions(code: types.CodeType) -> Iterator[Callable[..., Any]]:
+    """Stand-in functions for the code objects nested in ``code`` (lambdas, comprehensions)."""
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            yield types.FunctionType(constant, {})
+            yield from _nested_functions(constant)
+
+
+def _reference() -> Callable[..., Any]:
+    __tracebackhide__ = True
+    from source_lib import network
+
+    function = network.__dict__.get(NAME)
+    code = getattr(function, "__code__", None)
+    if code is None or not _is_library_code(code):
+        raise CheckFailure(_tampered_message(NAME, [f"source_lib.network.{NAME}"]))
+    return function
+
+
+# --------------------------------------------------------------------------- the check
+
+
+def _check_case(func: Callable[..., Any], case: Case, allowed: tuple) -> None:
+    __tracebackhide__ = True
+    given = tuple(_copy_input(v) for v in case)
+    before = [_array(v, copy=True) for v in case]
+    inputs = dict(zip(ARGUMENTS, case, strict=True))
+    got = call_student(func, *given, name=NAME, inputs=inputs, allowed=allowed)
+    for name, value, copy in zip(ARGUMENTS, given, before, strict=True):
+        _check_unchanged(value, copy, NAME, {name: value})
+    if not isinstance(got, tuple | list) or len(got) != 3:
+        raise CheckFailure(
+            _message(
+                NAME,
+                f"returned {type(got).__name__}"
+                + (f" of length {len(got)}" if isinstance(got, tuple | list) else ""),
+                inputs=inputs,
+                hint="return the three gradients as a tuple: return grad_x, grad_W, grad_b",
+                show_values=False,
+            )
+        )
+    expected = numerical_layer_gradients(*case)
+    dtype = np.result_type(*(_asarray(v).dtype for v in case))
+    rtol, atol = (1e-4, 1e-5) if dtype == np.float32 else _tolerances(dtype, 1e-5, 1e-8)
+    for which, (label, want, have) in enumerate(zip(GRADIENTS, expected, got, strict=True)):
+        shape = np.shape(have) if isinstance(have, np.ndarray | list | tuple) else ()
+        if have is not None and shape != want.shape:
+            raise CheckFailure(
+                _message(
+                    f"{NAME} ({label})",
+                    f"returned shape {shape}, expected shape {want.shape}",
+                    inputs=inputs,
+                    hint=_SHAPE_HINTS[label],
+                    show_values=False,
+                )
+            )
+        scale = float(_absolute(want).max()) if want.size else 0.0
+        compare(
+            have,
+            want,
+            name=f"{NAME} ({label})",
+            inputs=inputs,
+            rtol=rtol,
+            atol=atol * max(1.0, scale),
+            hint=lambda mismatch, g, e, w=which: _mistake_hint(case, tuple(got), w),
+        )
+
+
+@check_function(NAME)
+def check_softsign_layer_backward(func: Callable[..., Any], group: str = "values") -> None:
+    """Check a student's ``softsign_layer_backward(x, W, b, grad_output)``.
+
+    The function must return ``(grad_x, grad_W, grad_b)`` for the layer
+    a = softsign(x @ W + b), given grad_output = dL/da; each is compared with
+    a central-difference gradient of sum(grad_output * a).
+
+    Parameters
+    ----------
+    func : callable
+        The student's ``softsign_layer_backward``.
+    group : {"values", "arrays", "hidden"}
+        Which cases to run (see the module docstring).
+
+    Raises
+    ------
+    CheckFailure
+        With the input, the expected and returned values, and a hint.
+
+    Examples
+    --------
+    >>> def backward(x, W, b, grad_output):
+    ...     a = (x @ W + b) / (1 + np.abs(x @ W + b))
+    ...     delta = grad_output * (1 - np.abs(a)) ** 2
+    ...     return delta @ W.T, x.T @ delta, delta.sum(axis=0)
+    >>> check_softsign_layer_backward(backward, "arrays")
+    """
+    __tracebackhide__ = True
+    _reference()  # the reference must be intact (and stays off limits to the student)
+    allowed = _allowed()
+    cases = _values_cases()
+    if group in ("arrays", "hidden"):
+        cases = (cases if group == "hidden" else []) + _array_cases()
+    if group == "hidden":
+        cases += list(_hidden_cases())
+    for case in cases:
+        _check_case(func, case, allowed)
+
+
+protect_module(__name__)

@@ -1,0 +1,333 @@
+"""Build the course's sample class: submissions whose right scores are known in advance.
+
+Each sample student is one small TOML file in ``tests/submissions/``::
+
+    description = "What this student shows"
+    base = "solved"            # "solved" (default) or "released" (the untouched notebooks)
+    no_credit = ["softsign"]   # exercises (graded function names) that must earn 0
+
+    [solutions]                # whole solution cells, by the function they define
+    softsign = '''
+    def softsign(x):
+        return x / (1 + x)
+    '''
+
+    [actions]                  # optional tampering with the files themselves
+    delete_test_cells = ["test_abs_derivative_values"]       # by grade_id
+    edit_test_cells = { test_softsign_values = "pass" }      # grade_id -> new source
+    edit_test_points = { test_softsign_values = 100 }        # grade_id -> points claimed
+    invalid_json = ["01_softsign_definition"]                # notebook names
+    missing = ["02_derivative_of_abs"]
+
+    [scores]                   # optional per-cell overrides, "notebook/grade_id" = points
+    "03_quotient_rule_derivation/test_softsign_derivative_values" = 2
+
+:func:`build_sample_class` writes every student's submission from the *current*
+student notebooks (the release, ``notebooks/softsign``), so the sample class
+never drifts from the notebooks: a ``"solved"`` student starts from the
+release with every solution cell filled in from the instructor notebook
+(``solutions/softsign``, solution markers removed), then the cells named in
+``[solutions]`` are replaced and the ``[actions]`` applied. A ``"released"``
+student submits the release untouched.
+
+Expected scores are derived from the notebooks too. Every autograded test
+cell (a code cell with nbgrader ``grade: true``) belongs to the exercises
+whose graded function it names (the functions defined in solution cells).
+A cell is expected to earn its full points unless one of its exercises is in
+``no_credit``, its notebook is listed in ``invalid_json`` or ``missing``, or the
+student is ``"released"``; then it is expected to earn 0. ``[scores]``
+overrides single cells. An exercise added to the notebooks later is thus
+covered for every student without touching the files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from source_lib.course import ASSIGNMENT, REPO_ROOT
+
+__all__ = [
+    "SUBMISSIONS_DIR",
+    "SampleStudent",
+    "TestCell",
+    "build_sample_class",
+    "expected_scores",
+    "graded_functions",
+    "load_students",
+    "score_key",
+    "test_cells",
+]
+
+#: Where the sample students' TOML files live.
+SUBMISSIONS_DIR = REPO_ROOT / "tests" / "submissions"
+
+_SOLUTION_MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[^\n]*\n?", re.MULTILINE)
+_DEFINITION = re.compile(r"^def (\w+)\(", re.MULTILINE)
+_BASES = ("solved", "released")
+
+
+@dataclass(frozen=True)
+class SampleStudent:
+    """One sample student, as read from ``tests/submissions/<id>.toml``."""
+
+    student_id: str
+    description: str
+    base: str = "solved"
+    solutions: dict[str, str] = field(default_factory=dict)
+    no_credit: frozenset[str] = frozenset()
+    delete_test_cells: tuple[str, ...] = ()
+    edit_test_cells: dict[str, str] = field(default_factory=dict)
+    edit_test_points: dict[str, float] = field(default_factory=dict)
+    invalid_json: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TestCell:
+    """An autograded test cell of the assignment."""
+
+    notebook: str
+    grade_id: str
+    points: float
+    exercises: frozenset[str]
+
+    @property
+    def key(self) -> str:
+        """The cell's key in expected-score dicts: ``"notebook/grade_id"``."""
+        return score_key(self.notebook, self.grade_id)
+
+
+def score_key(notebook: str, grade_id: str) -> str:
+    """Return the key of a test cell: notebook name (no ``.ipynb``), a slash, its grade_id."""
+    return f"{notebook}/{grade_id}"
+
+
+def load_students(directory: Path = SUBMISSIONS_DIR) -> dict[str, SampleStudent]:
+    """Read every ``*.toml`` sample student in ``directory``, keyed by student id (file stem)."""
+    students = {}
+    for path in sorted(Path(directory).glob("*.toml")):
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+        known = {"description", "base", "no_credit", "solutions", "actions", "scores"}
+        unknown = set(data) - known
+        actions = data.get("actions", {})
+        known_actions = {
+            "delete_test_cells",
+            "edit_test_cells",
+            "edit_test_points",
+            "invalid_json",
+            "missing",
+        }
+        if unknown or set(actions) - known_actions:
+            raise ValueError(
+                f"{path.name}: unknown keys {sorted(unknown | (set(actions) - known_actions))}"
+            )
+        base = data.get("base", "solved")
+        if base not in _BASES:
+            raise ValueError(f"{path.name}: base must be one of {_BASES}, not {base!r}")
+        students[path.stem] = SampleStudent(
+            student_id=path.stem,
+            description=data["description"],
+            base=base,
+            solutions=dict(data.get("solutions", {})),
+            no_credit=frozenset(data.get("no_credit", [])),
+            delete_test_cells=tuple(actions.get("delete_test_cells", [])),
+            edit_test_cells=dict(actions.get("edit_test_cells", {})),
+            edit_test_points={k: float(v) for k, v in actions.get("edit_test_points", {}).items()},
+            invalid_json=tuple(actions.get("invalid_json", [])),
+            missing=tuple(actions.get("missing", [])),
+            scores={k: float(v) for k, v in data.get("scores", {}).items()},
+        )
+    return students
+
+
+def _nbgrader(cell: nbformat.NotebookNode) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def _is_solution(cell: nbformat.NotebookNode) -> bool:
+    return cell.cell_type == "code" and bool(_nbgrader(cell).get("solution"))
+
+
+def _is_test(cell: nbformat.NotebookNode) -> bool:
+    meta = _nbgrader(cell)
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def _notebooks(folder: Path) -> dict[str, nbformat.NotebookNode]:
+    return {path.stem: nbformat.read(path, as_version=4) for path in sorted(folder.glob("*.ipynb"))}
+
+
+def graded_functions(solutions: Path) -> dict[str, str]:
+    """Return ``{function name: notebook name}`` for every function defined in a solution cell."""
+    functions = {}
+    for name, notebook in _notebooks(solutions).items():
+        for cell in notebook.cells:
+            if _is_solution(cell):
+                for function in _DEFINITION.findall(cell.source):
+                    functions[function] = name
+    return functions
+
+
+def test_cells(notebooks: Path, functions: dict[str, str]) -> list[TestCell]:
+    """Return the autograded test cells of the notebooks in ``notebooks``, in order."""
+    cells = []
+    for name, notebook in _notebooks(notebooks).items():
+        for cell in notebook.cells:
+            if not _is_test(cell):
+                continue
+            named = set(re.findall(r"\b\w+\b", cell.source))
+            cells.append(
+                TestCell(
+                    notebook=name,
+                    grade_id=_nbgrader(cell)["grade_id"],
+                    points=float(_nbgrader(cell).get("points", 0)),
+                    exercises=frozenset(function for function in functions if function in named),
+                )
+            )
+    return cells
+
+
+def expected_scores(student: SampleStudent, cells: list[TestCell]) -> dict[str, float]:
+    """Return ``{"notebook/grade_id": points}`` that ``student`` must get for each test cell."""
+    expected = {}
+    lost_notebooks = set(student.invalid_json) | set(student.missing)
+    for cell in cells:
+        earns = (
+            student.base == "solved"
+            and cell.notebook not in lost_notebooks
+            and not (cell.exercises & student.no_credit)
+        )
+        expected[cell.key] = cell.points if earns else 0.0
+    for key, points in student.scores.items():
+        if key not in expected:
+            raise ValueError(f"{student.student_id}: [scores] names unknown test cell {key!r}")
+        expected[key] = points
+    return expected
+
+
+def _solved_source(instructor_cell: nbformat.NotebookNode) -> str:
+    return _SOLUTION_MARKERS.sub("", instructor_cell.source)
+
+
+def _submission(
+    student: SampleStudent,
+    name: str,
+    released: nbformat.NotebookNode,
+    instructor: nbformat.NotebookNode,
+    functions: dict[str, str],
+) -> nbformat.NotebookNode:
+    notebook = nbformat.from_dict(json.loads(json.dumps(released)))
+    if student.base == "solved":
+        instructor_solutions = {
+            cell.id: cell for cell in instructor.cells if _is_solution(cell) and "id" in cell
+        }
+        for cell in notebook.cells:
+            if _is_solution(cell) and cell.get("id") in instructor_solutions:
+                cell.source = _solved_source(instructor_solutions[cell.id])
+    for function, source in student.solutions.items():
+        if functions.get(function) != name:
+            continue
+        targets = [
+            cell
+            for cell in notebook.cells
+            if _is_solution(cell) and function in _DEFINITION.findall(cell.source)
+        ]
+        if not targets:
+            raise ValueError(f"{student.student_id}: no solution cell defines {function}()")
+        targets[0].source = source.strip("\n")
+    kept = []
+    for cell in notebook.cells:
+        grade_id = _nbgrader(cell).get("grade_id")
+        if grade_id in student.delete_test_cells:
+            continue
+        if grade_id in student.edit_test_cells:
+            cell.source = student.edit_test_cells[grade_id]
+        if grade_id in student.edit_test_points:
+            cell.metadata["nbgrader"]["points"] = student.edit_test_points[grade_id]
+        kept.append(cell)
+    notebook.cells = kept
+    return notebook
+
+
+def _course_folder(course_root: Path, folder: str) -> Path:
+    local = Path(course_root) / folder / ASSIGNMENT
+    return local if any(local.glob("*.ipynb")) else REPO_ROOT / folder / ASSIGNMENT
+
+
+def build_sample_class(
+    course_root: Path, students: list[str] | None = None
+) -> dict[str, dict[str, float]]:
+    """Write the sample class into ``course_root/submitted`` and return its expected scores.
+
+    Parameters
+    ----------
+    course_root : Path
+        An nbgrader course directory (for example made by
+        :func:`source_lib.course.make_course`). Its ``notebooks/softsign`` and
+        ``solutions/softsign`` are used when present, else the repository's.
+    students : list of str, optional
+        Student ids (file stems in ``tests/submissions``) to build; default all.
+
+    Returns
+    -------
+    dict
+        ``{student id: {"notebook/grade_id": expected points}}`` for every
+        autograded test cell of every notebook, where ``notebook`` is the
+        notebook's file name without ``.ipynb`` (nbgrader's notebook id) and
+        ``grade_id`` the cell's nbgrader grade_id.
+    """
+    course_root = Path(course_root)
+    release = _course_folder(course_root, "notebooks")
+    solutions = _course_folder(course_root, "solutions")
+    functions = graded_functions(solutions)
+    cells = test_cells(release, functions)
+    released = _notebooks(release)
+    instructor = _notebooks(solutions)
+    everyone = load_students()
+    chosen = list(everyone) if students is None else students
+    unknown = set(chosen) - set(everyone)
+    if unknown:
+        raise ValueError(f"unknown sample students: {sorted(unknown)}")
+    expected = {}
+    for student_id in chosen:
+        student = everyone[student_id]
+        folder = course_root / "submitted" / student_id / ASSIGNMENT
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, notebook in released.items():
+            path = folder / f"{name}.ipynb"
+            if name in student.missing:
+                path.unlink(missing_ok=True)
+                continue
+            submission = _submission(student, name, notebook, instructor[name], functions)
+            text = nbformat.writes(submission)
+            if name in student.invalid_json:
+                text = text[: len(text) // 2]
+            path.write_text(text, encoding="utf-8")
+        expected[student_id] = expected_scores(student, cells)
+    return expected
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the sample class into a course directory and print the expected totals."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("course_root", type=Path, help="an nbgrader course directory")
+    parser.add_argument("students", nargs="*", help="student ids (default: all)")
+    args = parser.parse_args(argv)
+    expected = build_sample_class(args.course_root, args.students or None)
+    for student_id, scores in expected.items():
+        print(f"{student_id:32} {sum(scores.values()):6.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

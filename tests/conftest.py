@@ -1,0 +1,88 @@
+"""Shared fixtures.
+
+``graded_sample_class`` autogrades the whole sample class (``tests/submissions``,
+built by :func:`source_lib.sample_class.build_sample_class`) once per test
+session with plain, serial ``nbgrader autograde``, so that every test that needs
+a graded class (the grading tests, the parallel-grading comparison) shares it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from source_lib.course import ASSIGNMENT, make_course, run_nbgrader
+from source_lib.sample_class import build_sample_class
+
+#: nbgrader runs the `alembic` executable beside this Python when it creates a gradebook.
+NBGRADER_ENV = {
+    "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+}
+
+
+@dataclass(frozen=True)
+class GradedClass:
+    """The sample class after ``nbgrader autograde``.
+
+    Attributes
+    ----------
+    course : Path
+        The course directory (``gradebook.db``, ``submitted/``, ``autograded/``).
+    expected : dict
+        ``{student: {"notebook/grade_id": points}}`` from ``build_sample_class``.
+    scores : dict
+        The same shape, read from the gradebook (``auto_score``; None if absent).
+    log : str
+        nbgrader's output (stdout and stderr).
+    seconds : float
+        Wall time of ``nbgrader autograde``.
+    """
+
+    course: Path
+    expected: dict[str, dict[str, float]]
+    scores: dict[str, dict[str, float | None]]
+    log: str
+    seconds: float
+
+
+def read_scores(course: Path) -> dict[str, dict[str, float | None]]:
+    """Return every autograded cell's score in ``course``'s gradebook, by student."""
+    from nbgrader.api import Gradebook
+
+    scores: dict[str, dict[str, float | None]] = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", ASSIGNMENT) as gradebook:
+        for submission in gradebook.assignment_submissions(ASSIGNMENT):
+            cells = scores.setdefault(submission.student_id, {})
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    cells[f"{notebook.name}/{grade.name}"] = grade.auto_score
+    return scores
+
+
+@pytest.fixture(scope="session")
+def nbgrader_env() -> dict[str, str]:
+    """Environment additions for :func:`source_lib.course.run_nbgrader` (finds `alembic`)."""
+    return dict(NBGRADER_ENV)
+
+
+@pytest.fixture(scope="session")
+def graded_sample_class(tmp_path_factory: pytest.TempPathFactory) -> GradedClass:
+    """The sample class, released, submitted and autograded serially by real nbgrader."""
+    course = make_course(tmp_path_factory.mktemp("graded-sample-class") / "course", release=False)
+    run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], course, env=NBGRADER_ENV)
+    expected = build_sample_class(course)
+    start = time.perf_counter()
+    result = run_nbgrader(["autograde", ASSIGNMENT], course, env=NBGRADER_ENV)
+    seconds = time.perf_counter() - start
+    return GradedClass(
+        course=course,
+        expected=expected,
+        scores=read_scores(course),
+        log=result.stdout + result.stderr,
+        seconds=seconds,
+    )

@@ -1,0 +1,493 @@
+"""The check functions accept every right answer and explain every wrong one.
+
+These tests call ``source_lib.checks`` directly, the way a notebook's test
+cells do, with right answers in many algebraic forms, the common mistakes, and
+the easy cheats. One test runs a real Jupyter kernel to see what a student sees
+when a check fails. The grading round trip through nbgrader is in
+``test_grading.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+import time
+import types
+import warnings
+
+import nbformat
+import numpy as np
+import pytest
+from nbclient import NotebookClient
+
+import source_lib
+import source_lib.checks as checks
+from source_lib.checks import (
+    GROUPS,
+    CheckFailure,
+    call_student,
+    check_abs_derivative,
+    check_function,
+    check_numerical_derivative,
+    check_softsign,
+    check_softsign_derivative,
+    check_softsign_inverse,
+    check_tanh_derivative,
+    compare,
+    protect_module,
+    receipt_is_genuine,
+    replaced_helpers,
+)
+
+# --------------------------------------------------------------------------- right answers
+
+
+def _softsign_where(x):
+    x = np.asarray(x, dtype=float)
+    return np.where(x >= 0, x / (1 + x), x / (1 - x))
+
+
+def _softsign_piecewise(x):
+    x = np.asarray(x, dtype=float)
+    return np.piecewise(x, [x < 0, x >= 0], [lambda v: v / (1 - v), lambda v: v / (1 + v)])
+
+
+def _softsign_loop(x):
+    array = np.asarray(x, dtype=float)
+    out = np.empty_like(array)
+    for index in np.ndindex(array.shape):
+        out[index] = array[index] / (1 + abs(array[index]))
+    return out if out.ndim else float(out)
+
+
+def _abs_derivative_where(x):
+    x = np.asarray(x, dtype=float)
+    return np.where(x == 0, 0.0, x / np.abs(x))  # 0/0 in the discarded branch warns
+
+
+def _numerical_loop(f, x, h=1e-5):
+    array = np.asarray(x, dtype=float)
+    out = np.empty_like(array)
+    for index in np.ndindex(array.shape):
+        out[index] = (f(array[index] + h) - f(array[index] - h)) / (2 * h)
+    return out if out.ndim else out[()]
+
+
+RIGHT = {
+    check_softsign: [
+        lambda x: x / (1 + np.abs(x)),
+        _softsign_where,
+        _softsign_piecewise,
+        _softsign_loop,
+        lambda x: np.sign(x) * (1 - 1 / (1 + np.abs(x))),
+        lambda x: x / (1 + x * np.sign(x)),
+        lambda x: np.divide(x, np.add(1.0, np.abs(x))),
+    ],
+    check_abs_derivative: [
+        np.sign,
+        _abs_derivative_where,
+        lambda x: (np.asarray(x) > 0).astype(float) - (np.asarray(x) < 0),
+        lambda x: np.where(np.asarray(x) > 0, 1, np.where(np.asarray(x) < 0, -1, 0)),
+    ],
+    check_softsign_derivative: [
+        lambda x: 1 / (1 + np.abs(x)) ** 2,
+        lambda x: (1 - np.abs(x / (1 + np.abs(x)))) ** 2,
+        lambda x: np.where(
+            np.asarray(x) >= 0, 1 / (1 + np.asarray(x)) ** 2, 1 / (1 - np.asarray(x)) ** 2
+        ),
+        lambda x: np.square(np.reciprocal(1.0 + np.abs(x))),
+    ],
+    check_numerical_derivative: [
+        lambda f, x, h=1e-5: (f(x + h) - f(x - h)) / (2 * h),
+        lambda f, x, h=1e-5: 0.5 * (f(x + h) - f(x - h)) / h,
+        lambda f, x, h=1e-5: (f(x + h) - f(x - h)) / h / 2,
+        _numerical_loop,
+    ],
+    check_tanh_derivative: [
+        lambda x: 1 - np.tanh(x) ** 2,
+        lambda x: 1 / np.cosh(x) ** 2,  # overflows (RuntimeWarning) for |x| > 710
+        lambda x: (1 - np.tanh(x)) * (1 + np.tanh(x)),
+        lambda x: 4 / (np.exp(x) + np.exp(-x)) ** 2,
+    ],
+    check_softsign_inverse: [
+        lambda y: y / (1 - np.abs(y)),
+        lambda y: np.where(np.asarray(y) >= 0, y / (1 - np.asarray(y)), y / (1 + np.asarray(y))),
+        lambda y: np.sign(y) * (1 / (1 - np.abs(y)) - 1),
+    ],
+}
+RIGHT_CASES = [
+    pytest.param(check, func, group, id=f"{check.__name__}-{index}-{group}")
+    for check, funcs in RIGHT.items()
+    for index, func in enumerate(funcs)
+    for group in GROUPS
+]
+
+
+@pytest.mark.parametrize(("check", "func", "group"), RIGHT_CASES)
+def test_right_answers_pass_in_any_form(check, func, group):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing may leak out of a check
+        check(func, group)
+
+
+def test_the_reference_library_passes_its_own_checks(monkeypatch):
+    """The checks and the reference agree (a check that failed the reference would be wrong)."""
+    monkeypatch.setattr(checks, "_ReferenceWatch", _NoWatch)  # calling the reference is the point
+    names = ["softsign", "abs_derivative", "softsign_derivative", "tanh_derivative"]
+    for name in [*names, "softsign_inverse", "numerical_derivative"]:
+        for group in GROUPS:
+            getattr(checks, f"check_{name}")(getattr(source_lib, name), group)
+
+
+class _NoWatch(checks._ReferenceWatch):
+    def __call__(self, frame, event, arg):
+        return None
+
+
+# --------------------------------------------------------------------------- mistakes
+
+
+def _mutating_inverse(y):
+    y = np.asarray(y, dtype=float)
+    sign = np.sign(y)
+    y *= sign
+    return sign * y / (1 - y)
+
+
+WRONG = [
+    (
+        check_softsign,
+        lambda x: x / (1 + x),
+        "right for x >= 0 but wrong for negative x: "
+        "is the absolute value missing from the denominator?",
+    ),
+    (check_softsign, np.tanh, "you returned tanh(x)"),
+    (check_softsign, lambda x: np.abs(x) / (1 + np.abs(x)), "the sign is lost"),
+    (
+        check_softsign,
+        lambda x: np.where(np.asarray(x) == 0, np.nan, x / (1 + np.abs(x))),
+        "got nan at x = 0",
+    ),
+    (check_softsign, lambda x: x / (1 + math.fabs(x)), "scalar-only function"),
+    (check_abs_derivative, lambda x: x / np.abs(x), "got nan at x = 0"),
+    (check_abs_derivative, lambda x: np.where(np.asarray(x) >= 0, 1.0, -1.0), "convention"),
+    (
+        check_abs_derivative,
+        lambda x: 1.0 if x > 0 else (-1.0 if x < 0 else 0.0),
+        "works on one number only",
+    ),
+    (check_softsign_derivative, lambda x: 1 / (1 + np.abs(x)), "is the square missing?"),
+    (check_softsign_derivative, lambda x: 1 / (1 + x) ** 2, "wrong for negative x"),
+    (check_softsign_derivative, lambda x: x / (1 + np.abs(x)), "you returned softsign(x)"),
+    (check_tanh_derivative, lambda x: 1 - np.tanh(x), "is the square missing?"),
+    (check_tanh_derivative, np.tanh, "you returned tanh(x) itself"),
+    (check_tanh_derivative, lambda x: 1 - math.tanh(x) ** 2, "scalar-only function"),
+    (check_softsign_inverse, lambda y: y / (1 - y), "wrong for negative y"),
+    (check_softsign_inverse, _mutating_inverse, "modified its input array"),
+    (check_softsign_inverse, lambda y: y / (1 + np.abs(y)), "you returned softsign(y)"),
+    (check_numerical_derivative, lambda f, x, h=1e-5: (f(x + h) - f(x)) / h, "forward difference"),
+    (
+        check_numerical_derivative,
+        lambda f, x, h=1e-5: (f(x + 1e-5) - f(x - 1e-5)) / 2e-5,
+        "seems ignored",
+    ),
+    (
+        check_numerical_derivative,
+        lambda f, x, h=1e-5: (f(x + h) - f(x - h)) / h,
+        "divide their difference by 2h",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("check", "func", "hint"),
+    [pytest.param(*case, id=f"{case[0].__name__}-{i}") for i, case in enumerate(WRONG)],
+)
+def test_common_mistakes_fail_with_their_hint(check, func, hint):
+    failures = []
+    for group in ("values", "arrays"):
+        try:
+            check(func, group)
+        except CheckFailure as failure:
+            failures.append(str(failure))
+    assert failures, "a wrong answer passed"
+    assert any(hint in text for text in failures), failures
+    with pytest.raises(CheckFailure):
+        check(func, "hidden")
+
+
+def test_failure_message_is_short_and_complete():
+    with pytest.raises(CheckFailure) as caught:
+        check_softsign(lambda x: x / (1 + x), "values")
+    message = str(caught.value)
+    lines = message.splitlines()
+    assert lines[0] == "softsign: wrong value"
+    assert [line.split(":")[0].strip() for line in lines[1:]] == [
+        "input",
+        "expected",
+        "got",
+        "hint",
+    ]
+    assert "x = -3.0" in message
+    assert "expected: -0.75" in message
+    assert "got:      1.5" in message
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
+
+
+def test_array_failures_name_the_first_wrong_element():
+    with pytest.raises(CheckFailure, match=r"first wrong element: x\[0\] = -4.0"):
+        check_softsign(lambda x: x / (1 + x), "arrays")
+
+
+def test_hidden_cases_are_described_not_shown():
+    def float64_only(x):
+        array = np.asarray(x)
+        if array.dtype == np.float32:
+            return array * 0
+        return array / (1 + np.abs(array))
+
+    with pytest.raises(CheckFailure) as caught:
+        check_softsign(float64_only, "hidden")
+    message = str(caught.value)
+    assert "a hidden case (x = a float32 array of shape" in message
+    assert "expected" not in message
+    assert "got" not in message
+
+
+def test_results_of_any_real_dtype_are_accepted_but_shape_must_match():
+    check_abs_derivative(lambda x: np.sign(np.asarray(x)).astype(np.int8), "arrays")
+    with pytest.raises(CheckFailure, match="returned shape"):
+        check_softsign(lambda x: np.atleast_1d(x / (1 + np.abs(x))), "values")
+    with pytest.raises(CheckFailure, match="complex"):
+        check_softsign(lambda x: x / (1 + np.abs(x)) + 0j, "values")
+    with pytest.raises(CheckFailure, match="did you forget the `return`"):
+        check_softsign(lambda x: None, "values")
+
+
+# --------------------------------------------------------------------------- running student code
+
+
+def test_not_implemented_gives_a_friendly_message():
+    def softsign(x):
+        raise NotImplementedError()
+
+    with pytest.raises(CheckFailure, match="not implemented yet") as caught:
+        check_softsign(softsign, "values")
+    assert "raise NotImplementedError()" in str(caught.value)
+
+
+def test_warnings_and_printed_output_never_leak(capfd):
+    def noisy(x):
+        x = np.asarray(x, dtype=float)
+        print("debugging output")
+        print("more", file=sys.stderr)
+        warnings.warn("a warning of the student's own", UserWarning, stacklevel=1)
+        return np.where(x == 0, 0.0, 1.0 / (1.0 / x + np.sign(x)))  # divides by zero at 0
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for group in GROUPS:
+            check_softsign(noisy, group)
+    captured = capfd.readouterr()
+    assert captured.out == ""
+    assert captured.err == ""
+
+
+def test_student_errors_are_reported_not_raised():
+    def broken(x):
+        return undefined_name * x  # noqa: F821
+
+    with pytest.raises(CheckFailure, match="raised NameError") as caught:
+        check_softsign(broken, "values")
+    assert "did you run every cell above" in str(caught.value)
+
+
+def test_endless_loops_are_stopped(monkeypatch):
+    monkeypatch.setattr(checks, "CALL_TIME_LIMIT", 0.3)
+
+    def endless(x):
+        while True:
+            pass
+
+    start = time.perf_counter()
+    with pytest.raises(CheckFailure, match=r"did not finish within 0\.3 seconds"):
+        check_softsign(endless, "values")
+    assert time.perf_counter() - start < 5
+
+
+def test_sys_exit_is_a_failure_not_an_exit():
+    with pytest.raises(CheckFailure, match=r"called sys.exit\(\)"):
+        check_softsign(lambda x: sys.exit(), "values")
+
+
+def test_unknown_group_and_non_function_are_explained():
+    with pytest.raises(CheckFailure, match="unknown group 'visible'"):
+        check_softsign(np.tanh, "visible")
+    with pytest.raises(CheckFailure, match="expected a function"):
+        check_softsign(0.5, "values")
+
+
+# --------------------------------------------------------------------------- cheats
+
+
+def test_calling_the_reference_fails_however_it_is_reached():
+    reference = source_lib.softsign
+    ways = [
+        reference,
+        lambda x: reference(x),
+        functools.partial(reference),
+        np.vectorize(reference, otypes=[float]),
+        lambda x: __import__("importlib").import_module("source_lib").softsign(x),
+        lambda x: source_lib.ACTIVATIONS["softsign"](x),
+        lambda x: source_lib.softsign_derivative(x) * 0 + x / (1 + np.abs(x)),
+    ]
+    for way in ways:
+        with pytest.raises(CheckFailure, match="calls the course library's own code"):
+            check_softsign(way, "values")
+
+
+def test_switching_off_the_profiler_is_caught():
+    def sneaky(x):
+        sys.setprofile(None)
+        return source_lib.softsign(x)
+
+    with pytest.raises(CheckFailure, match="switched off the grader's profiler"):
+        check_softsign(sneaky, "values")
+    assert sys.getprofile() is None
+
+
+def test_replacing_numpy_comparison_helpers_is_caught(monkeypatch):
+    assert replaced_helpers() == []
+    monkeypatch.setattr(np, "allclose", lambda *args, **kwargs: True)
+    monkeypatch.setattr(np.testing, "assert_allclose", lambda *args, **kwargs: None)
+    assert replaced_helpers() == ["np.allclose", "np.testing.assert_allclose"]
+    with pytest.raises(CheckFailure, match=r"np\.allclose, np\.testing\.assert_allclose was"):
+        check_softsign(lambda x: x / (1 + np.abs(x)), "values")
+
+
+def test_replacing_numpy_building_blocks_changes_nothing(monkeypatch):
+    monkeypatch.setattr(np, "abs", lambda x: 0 * x)
+    monkeypatch.setattr(np, "asarray", lambda x, *args, **kwargs: np.zeros(3))
+    with pytest.raises(CheckFailure):
+        check_softsign(lambda x: x * 0, "values")
+
+
+def test_replacing_a_check_function_is_caught(monkeypatch):
+    module = sys.modules["source_lib.checks"]
+    genuine = module.__dict__["check_softsign"]
+    monkeypatch.setitem(module.__dict__, "check_softsign", lambda *args, **kwargs: None)
+    from source_lib.checks import check_softsign as imported
+
+    assert imported is genuine, "importing must still give the genuine check"
+    with pytest.raises(CheckFailure, match="check_softsign was replaced"):
+        imported(lambda x: x / (1 + np.abs(x)), "values")
+    # the other checks are not affected: only the exercise it touches loses credit
+    check_abs_derivative(np.sign, "values")
+
+
+def test_assigning_to_the_checks_module_is_caught():
+    genuine = checks.check_tanh_derivative
+    try:
+        checks.check_tanh_derivative = lambda *args, **kwargs: None
+        assert checks.check_tanh_derivative is genuine
+        with pytest.raises(CheckFailure, match="was replaced"):
+            checks.check_tanh_derivative(lambda x: 1 - np.tanh(x) ** 2, "values")
+    finally:
+        checks.__dict__["check_tanh_derivative"] = genuine
+    checks.check_tanh_derivative(lambda x: 1 - np.tanh(x) ** 2, "values")
+
+
+def test_replacing_the_reference_implementation_is_caught(monkeypatch):
+    monkeypatch.setattr(source_lib, "softsign_inverse", lambda y: y)
+    with pytest.raises(CheckFailure, match=r"source_lib\.softsign_inverse was replaced"):
+        check_softsign_inverse(lambda y: y, "values")
+
+
+# --------------------------------------------------------------------------- receipts
+
+
+def test_checks_leave_signed_receipts(monkeypatch, tmp_path):
+    path = tmp_path / "receipts.jsonl"
+    monkeypatch.setenv(checks.RECEIPTS_ENV, str(path))
+    check_softsign(lambda x: x / (1 + np.abs(x)), "values")
+    with pytest.raises(CheckFailure):
+        check_softsign(np.tanh, "arrays")
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["check"], r["group"], r["passed"]) for r in records] == [
+        ("check_softsign", "values", True),
+        ("check_softsign", "arrays", False),
+    ]
+    key = checks._RECEIPT_KEY
+    assert all(receipt_is_genuine(record, key) for record in records)
+    forged = {**records[1], "passed": True}
+    assert not receipt_is_genuine(forged, key)
+
+
+# --------------------------------------------------------------------------- the framework
+
+
+def test_call_student_and_compare_for_a_new_check():
+    assert call_student(lambda x, y: x + y, 2, 3, name="add") == 5
+    compare(np.array([1.0, 2.0]), np.array([1.0, 2.0 + 1e-12]), name="f", inputs={"x": 1})
+    with pytest.raises(CheckFailure) as caught:
+        compare(
+            np.array([1.0, 5.0]),
+            np.array([1.0, 2.0]),
+            name="f",
+            inputs={"x": np.array([0.0, 1.0])},
+            hint=lambda mismatch, got, expected: f"{int(mismatch.sum())} wrong",
+        )
+    assert "first wrong element: x[1] = 1.0" in str(caught.value)
+    assert "hint:     1 wrong" in str(caught.value)
+
+
+def test_check_function_registers_and_protects_a_new_module(monkeypatch):
+    module = types.ModuleType("softsign_extra_checks")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+
+    def body(func, group):
+        got = call_student(func, 2.0, name="double")
+        compare(got, 4.0, name="double", inputs={"x": 2.0}, hint="multiply by 2")
+
+    body.__module__ = module.__name__
+    body.__name__ = body.__qualname__ = "check_double"
+    module.check_double = check_function("double")(body)
+    protect_module(module.__name__)
+    try:
+        module.check_double(lambda x: 2 * x, "values")
+        with pytest.raises(CheckFailure, match="multiply by 2"):
+            module.check_double(lambda x: x, "hidden")
+        module.check_double = lambda *args: None
+        with pytest.raises(CheckFailure, match="check_double was replaced"):
+            module.check_double(lambda x: 2 * x, "values")
+    finally:
+        checks._REGISTRY.pop((module.__name__, "check_double"), None)
+
+
+# --------------------------------------------------------------------------- in a real kernel
+
+
+def test_a_student_sees_the_message_not_a_traceback():
+    """Run a failing test cell in a real IPython kernel, as JupyterLab does."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("import numpy as np\n\ndef softsign(x):\n    return x / (1 + x)"),
+        nbformat.v4.new_code_cell(
+            '"""Check softsign."""\nfrom source_lib.checks import check_softsign\n\n'
+            'check_softsign(softsign, "values")'
+        ),
+    ]
+    NotebookClient(notebook, timeout=60, kernel_name="python3", allow_errors=True).execute()
+    outputs = notebook.cells[1].outputs
+    assert [output.output_type for output in outputs] == ["error"]
+    error = outputs[0]
+    assert error.ename == "CheckFailure"
+    assert "is the absolute value missing from the denominator?" in error.evalue
+    shown = "\n".join(error.traceback)
+    assert "checks.py" not in shown
+    assert "source_lib" in shown  # only the test cell's own import line
+    assert "with_traceback" not in shown
+    assert len(shown.splitlines()) < 20

@@ -1,0 +1,158 @@
+"""The activation-family table: every entry is measured from the registry and is right."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from source_lib import family
+from source_lib.activations import ACTIVATIONS, DERIVATIVES
+from source_lib.family import (
+    FAMILY,
+    family_table,
+    format_table,
+    reach,
+    relative_costs,
+    slope_at_zero,
+    smoothness,
+    tail,
+)
+
+
+def test_the_family_is_in_the_registry():
+    assert set(FAMILY) <= set(ACTIVATIONS)
+    assert set(FAMILY) <= set(DERIVATIVES)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("softsign", 1.0),
+        ("tanh", 1.0),
+        ("algebraic_sigmoid", 1.0),
+        ("arctan_sigmoid", 2 / math.pi),
+        ("hard_tanh", 1.0),
+    ],
+)
+def test_slope_at_zero(name, expected):
+    assert slope_at_zero(name) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "order"),
+    [
+        ("softsign", "power", 1.0),
+        ("algebraic_sigmoid", "power", 2.0),
+        ("arctan_sigmoid", "power", 1.0),
+        ("tanh", "exponential", 2.0),
+        ("hard_tanh", "finite", 1.0),
+    ],
+)
+def test_tail_order(name, kind, order):
+    measured = tail(name)
+    assert measured.kind == kind
+    assert measured.order == pytest.approx(order, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("name", "label", "points"),
+    [
+        ("softsign", "C¹", (0.0,)),
+        ("hard_tanh", "C⁰", (-1.0, 1.0)),
+        ("tanh", "C^∞", ()),
+        ("algebraic_sigmoid", "C^∞", ()),
+        ("arctan_sigmoid", "C^∞", ()),
+    ],
+)
+def test_smoothness_class(name, label, points):
+    found = smoothness(name)
+    assert found.label == label
+    assert found.points == points
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("softsign", 99.0),
+        ("tanh", math.atanh(0.99)),
+        ("algebraic_sigmoid", 0.99 / math.sqrt(1 - 0.99**2)),
+        ("arctan_sigmoid", math.tan(0.99 * math.pi / 2)),
+        ("hard_tanh", 0.99),
+    ],
+)
+def test_reach(name, expected):
+    x = reach(name, 0.99)
+    assert x == pytest.approx(expected, rel=1e-9)
+    assert ACTIVATIONS[name](np.float64(x)) >= 0.99
+
+
+def test_reach_refuses_levels_outside_the_range():
+    with pytest.raises(ValueError, match="strictly between"):
+        reach("softsign", 1.0)
+
+
+def test_methods_work_on_functions_they_were_not_written_for(monkeypatch):
+    """The measurements read the registry: a new entry gets measured, not looked up."""
+    monkeypatch.setitem(ACTIVATIONS, "cubic_tail", lambda x: np.sign(x) * (1 - 1 / (1 + x**2) ** 1.5))
+    monkeypatch.setitem(DERIVATIVES, "cubic_tail", lambda x: 3 * np.abs(x) / (1 + x**2) ** 2.5)
+    # f = x + x^2 |x| / 10 near zero, written with its derivative: f''' jumps at 0 (class C²).
+    monkeypatch.setitem(ACTIVATIONS, "kinked", lambda x: x + x**2 * np.abs(x) / 10)
+    monkeypatch.setitem(DERIVATIVES, "kinked", lambda x: 1 + 0.3 * x * np.abs(x))
+    monkeypatch.setitem(ACTIVATIONS, "step", lambda x: np.where(x > 0.5, 1.0, 0.0))
+    monkeypatch.setitem(DERIVATIVES, "step", lambda x: np.zeros_like(x))
+    measured = tail("cubic_tail")
+    assert (measured.kind, round(measured.order, 2)) == ("power", 3.0)
+    assert smoothness("kinked").label == "C²"
+    assert smoothness("kinked").points == (0.0,)
+    assert smoothness("kinked").evidence == "f''' jumps at x = 0"
+    assert smoothness("step").label == "discontinuous"
+    assert smoothness("step").points == (0.5,)
+
+
+def test_the_table_is_computed_from_the_registry(monkeypatch):
+    monkeypatch.setitem(ACTIVATIONS, "softsign", lambda x: 2 * x / (1 + np.abs(2 * x)))
+    monkeypatch.setitem(DERIVATIVES, "softsign", lambda x: 2 / (1 + np.abs(2 * x)) ** 2)
+    (row,) = family_table(["softsign"])
+    assert row.slope_at_zero == pytest.approx(2.0)
+    assert row.reach_99 == pytest.approx(49.5)
+
+
+def test_family_table_rows_in_order():
+    rows = family_table()
+    assert [row.name for row in rows] == list(FAMILY)
+    assert [str(row.tail) for row in rows] == [
+        "~ x^-1.00",
+        "~ exp(-2.00 x)",
+        "~ x^-2.00",
+        "~ x^-1.00",
+        "= 0 for x >= 1.00",
+    ]
+
+
+def test_relative_costs_are_positive_and_relative_to_the_baseline():
+    costs = relative_costs(size=2000, repeats=2, number=1)
+    assert list(costs) == list(FAMILY)
+    assert costs["tanh"] == 1.0
+    assert all(math.isfinite(c) and c > 0 for c in costs.values())
+    costs = relative_costs(["hard_tanh"], size=100, repeats=1, number=1, baseline="softsign")
+    assert list(costs) == ["hard_tanh"]
+
+
+def test_format_table_has_one_line_per_function_and_an_optional_cost_column():
+    rows = family_table()
+    plain = format_table(rows).splitlines()
+    assert len(plain) == 1 + len(FAMILY)
+    assert plain[0].split()[:2] == ["function", "formula"]
+    assert "cost" not in plain[0]
+    costs = dict.fromkeys(FAMILY, 1.5)
+    with_costs = format_table(rows, costs).splitlines()
+    assert "cost (tanh = 1)" in with_costs[0]
+    assert all(line.endswith("1.50") for line in with_costs[1:])
+    assert family.FORMULAS["softsign"] in with_costs[1]
+
+
+def test_unknown_names_are_refused():
+    with pytest.raises(ValueError, match="unknown activation"):
+        slope_at_zero("relu")

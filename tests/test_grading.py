@@ -1,0 +1,126 @@
+"""The whole sample class, autograded by real nbgrader, gets exactly the expected scores.
+
+The class (``tests/submissions``) holds right answers in several algebraic
+forms, one student per common mistake, the easy cheats, broken files and the
+untouched notebooks; ``source_lib.sample_class`` builds their submissions from
+the current student notebooks. The session fixture ``graded_sample_class``
+(``conftest.py``) runs ``nbgrader generate_assignment`` and ``nbgrader
+autograde`` once; these tests read the gradebook, the log, the feedback HTML
+and ``nbgrader export``'s CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import re
+
+import pytest
+
+from source_lib.course import ASSIGNMENT, REPO_ROOT, run_nbgrader
+from source_lib.sample_class import graded_functions, load_students
+
+pytestmark = pytest.mark.slow
+
+STUDENTS = load_students()
+CONTRACT = [
+    "softsign",
+    "abs_derivative",
+    "softsign_derivative",
+    "numerical_derivative",
+    "tanh_derivative",
+    "softsign_inverse",
+]
+
+
+@pytest.mark.parametrize("student", sorted(STUDENTS))
+def test_every_cell_gets_its_expected_score(graded_sample_class, student: str):
+    expected = graded_sample_class.expected[student]
+    got = graded_sample_class.scores.get(student, {})
+    assert set(got) == set(expected), "the gradebook and the notebooks list different test cells"
+    wrong = {key: (points, got[key]) for key, points in expected.items() if got[key] != points}
+    assert not wrong, f"{student} ({STUDENTS[student].description}): (expected, got) {wrong}"
+
+
+def test_the_class_covers_what_it_must():
+    functions = graded_functions(REPO_ROOT / "solutions" / ASSIGNMENT)
+    named = {function for student in STUDENTS.values() for function in student.solutions}
+    assert named <= set(functions), f"no notebook defines {sorted(named - set(functions))}"
+    full_marks = [s for s in STUDENTS.values() if s.base == "solved" and not s.no_credit]
+    for function in CONTRACT:
+        forms = {s.solutions[function] for s in full_marks if function in s.solutions}
+        assert len(forms) >= 3, f"{function}: fewer than 3 right forms in the sample class"
+    assert any("RuntimeWarning" in s.description for s in full_marks)
+    mistakes = [s for s in STUDENTS.values() if s.student_id.startswith("mistake_")]
+    assert len(mistakes) >= 8
+    assert all(len(s.no_credit) == 1 for s in mistakes), "one mistake per student"
+    assert any(s.base == "released" for s in STUDENTS.values())
+
+
+def test_the_log_explains_broken_and_missing_notebooks(graded_sample_class):
+    log = graded_sample_class.log
+    assert re.search(
+        r"broken_files/softsign/01_softsign_definition\.ipynb is not a valid notebook "
+        r"\(NotJSONError",
+        log,
+    )
+    assert re.search(r"No submitted file: \S*broken_files/softsign/02_derivative_of_abs", log)
+    assert "There was an error processing assignment" not in log
+
+
+def test_only_genuine_checks_earn_points(graded_sample_class):
+    """The fake ``source_lib.checks`` module ran no genuine check: the guard scored it 0."""
+    assert "checks left a genuine receipt; scoring it 0" in graded_sample_class.log
+
+
+@pytest.fixture(scope="module")
+def feedback(graded_sample_class, nbgrader_env) -> dict[str, str]:
+    """Feedback HTML of a few students, by "student/notebook"."""
+    course = graded_sample_class.course
+    students = ["mistake_missing_abs", "cheat_patching", "mistake_math_module", "correct_tricks"]
+    for student in students:
+        run_nbgrader(
+            ["generate_feedback", ASSIGNMENT, "--student", student, "--force"],
+            course,
+            env=nbgrader_env,
+        )
+    pages = {}
+    for path in (course / "feedback").glob(f"*/{ASSIGNMENT}/*.html"):
+        pages[f"{path.parents[1].name}/{path.stem}"] = path.read_text(encoding="utf-8")
+    return pages
+
+
+def _text(page: str) -> str:
+    body = page[page.index("<body") :]
+    return html.unescape(re.sub(r"<[^>]+>", "", body))
+
+
+def test_feedback_shows_the_message_not_hidden_tests_nor_tracebacks(feedback):
+    page = _text(feedback["mistake_missing_abs/01_softsign_definition"])
+    assert "CheckFailure: softsign: wrong value" in page
+    assert "input:    x = -3.0" in page
+    assert "right for x >= 0 but wrong for negative x" in page
+    for text in feedback.values():
+        shown = _text(text)
+        assert "BEGIN HIDDEN TESTS" not in shown
+        assert '"hidden")' not in shown
+        assert "Traceback (most recent call last)" not in shown
+        assert "checks.py" not in shown
+    arrays = _text(feedback["mistake_math_module/04_softsign_vs_tanh"])
+    assert "scalar-only function" in arrays
+
+
+def test_feedback_of_a_cheat_says_why(feedback):
+    page = _text(feedback["cheat_patching/01_softsign_definition"])
+    assert "check_softsign was replaced" in page
+    inverse = _text(feedback["cheat_patching/04_softsign_vs_tanh"])
+    assert "CheckNotRun" in inverse
+
+
+def test_export_totals_match(graded_sample_class, nbgrader_env, tmp_path):
+    output = tmp_path / "grades.csv"
+    run_nbgrader(["export", "--to", str(output)], graded_sample_class.course, env=nbgrader_env)
+    with output.open(newline="") as handle:
+        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
+    for student, expected in graded_sample_class.expected.items():
+        assert float(rows[student]["score"]) == pytest.approx(sum(expected.values()))
