@@ -71,6 +71,9 @@ def run_nbgrader(
     and nbgrader exits non-zero.
     """
     full_env = {**os.environ, **(env or {})}
+    # nbgrader starts helpers (alembic, the kernel) by name: put this environment first on PATH.
+    bin_dir = str(Path(sys.executable).parent)
+    full_env["PATH"] = os.pathsep.join([bin_dir, full_env.get("PATH", "")])
     command = [*nbgrader_command(), *args, f"--CourseDirectory.root={course_root}"]
     result = subprocess.run(
         command,
