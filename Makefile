@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ASSIGNMENT ?= softsign
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+# Tools started by name (nbgrader's alembic, jupyter's kernels) come from .venv first.
+export PATH := $(abspath $(BIN)):$(PATH)
 # JupyterLab refuses to run as root unless told so; laptops do not need it.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
