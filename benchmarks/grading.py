@@ -37,7 +37,7 @@ shard is an independent set of workers, and only the merge is serial.
 from __future__ import annotations
 
 import argparse
-import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -45,11 +45,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from statistics import mean
 
-import nbformat
-
-from source_lib.course import ASSIGNMENT, REPO_ROOT, make_course, notebook_names, run_nbgrader
+from source_lib.course import ASSIGNMENT, make_course, notebook_names, run_nbgrader
 from source_lib.parallel_grading import GRADING_ENVIRONMENT, default_jobs
 
 #: nbgrader runs the `alembic` executable beside this Python when it creates a gradebook.
@@ -58,38 +55,37 @@ NBGRADER_ENV = {
 }
 
 
-def sample_submissions(scratch: Path) -> dict[str, Path]:
-    """Return ``{sample student: submission folder}`` for the course's sample class.
+def build_class(root: Path, students: int) -> tuple[dict[str, str], str]:
+    """Create a released course in ``root`` with ``students`` submissions.
 
-    Without ``source_lib.sample_class``, two kinds of student stand in: the
-    instructor notebooks (every answer right) and the untouched student notebooks.
+    The submissions are the course's sample students
+    (:func:`source_lib.sample_class.build_sample_class`), taken in turn.
+
+    Returns
+    -------
+    roster : dict
+        ``{student id: sample student it copies}``.
+    model : str
+        A student whose every answer is right (for the cost breakdown).
     """
-    try:
-        from source_lib.sample_class import build_sample_class
-    except ImportError:
-        right = scratch / "right"
-        untouched = scratch / "untouched"
-        shutil.copytree(REPO_ROOT / "solutions" / ASSIGNMENT, right)
-        shutil.copytree(REPO_ROOT / "notebooks" / ASSIGNMENT, untouched)
-        return {"right": right, "untouched": untouched}
-    course = scratch / "sample-class"
-    students = build_sample_class(course)
-    return {student: course / "submitted" / student / ASSIGNMENT for student in sorted(students)}
+    from source_lib.sample_class import build_sample_class
 
-
-def build_class(root: Path, students: int) -> dict[str, str]:
-    """Create a released course in ``root`` with ``students`` submissions; return who is who."""
     make_course(root)
     run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], root, env=NBGRADER_ENV)
-    samples = sample_submissions(root.parent / "samples")
-    names = sorted(samples)
+    samples = root.parent / "samples"
+    make_course(samples)
+    expected = build_sample_class(samples)
+    names = sorted(expected)
     roster = {}
     for index in range(students):
         sample = names[index % len(names)]
         student = f"s{index:03d}_{sample}"
-        shutil.copytree(samples[sample], root / "submitted" / student / ASSIGNMENT)
+        source = samples / "submitted" / sample / ASSIGNMENT
+        shutil.copytree(source, root / "submitted" / student / ASSIGNMENT)
         roster[student] = sample
-    return roster
+    best = max(names, key=lambda name: (sum(expected[name].values()), name.startswith("correct")))
+    model = next((s for s, sample in sorted(roster.items()) if sample == best), min(roster))
+    return roster, model
 
 
 def gradebook_scores(course: Path) -> dict[tuple[str, str, str], float | None]:
@@ -145,98 +141,95 @@ def grade_in_parallel(course: Path, jobs: int) -> tuple[float, str]:
     return seconds, result.stdout
 
 
-@contextlib.contextmanager
-def environment(extra: dict[str, str]):
-    """Set environment variables (inherited by the kernels started inside) for a while."""
-    saved = {name: os.environ.get(name) for name in extra}
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+#: Run in a fresh process by :func:`cost_breakdown`: nbgrader's own autograde of one student,
+#: with the nbclient steps that run each notebook timed from inside.
+PROFILER = r"""
+import json, sys, time
+began = time.perf_counter()
+from nbgrader.apps.autogradeapp import AutogradeApp
+from nbgrader.converters import Autograde
+from nbclient.client import NotebookClient
+
+course, student, assignment = sys.argv[1:4]
+app = AutogradeApp()
+app.initialize([assignment, "--force", "--student", student, f"--CourseDirectory.root={course}"])
+app.coursedir.assignment_id = assignment
+ready = time.perf_counter()
+seconds = {"kernel start": 0.0, "imports": 0.0, "execution": 0.0, "kernel shutdown": 0.0}
+
+def timed(name, part):
+    original = getattr(NotebookClient, name)
+    def wrapper(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            seconds[part(args)] += time.perf_counter() - start
+    setattr(NotebookClient, name, wrapper)
+
+def cell_part(args):
+    grade_id = args[0].metadata.get("nbgrader", {}).get("grade_id", "")
+    return "imports" if grade_id.startswith("setup") else "execution"
+
+timed("start_new_kernel", lambda args: "kernel start")
+timed("start_new_kernel_client", lambda args: "kernel start")
+timed("execute_cell", cell_part)
+timed("_cleanup_kernel", lambda args: "kernel shutdown")
+Autograde(coursedir=app.coursedir, parent=app).start()
+done = time.perf_counter()
+print(json.dumps({"startup": ready - began, "grading": done - ready, **seconds}))
+"""
 
 
-def profile_notebook(path: Path) -> dict[str, float]:
-    """Run one notebook as nbgrader does (fresh kernel, its folder as working directory).
-
-    Returns the seconds spent starting the kernel, in the setup cell (the imports)
-    and in all other cells.
-    """
-    from nbclient import NotebookClient
-
-    notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        notebook,
-        timeout=60,
-        kernel_name="python3",
-        allow_errors=True,
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    code = [(i, cell) for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
-    times = {"kernel start": 0.0, "imports": 0.0, "execution": 0.0}
+def profile_student(course: Path, student: str, extra_env: dict[str, str]) -> dict[str, float]:
+    """Autograde one student with nbgrader in a fresh process; return where the time went."""
     start = time.perf_counter()
-    with client.setup_kernel():
-        times["kernel start"] = time.perf_counter() - start
-        for position, (index, cell) in enumerate(code):
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
-            key = "imports" if grade_id.startswith("setup") or position == 0 else "execution"
-            began = time.perf_counter()
-            client.execute_cell(cell, index)
-            times[key] += time.perf_counter() - began
-    return times
-
-
-def startup_seconds(course: Path, repeats: int = 3) -> float:
-    """Seconds nbgrader needs to start, read its configuration and find nothing to do."""
-    runs = []
-    for _ in range(repeats):
-        seconds, _ = timed(
-            run_nbgrader,
-            ["autograde", ASSIGNMENT, "--student", "nobody-at-all"],
-            course,
-            check=False,
-            env=NBGRADER_ENV,
-        )
-        runs.append(seconds)
-    return min(runs)
-
-
-def cost_breakdown(course: Path, student: str) -> None:
-    """Print where one autograded notebook's time goes, for one student's submission."""
-    submitted = course / "submitted" / student / ASSIGNMENT
-    names = notebook_names(course)
-    notebooks = [submitted / name for name in names if (submitted / name).exists()]
-    startup = startup_seconds(course)
-    one_student, _ = timed(
-        run_nbgrader,
-        ["autograde", ASSIGNMENT, "--student", student, "--force"],
-        course,
-        check=False,
-        env=NBGRADER_ENV,
+    result = subprocess.run(
+        [sys.executable, "-c", PROFILER, str(course), student, ASSIGNMENT],
+        cwd=course,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **NBGRADER_ENV, **extra_env},
+        check=True,
     )
-    plain = [profile_notebook(path) for path in notebooks]
-    with environment(GRADING_ENVIRONMENT):
-        tuned = [profile_notebook(path) for path in notebooks]
-    count = len(notebooks)
-    parts = {key: mean(run[key] for run in plain) for key in plain[0]}
-    tuned_parts = {key: mean(run[key] for run in tuned) for key in tuned[0]}
-    per_notebook = (one_student - startup) / count
-    bookkeeping = per_notebook - sum(parts.values())
-    print(f"\nWhere the time of one autograded notebook goes ({student}, {count} notebooks):")
-    print(f"  nbgrader start-up, once per process   {startup:6.2f} s")
-    print(f"  whole notebook inside nbgrader        {per_notebook:6.2f} s, of which")
-    env_note = ", ".join(f"{k}={v}" for k, v in GRADING_ENVIRONMENT.items())
-    for key, value in parts.items():
-        print(f"    {key:<34}  {value:6.2f} s   ({tuned_parts[key]:.2f} s with the worker env)")
-    print(f"    {'nbgrader: sanitise, save, database':<34}  {bookkeeping:6.2f} s")
-    print(f"  worker env: {env_note}")
-    for name, run in zip(names, plain, strict=False):
-        cells = ", ".join(f"{key} {value:.2f}" for key, value in run.items())
-        print(f"    {name:<40} {cells}")
+    wall = time.perf_counter() - start
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    # Interpreter start and nbgrader's imports and configuration, before any grading.
+    figures["startup"] = wall - figures["grading"]
+    return figures
+
+
+def cost_breakdown(course: Path, student: str, repeats: int = 2) -> None:
+    """Print where the time of one autograded notebook goes, for one right submission."""
+    count = len(list((course / "submitted" / student / ASSIGNMENT).glob("*.ipynb")))
+    rows = {}
+    for label, extra in (("plain", {}), ("worker env", dict(GRADING_ENVIRONMENT))):
+        runs = [profile_student(course, student, extra) for _ in range(repeats)]
+        rows[label] = {key: min(run[key] for run in runs) for key in runs[0]}
+    print(f"\nWhere the time goes: nbgrader autograde of {student} ({count} notebooks),")
+    print(f"best of {repeats}; per notebook except start-up. 'worker env' adds")
+    print("  " + ", ".join(f"{k}={v}" for k, v in GRADING_ENVIRONMENT.items()))
+    plain, tuned = rows["plain"], rows["worker env"]
+    parts = {
+        "kernel start": "kernel start (with the course's exec_lines)",
+        "imports": "imports (the setup cell)",
+        "execution": "execution (all other cells)",
+        "kernel shutdown": "kernel shutdown",
+    }
+    for row in (plain, tuned):
+        row["nbgrader"] = row["grading"] - sum(row[part] for part in parts)
+
+    def line(label: str, first: float, second: float) -> None:
+        print(f"  {label:<46}{first:8.2f}{second:12.2f}")
+
+    print(f"  {'seconds':<46}{'plain':>8}{'worker env':>12}")
+    line("nbgrader start-up (once per process)", plain["startup"], tuned["startup"])
+    for part, label in parts.items():
+        line(label, plain[part] / count, tuned[part] / count)
+    line(
+        "nbgrader: sanitise, write, gradebook", plain["nbgrader"] / count, tuned["nbgrader"] / count
+    )
+    line("total per notebook", plain["grading"] / count, tuned["grading"] / count)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -251,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="softsign-benchmark-") as scratch:
         base = args.keep or Path(scratch)
         template = base / "template"
-        roster = build_class(template, args.students)
+        roster, model = build_class(template, args.students)
         serial, parallel = base / "serial", base / "parallel"
         for copy in (serial, parallel):
             shutil.copytree(template, copy, symlinks=True)
@@ -280,8 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"same score for every cell of every student: {'yes' if same else 'NO'}")
 
         if not args.no_profile:
-            first = sorted(roster)[0]
-            cost_breakdown(serial, first)
+            cost_breakdown(serial, model)
     return 0 if same else 1
 
 

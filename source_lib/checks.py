@@ -59,7 +59,10 @@ public pieces here::
 :func:`check_function` hides the check's frames from tracebacks, validates the
 group, silences warnings, refuses to run when NumPy's comparison helpers or a
 registered check were replaced, and records a receipt for the grading
-preprocessor (see :mod:`source_lib.nbgrader_plugins`). :func:`call_student`
+preprocessor (see :mod:`source_lib.nbgrader_plugins`). Every function a test
+cell calls as ``check_...(`` must be made with :func:`check_function`: during
+``nbgrader autograde`` such a cell scores only if each of those calls left a
+receipt. :func:`call_student`
 runs the student's function safely. :func:`compare` raises the standard
 input/expected/got/hint message. :func:`protect_module` makes the module's
 registered checks impossible to replace by assigning to the module.
@@ -988,13 +991,25 @@ class _Elementwise:
 
 
 def _reference(name: str) -> Callable[..., Any]:
-    """Return source_lib's implementation of ``name``, checking it is the genuine one."""
+    """Return source_lib's implementation of ``name``, checking it is the genuine one.
+
+    The implementation comes from :mod:`source_lib.activations`; the
+    package's top-level re-export, when present, must be the same object.
+    """
     __tracebackhide__ = True
     import source_lib
+    import source_lib.activations
 
-    function = getattr(source_lib, name, None)
+    function = getattr(source_lib.activations, name, None)
+    exported = getattr(source_lib, name, function)
     code = getattr(function, "__code__", None)
-    if code is None or not _is_library_code(code) or function.__name__ != name:
+    genuine = (
+        code is not None
+        and _is_library_code(code)
+        and function.__name__ == name
+        and exported is function
+    )
+    if not genuine:
         raise CheckFailure(_tampered_message(name, [f"source_lib.{name}"]))
     return function
 
@@ -1347,7 +1362,7 @@ def check_softsign(func: Callable[[Any], Any], group: str = "values") -> None:
     source_lib.checks.CheckFailure: softsign: wrong value
       input:    x = -3.0
       expected: -0.75
-      got:      -1.5
+      got:      1.5
       hint:     right for x >= 0 but wrong for negative x: is the absolute value missing from the denominator?
     """  # noqa: E501
     __tracebackhide__ = True

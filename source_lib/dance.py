@@ -200,6 +200,7 @@ def dance_figure(
     axes[0].set_ylabel("f(x)")
     # A fixed layout, computed once: a layout engine would redo its work on every frame.
     figure.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.08)
+    _flatten_still_parts(figure, [artist for trio in moving.values() for artist in trio])
 
     def update(k: int) -> list[Artist]:
         frame = frames[k]
@@ -213,6 +214,29 @@ def dance_figure(
 
     update(0)
     return figure, update
+
+
+def _flatten_still_parts(figure: Figure, moving: Sequence[Artist]) -> None:
+    """Replace everything that does not move by one picture of it.
+
+    Saving an animation redraws the whole figure for every frame, and the axes,
+    ticks, titles and legends cost far more to draw than the few moving
+    artists. So the still parts are drawn once, kept as an image behind the
+    axes, and hidden; each frame then draws one image and the moving artists.
+    """
+    for artist in moving:
+        artist.set_visible(False)
+    figure.canvas.draw()
+    still = np.asarray(figure.canvas.buffer_rgba()).copy()
+    for ax in figure.axes:
+        for child in ax.get_children():
+            if child not in moving:
+                child.set_visible(False)
+    for artist in moving:
+        artist.set_visible(True)
+    background = figure.add_axes((0.0, 0.0, 1.0, 1.0), zorder=-1)
+    background.imshow(still, aspect="auto", interpolation="nearest")
+    background.set_axis_off()
 
 
 def make_dance_animation(

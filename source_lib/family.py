@@ -445,8 +445,8 @@ def format_table(rows: Sequence[FamilyRow], costs: dict[str, float] | None = Non
     Examples
     --------
     >>> print(format_table(family_table(["softsign"])))
-    function  formula    f'(0)  1 - f(x), x large  class  first jump            f = 0.99 at x
-    softsign  x/(1+|x|)  1.000  ~ x^-1.00          C¹     f'' jumps at x = 0            99.00
+    function  formula    f'(0)  1 - f(x), x large  class  first jump          f = 0.99 at x
+    softsign  x/(1+|x|)  1.000  ~ x^-1.00          C¹     f'' jumps at x = 0          99.00
     """
     header = ["function", "formula", "f'(0)", "1 - f(x), x large", "class", "first jump"]
     header.append("f = 0.99 at x")

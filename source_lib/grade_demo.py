@@ -23,7 +23,12 @@ import time
 from pathlib import Path
 
 from source_lib.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
-from source_lib.sample_class import build_sample_class, graded_functions, load_students, test_cells
+from source_lib.sample_class import (
+    build_sample_class,
+    graded_cells,
+    graded_functions,
+    load_students,
+)
 
 __all__ = ["DEFAULT_DEST", "main", "score_table"]
 
@@ -60,7 +65,7 @@ def score_table(
 ) -> str:
     """Return the per-student, per-exercise table of ``scores`` (with expected totals)."""
     functions = graded_functions(course / "solutions" / ASSIGNMENT)
-    cells = test_cells(course / "notebooks" / ASSIGNMENT, functions)
+    cells = graded_cells(course / "notebooks" / ASSIGNMENT, functions)
     exercises = [name for name in functions if any(name in cell.exercises for cell in cells)]
     columns = [f"E{i}" for i in range(1, len(exercises) + 1)]
     maximum = {name: sum(c.points for c in cells if name in c.exercises) for name in exercises}

@@ -201,13 +201,12 @@ class ConciseFeedback(NbGraderPreprocessor):
 
 def register(config: Any) -> None:
     """Install the course's grading extensions into an nbgrader config object ``c``."""
-    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-    from nbgrader.converters import Autograde
-    from nbgrader.preprocessors import GetGrades
+    from nbgrader.converters import Autograde, GenerateFeedback
 
     steps = Autograde.class_traits()["autograde_preprocessors"].default()
     config.Autograde.autograde_preprocessors = [
         GuardedExecute if step is Execute else step for step in steps
     ]
     config.Autograde.exporter_class = TolerantNotebookExporter
-    config.GenerateFeedback.preprocessors = [GetGrades, ConciseFeedback, CSSHTMLHeaderPreprocessor]
+    feedback = list(GenerateFeedback.class_traits()["preprocessors"].default())
+    config.GenerateFeedback.preprocessors = [*feedback[:1], ConciseFeedback, *feedback[1:]]

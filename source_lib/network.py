@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from source_lib.activations import softsign, softsign_derivative_from_output
 from threadpoolctl import threadpool_limits
+
+from source_lib.activations import softsign, softsign_derivative_from_output
 
 __all__ = [
     "HIDDEN_ACTIVATIONS",

@@ -154,8 +154,7 @@ MISTAKES: tuple[Mistake, ...] = (
     ),
     Mistake(
         _model(lambda z, a: 1.0 - a * a),
-        "that is tanh's derivative written with the output (1 - a**2); "
-        "softsign's is (1 - |a|)**2",
+        "that is tanh's derivative written with the output (1 - a**2); softsign's is (1 - |a|)**2",
     ),
     Mistake(
         _model(lambda z, a: a),
@@ -188,6 +187,11 @@ def _mistake_hint(case: Case, got: tuple[np.ndarray, ...], which: int) -> str | 
     return None
 
 
+_MATMUL_HINT = (
+    "the shapes do not fit: x is (n, d_in), W is (d_in, d_out) and delta = dL/dz is "
+    "(n, d_out), so grad_x = delta @ W.T and grad_W = x.T @ delta"
+)
+
 _SHAPE_HINTS = {
     "grad_x": "grad_x has the shape of x, (n, d_in): delta @ W.T",
     "grad_W": "grad_W has the shape of W, (d_in, d_out): x.T @ delta",
@@ -198,9 +202,7 @@ _SHAPE_HINTS = {
 # --------------------------------------------------------------------------- cases
 
 
-def _layer(
-    rng: np.random.Generator, n: int, d_in: int, d_out: int, scale: float = 1.0
-) -> Case:
+def _layer(rng: np.random.Generator, n: int, d_in: int, d_out: int, scale: float = 1.0) -> Case:
     return (
         rng.normal(size=(n, d_in)) * scale,
         rng.normal(size=(d_in, d_out)),
@@ -210,7 +212,7 @@ def _layer(
 
 
 def _values_cases() -> list[Case]:
-    # Pre-activations z = x @ W + b = [[1.5, -0.5, 0.0]]: positive, negative and zero.
+    # Pre-activations z = x @ W + b = [[1.5, -0.75, 0.0]]: positive, negative and zero.
     single = (
         np.array([[1.0, -2.0]]),
         np.array([[0.5, 0.25, 1.0], [-0.25, 0.5, 0.5]]),
@@ -282,11 +284,11 @@ def _allowed() -> tuple[Callable[..., Any], ...]:
     return tuple(allowed)
 
 
-def _nested_functions(code: types.CodeType) -> Iterator[Callable[..., Any]]:
-    """Stand-in functions for the code objects nested in ``code`` (lambdas, comprehensions)."""
+def _nested_functions(code: types.CodeType) -> Iterator[Any]:
+    """Stand-ins (with a ``__code__``) for code nested in ``code``: lambdas, comprehensions."""
     for constant in code.co_consts:
         if isinstance(constant, types.CodeType):
-            yield types.FunctionType(constant, {})
+            yield types.SimpleNamespace(__code__=constant)
             yield from _nested_functions(constant)
 
 
@@ -309,7 +311,13 @@ def _check_case(func: Callable[..., Any], case: Case, allowed: tuple) -> None:
     given = tuple(_copy_input(v) for v in case)
     before = [_array(v, copy=True) for v in case]
     inputs = dict(zip(ARGUMENTS, case, strict=True))
-    got = call_student(func, *given, name=NAME, inputs=inputs, allowed=allowed)
+    try:
+        got = call_student(func, *given, name=NAME, inputs=inputs, allowed=allowed)
+    except CheckFailure as failure:
+        text = str(failure)
+        if "matmul" in text and "hint:" not in text:
+            raise CheckFailure(f"{text}\n  hint:     {_MATMUL_HINT}") from None
+        raise
     for name, value, copy in zip(ARGUMENTS, given, before, strict=True):
         _check_unchanged(value, copy, NAME, {name: value})
     if not isinstance(got, tuple | list) or len(got) != 3:

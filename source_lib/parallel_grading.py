@@ -120,6 +120,19 @@ _WORKER_BOOTSTRAP = (
     f"import sys; sys.path.insert(0, {_PACKAGE_PARENT!r}); "
     "from source_lib.parallel_grading import main; sys.exit(main(sys.argv[1:]))"
 )
+#: Course folders the worker sets itself; nbgrader refuses a trait given twice.
+_WORKSPACE_TRAITS = tuple(
+    f"--CourseDirectory.{trait}="
+    for trait in (
+        "root",
+        "db_url",
+        "submitted_directory",
+        "autograded_directory",
+        "student_id_exclude",
+        "source_directory",
+        "release_directory",
+    )
+)
 _NBGRADER_OPTION = re.compile(r"--[A-Za-z_]\w*\.[A-Za-z_][\w.]*=.*")
 
 
@@ -144,7 +157,7 @@ class CourseLayout:
         nbgrader's ``CourseDirectory.course_id``.
     directory_structure : str
         nbgrader's ``CourseDirectory.directory_structure``.
-    submitted_directory, autograded_directory, source_directory : str
+    submitted_directory, autograded_directory, source_directory, release_directory : str
         nbgrader's folder names for each step.
     ignore : tuple of str
         Glob patterns of files nbgrader ignores in a submission.
@@ -159,6 +172,7 @@ class CourseLayout:
     submitted_directory: str
     autograded_directory: str
     source_directory: str
+    release_directory: str
     ignore: tuple[str, ...]
     student_id_exclude: tuple[str, ...]
 
@@ -242,6 +256,7 @@ def load_course(root: Path, nbgrader_args: Sequence[str] = ()) -> CourseLayout:
         submitted_directory=coursedir.submitted_directory,
         autograded_directory=coursedir.autograded_directory,
         source_directory=coursedir.source_directory,
+        release_directory=coursedir.release_directory,
         ignore=tuple(coursedir.ignore),
         student_id_exclude=excluded,
     )
@@ -531,10 +546,11 @@ def _start_worker(
         str(workspace),
         "--course-root",
         str(course.root),
-        "--source",
-        str(course.root / course.source_directory),
         "--",
-        *nbgrader_args,
+        *(arg for arg in nbgrader_args if not arg.startswith(_WORKSPACE_TRAITS)),
+        # The workspace holds no instructor or release notebooks: read the course's.
+        f"--CourseDirectory.source_directory={course.root / course.source_directory}",
+        f"--CourseDirectory.release_directory={course.root / course.release_directory}",
     ]
     with open(log_path, "w") as log:
         process = subprocess.Popen(
@@ -744,6 +760,13 @@ def grade_students(
 # --------------------------------------------------------------------------- the worker
 
 
+def _one_line(message: str, limit: int = 300) -> str:
+    """First line of a log message, paths relative to the workspace, at most ``limit`` long."""
+    line = message.strip().splitlines()[0] if message.strip() else ""
+    line = line.replace(str(Path.cwd()) + os.sep, "")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 class _StudentLog(logging.Handler):
     """Collect what nbgrader logs while it grades one student."""
 
@@ -766,7 +789,7 @@ class _StudentLog(logging.Handler):
             self.errors.append(message)
         elif record.levelno >= logging.WARNING:
             if message.startswith(("No submitted file", "Skipping unknown notebook")):
-                self.notes.append(message.replace(str(Path.cwd()) + os.sep, ""))
+                self.notes.append(_one_line(message))
         elif message.startswith("Sanitizing "):
             self.close_notebook()
             self.notebook = Path(message.split(" ", 1)[1]).name
@@ -779,12 +802,11 @@ class _StudentLog(logging.Handler):
                 last = message.strip().splitlines()[-1].strip()
                 name, _, detail = last.partition(": ")
                 short = f"{name.rsplit('.', 1)[-1]}: {detail}" if detail else name
-                text = f"{self.notebook}: {short}" if self.notebook else short
-                return text if len(text) <= 300 else text[:297] + "..."
+                return _one_line(f"{self.notebook}: {short}" if self.notebook else short)
         for message in self.errors:
             if "unresponsive" in message:
                 return f"{self.notebook}: the kernel stopped responding and could not be stopped"
-        return self.errors[0].splitlines()[0] if self.errors else "nbgrader failed"
+        return _one_line(self.errors[0]) if self.errors else "nbgrader failed"
 
 
 def _link(source: Path, link: Path) -> None:
@@ -798,7 +820,7 @@ def _link(source: Path, link: Path) -> None:
 
 
 def _worker_main(
-    assignment: str, workspace: Path, course_root: Path, source: Path, nbgrader_args: list[str]
+    assignment: str, workspace: Path, course_root: Path, nbgrader_args: list[str]
 ) -> int:
     """Grade the students named on standard input, one JSON line each, in ``workspace``."""
     protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
@@ -814,13 +836,12 @@ def _worker_main(
         [
             assignment,
             "--force",
+            *nbgrader_args,
             f"--CourseDirectory.root={workspace}",
             f"--CourseDirectory.db_url=sqlite:///{workspace / 'gradebook.db'}",
             "--CourseDirectory.submitted_directory=submitted",
             "--CourseDirectory.autograded_directory=autograded",
-            f"--CourseDirectory.source_directory={source}",
             "--CourseDirectory.student_id_exclude=",
-            *nbgrader_args,
         ]
     )
     coursedir = app.coursedir
@@ -839,7 +860,10 @@ def _worker_main(
         started = time.perf_counter()
         try:
             converter.start()
-            status = "failed" if collector.errors else "graded"
+            status = "graded"
+            # Errors nbgrader logged without giving up on the student (a course plugin
+            # grading a broken notebook as unanswered, say) are worth the instructor's eye.
+            collector.notes.extend(_one_line(message) for message in collector.errors)
         except Exception as error:  # nbgrader raises NbGraderException after logging why
             status = "failed"
             if not collector.errors:
@@ -1325,11 +1349,8 @@ def _worker_command(argv: list[str]) -> int:
     parser.add_argument("assignment")
     parser.add_argument("--workspace", type=Path, required=True)
     parser.add_argument("--course-root", type=Path, required=True)
-    parser.add_argument("--source", type=Path, required=True)
     args = parser.parse_args(own)
-    return _worker_main(
-        args.assignment, args.workspace, args.course_root, args.source, nbgrader_args
-    )
+    return _worker_main(args.assignment, args.workspace, args.course_root, nbgrader_args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -56,14 +56,14 @@ from source_lib.course import ASSIGNMENT, REPO_ROOT
 
 __all__ = [
     "SUBMISSIONS_DIR",
+    "GradedCell",
     "SampleStudent",
-    "TestCell",
     "build_sample_class",
     "expected_scores",
+    "graded_cells",
     "graded_functions",
     "load_students",
     "score_key",
-    "test_cells",
 ]
 
 #: Where the sample students' TOML files live.
@@ -92,7 +92,7 @@ class SampleStudent:
 
 
 @dataclass(frozen=True)
-class TestCell:
+class GradedCell:
     """An autograded test cell of the assignment."""
 
     notebook: str
@@ -178,7 +178,7 @@ def graded_functions(solutions: Path) -> dict[str, str]:
     return functions
 
 
-def test_cells(notebooks: Path, functions: dict[str, str]) -> list[TestCell]:
+def graded_cells(notebooks: Path, functions: dict[str, str]) -> list[GradedCell]:
     """Return the autograded test cells of the notebooks in ``notebooks``, in order."""
     cells = []
     for name, notebook in _notebooks(notebooks).items():
@@ -187,7 +187,7 @@ def test_cells(notebooks: Path, functions: dict[str, str]) -> list[TestCell]:
                 continue
             named = set(re.findall(r"\b\w+\b", cell.source))
             cells.append(
-                TestCell(
+                GradedCell(
                     notebook=name,
                     grade_id=_nbgrader(cell)["grade_id"],
                     points=float(_nbgrader(cell).get("points", 0)),
@@ -197,7 +197,7 @@ def test_cells(notebooks: Path, functions: dict[str, str]) -> list[TestCell]:
     return cells
 
 
-def expected_scores(student: SampleStudent, cells: list[TestCell]) -> dict[str, float]:
+def expected_scores(student: SampleStudent, cells: list[GradedCell]) -> dict[str, float]:
     """Return ``{"notebook/grade_id": points}`` that ``student`` must get for each test cell."""
     expected = {}
     lost_notebooks = set(student.invalid_json) | set(student.missing)
@@ -290,7 +290,7 @@ def build_sample_class(
     release = _course_folder(course_root, "notebooks")
     solutions = _course_folder(course_root, "solutions")
     functions = graded_functions(solutions)
-    cells = test_cells(release, functions)
+    cells = graded_cells(release, functions)
     released = _notebooks(release)
     instructor = _notebooks(solutions)
     everyone = load_students()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -48,7 +50,7 @@ def test_the_slope_fades_toward_the_tails_faster_for_tanh(frames):
     order = sorted(frames, key=lambda frame: abs(frame.x))
     for name in DANCERS:
         slopes = [frame.slopes[name] for frame in order]
-        assert all(a >= b for a, b in zip(slopes, slopes[1:], strict=False))
+        assert all(a >= b for a, b in itertools.pairwise(slopes))
         assert slopes[0] == 1.0
     beyond_two = [frame for frame in frames if abs(frame.x) >= 2]
     far = [frame for frame in frames if abs(frame.x) >= 3.5]
@@ -59,14 +61,20 @@ def test_the_slope_fades_toward_the_tails_faster_for_tanh(frames):
 
 def test_the_figure_draws_exactly_the_frame_data(frames):
     figure, update = dance_figure(frames)
-    assert len(figure.axes) == len(DANCERS)
+    panels = [ax for ax in figure.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["softsign(x) = x / (1 + |x|)", "tanh(x)"]
+    # The still parts are drawn once, as a picture the size of the figure behind the panels.
+    (background,) = [ax for ax in figure.axes if ax.images]
+    width, height = figure.canvas.get_width_height()
+    assert background.images[0].get_array().shape[:2] == (height, width)
     for k in (0, 5, 9, 27):
         artists = update(k)
         assert len(artists) == 3 * len(DANCERS)
         frame = frames[k]
         for i, name in enumerate(DANCERS):
             point, tangent, label = artists[3 * i : 3 * i + 3]
-            assert point.axes is figure.axes[i]
+            assert point.axes is panels[i]
+            assert point.get_visible() and tangent.get_visible() and label.get_visible()
             np.testing.assert_array_equal(point.get_xdata(), [frame.x])
             np.testing.assert_array_equal(point.get_ydata(), [frame.values[name]])
             np.testing.assert_array_equal(tangent.get_xdata(), frame.tangent_x)

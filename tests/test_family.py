@@ -95,7 +95,9 @@ def test_reach_refuses_levels_outside_the_range():
 
 def test_methods_work_on_functions_they_were_not_written_for(monkeypatch):
     """The measurements read the registry: a new entry gets measured, not looked up."""
-    monkeypatch.setitem(ACTIVATIONS, "cubic_tail", lambda x: np.sign(x) * (1 - 1 / (1 + x**2) ** 1.5))
+    monkeypatch.setitem(
+        ACTIVATIONS, "cubic_tail", lambda x: np.sign(x) * (1 - 1 / (1 + x**2) ** 1.5)
+    )
     monkeypatch.setitem(DERIVATIVES, "cubic_tail", lambda x: 3 * np.abs(x) / (1 + x**2) ** 2.5)
     # f = x + x^2 |x| / 10 near zero, written with its derivative: f''' jumps at 0 (class C²).
     monkeypatch.setitem(ACTIVATIONS, "kinked", lambda x: x + x**2 * np.abs(x) / 10)

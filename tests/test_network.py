@@ -7,6 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from source_lib import softsign
+from source_lib.checks import CheckFailure
 from source_lib.network import (
     HIDDEN_ACTIVATIONS,
     ExperimentConfig,
@@ -22,6 +24,13 @@ from source_lib.network import (
     softsign_layer_backward,
     standard_init,
     train,
+)
+from source_lib.network import softsign_layer_backward as reference_backward
+from source_lib.network_checks import (
+    _allowed,
+    _check_case,
+    check_softsign_layer_backward,
+    numerical_layer_gradients,
 )
 
 TINY = ExperimentConfig(hidden_sizes=(12, 12, 12), epochs=2, batch_size=50, learning_rate=0.1)
@@ -258,3 +267,128 @@ def test_run_experiment_and_accuracy_summary(data):
 def test_unknown_activation_is_refused(data):
     with pytest.raises(ValueError, match="unknown activation"):
         train("relu", "standard", 0, data, TINY)
+
+
+# --------------------------------------------------------------------------- the grader
+
+
+def _backward_with(derivative, *, grad_b=lambda delta: delta.sum(axis=0)):
+    def backward(x, W, b, grad_output):
+        z = np.asarray(x, dtype=float) @ W + b
+        delta = grad_output * derivative(z)
+        return delta @ np.transpose(W), np.transpose(x) @ delta, grad_b(delta)
+
+    return backward
+
+
+def _from_output(x, W, b, grad_output):
+    a = softsign(x @ W + b)
+    delta = grad_output * (1 - np.abs(a)) ** 2
+    return [delta @ W.T, x.T @ delta, delta.sum(axis=0)]
+
+
+def _with_einsum(x, W, b, grad_output):
+    from source_lib import softsign_derivative
+
+    delta = grad_output * softsign_derivative(np.einsum("ni,ij->nj", x, W) + b)
+    return (
+        np.einsum("nj,ij->ni", delta, W),
+        np.einsum("ni,nj->ij", x, delta),
+        np.einsum("nj->j", delta),
+    )
+
+
+CORRECT = {
+    "quotient rule": _backward_with(lambda z: 1 / (1 + np.abs(z)) ** 2),
+    "output identity": _from_output,
+    "source_lib derivative, einsum": _with_einsum,
+}
+
+
+@pytest.mark.parametrize("group", ["values", "arrays", "hidden"])
+@pytest.mark.parametrize("name", sorted(CORRECT))
+def test_check_accepts_correct_backward_passes(name, group):
+    check_softsign_layer_backward(CORRECT[name], group)
+
+
+WRONG = [
+    (_backward_with(np.ones_like), "derivative of softsign is missing"),
+    (_backward_with(lambda z: 1 / (1 + np.abs(z))), "is the square missing"),
+    (_backward_with(lambda z: 1 / (1 + z) ** 2), "wrong where z < 0"),
+    (_backward_with(lambda z: 1 / (1 + np.abs(softsign(z))) ** 2), "evaluated at the output"),
+    (_backward_with(lambda z: 1 - softsign(z) ** 2), "tanh's derivative"),
+    (
+        _backward_with(lambda z: 1 / (1 + np.abs(z)) ** 2, grad_b=lambda d: d.mean(axis=0)),
+        "SUM of delta",
+    ),
+    (lambda x, W, b, g: _from_output(x, W, b, g)[:2], "return grad_x, grad_W, grad_b"),
+    (
+        lambda x, W, b, g: (lambda gx, gw, gb: (gx, gw.T, gb))(*_from_output(x, W, b, g)),
+        "grad_W has the shape of W",
+    ),
+]
+
+
+@pytest.mark.parametrize(("func", "hint"), WRONG)
+def test_check_rejects_common_mistakes_with_a_hint(func, hint):
+    with pytest.raises(CheckFailure, match=hint):
+        check_softsign_layer_backward(func, "values")
+
+
+def test_check_explains_a_missing_transpose():
+    def backward(x, W, b, grad_output):
+        _, grad_w, grad_b = _from_output(x, W, b, grad_output)
+        delta = grad_output * (1 - np.abs(softsign(x @ W + b))) ** 2
+        return delta @ W, grad_w, grad_b
+
+    with pytest.raises(CheckFailure, match=r"matmul(.|\n)*grad_x = delta @ W\.T"):
+        check_softsign_layer_backward(backward, "values")
+    square = (np.eye(2) + 0.5, np.array([[1.0, -2.0], [0.5, 1.0]]), np.zeros(2), np.ones((2, 2)))
+    with pytest.raises(CheckFailure, match=r"grad_x = delta @ W\.T"):
+        _check_case(backward, square, _allowed())
+
+
+def test_check_rejects_the_reference_and_mutation_and_missing_code():
+    def cheat(x, W, b, grad_output):
+        return reference_backward(x, W, b, grad_output)
+
+    def in_place(x, W, b, grad_output):
+        grad_output *= (1 - np.abs(softsign(x @ W + b))) ** 2
+        return grad_output @ W.T, x.T @ grad_output, grad_output.sum(axis=0)
+
+    def unfinished(x, W, b, grad_output):
+        raise NotImplementedError
+
+    with pytest.raises(CheckFailure, match="course library's own code"):
+        check_softsign_layer_backward(cheat, "values")
+    with pytest.raises(CheckFailure, match="modified its input array grad_output"):
+        check_softsign_layer_backward(in_place, "arrays")
+    with pytest.raises(CheckFailure, match="not implemented yet"):
+        check_softsign_layer_backward(unfinished, "values")
+
+
+def test_check_keeps_hidden_inputs_hidden():
+    def wrong_for_float32(x, W, b, grad_output):
+        result = _from_output(x, W, b, grad_output)
+        return [r * (1.5 if x.dtype == np.float32 else 1.0) for r in result]
+
+    with pytest.raises(CheckFailure) as failure:
+        check_softsign_layer_backward(wrong_for_float32, "hidden")
+    message = str(failure.value)
+    assert "a hidden case" in message
+    assert "float32 array of shape" in message
+    assert "expected:" not in message
+
+
+def test_numerical_layer_gradients_agree_with_the_reference():
+    rng = np.random.default_rng(11)
+    x, W, b, g = (
+        rng.normal(size=(4, 3)),
+        rng.normal(size=(3, 2)),
+        rng.normal(size=2),
+        rng.normal(size=(4, 2)),
+    )
+    for numerical, analytic in zip(
+        numerical_layer_gradients(x, W, b, g), reference_backward(x, W, b, g), strict=True
+    ):
+        np.testing.assert_allclose(numerical, analytic, rtol=1e-7, atol=1e-9)

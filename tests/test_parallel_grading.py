@@ -342,3 +342,87 @@ def test_a_course_without_gradebook_is_refused(tmp_path):
     assert result.returncode == 2
     assert "generate_assignment" in result.stderr
     assert not (tmp_path / "gradebook.db").exists()
+
+
+# --------------------------------------------------------------------------- the sample class
+
+
+def ungraded_copy(graded_class, dest: Path, students: list[str] | None = None) -> Path:
+    """Copy the serially graded sample class as it was before grading, to grade it again.
+
+    Submissions stay; the gradebook keeps the assignment but forgets every student,
+    and ``autograded/`` goes, so nothing of the serial run can leak into the result.
+    """
+    shutil.copytree(
+        graded_class.course,
+        dest,
+        symlinks=True,
+        ignore=shutil.ignore_patterns("autograded", "feedback", "grades.csv"),
+    )
+    if students is not None:
+        for folder in (dest / "submitted").iterdir():
+            if folder.name not in students:
+                shutil.rmtree(folder)
+    remove_submissions(dest)
+    assert gradebook_state(dest) == {}
+    return dest
+
+
+@pytest.mark.slow
+def test_sample_class_parallel_scores_equal_serial(graded_sample_class, tmp_path):
+    serial = graded_sample_class.course
+    course = ungraded_copy(graded_sample_class, tmp_path / "course")
+    result = grade_command(course, ASSIGNMENT, "--jobs", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"graded {len(graded_sample_class.expected)}, failed 0" in result.stdout
+    assert scores(course) == scores(serial)
+    assert gradebook_state(course) == gradebook_state(serial)
+    assert autograded_files(course) == autograded_files(serial)
+    for student, expected in graded_sample_class.expected.items():
+        for key, points in expected.items():
+            assert scores(course, {student})[student][key] == pytest.approx(points), (student, key)
+
+
+#: A few sample students for the shard test: a broken file, right, wrong and untouched work.
+SHARD_STUDENTS = ["broken_files", "correct_branches", "mistake_missing_abs", "untouched"]
+
+
+@pytest.mark.slow
+def test_two_shards_merged_equal_serial(graded_sample_class, tmp_path):
+    students = [s for s in SHARD_STUDENTS if s in graded_sample_class.expected]
+    course = ungraded_copy(graded_sample_class, tmp_path / "course", students)
+    # Two "machines" at once, one worker each, on the same course folder.
+    script = Path(sys.executable).with_name("softsign-grade")
+    shards = [
+        subprocess.Popen(
+            [str(script), ASSIGNMENT, "--shard", f"{index}/2", "--jobs", "1", "--no-progress"],
+            cwd=course,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **NBGRADER_ENV},
+        )
+        for index in (1, 2)
+    ]
+    outputs = [shard.communicate(timeout=900)[0] for shard in shards]
+    for index, (shard, output) in enumerate(zip(shards, outputs, strict=True), start=1):
+        assert shard.returncode == 0, output
+        assert f"(shard {index}/2): graded {len(shard_students(students, index, 2))}" in output
+    assert gradebook_state(course) == {}  # shards leave the course gradebook alone
+
+    early = grade_command(course, "merge", ASSIGNMENT, "--shards", "3")
+    assert early.returncode == 2
+    assert "3/3 have not finished; nothing was merged" in early.stderr
+    assert gradebook_state(course) == {}
+
+    merged = grade_command(course, "merge", ASSIGNMENT, "--shards", "2")
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    assert f"graded {len(students)}, failed 0" in merged.stdout
+    serial = graded_sample_class.course
+    assert scores(course) == scores(serial, set(students))
+    assert gradebook_state(course) == gradebook_state(serial, set(students))
+    assert autograded_files(course) == {
+        student: files for student, files in autograded_files(serial).items() if student in students
+    }
+    again = grade_command(course, ASSIGNMENT)
+    assert f"graded 0, failed 0, unchanged {len(students)}" in again.stdout
