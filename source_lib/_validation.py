@@ -53,5 +53,5 @@ def as_float_array(value: Any, name: str = "x") -> tuple[np.ndarray, bool]:
 def finish(result: np.ndarray, scalar: bool) -> Any:
     """Return a NumPy scalar for scalar input, the array otherwise."""
     if scalar:
-        return result[()]
-    return result
+        return np.asarray(result)[()]
+    return np.asarray(result)

@@ -134,12 +134,13 @@ def softsign_derivative(x: ArrayLike) -> Any:
     out = np.empty_like(array)
     flat_in = array.reshape(-1)
     flat_out = out.reshape(-1)
-    for start in range(0, flat_in.size, _BLOCK):
-        target = flat_out[start : start + _BLOCK]
-        np.abs(flat_in[start : start + _BLOCK], out=target)
-        np.add(target, 1, out=target)
-        np.reciprocal(target, out=target)
-        np.multiply(target, target, out=target)
+    with np.errstate(under="ignore"):  # 1e-600 rounds to 0.0, as it should
+        for start in range(0, flat_in.size, _BLOCK):
+            target = flat_out[start : start + _BLOCK]
+            np.abs(flat_in[start : start + _BLOCK], out=target)
+            np.add(target, 1, out=target)
+            np.reciprocal(target, out=target)
+            np.multiply(target, target, out=target)
     return finish(out, scalar)
 
 
