@@ -81,6 +81,7 @@ from typing import Any
 
 __all__ = [
     "GRADING_ENVIRONMENT",
+    "WORKER_OPTIONS",
     "CourseLayout",
     "GradingError",
     "RunSummary",
@@ -106,6 +107,12 @@ GRADING_ENVIRONMENT: dict[str, str] = {
     "MKL_NUM_THREADS": "1",
     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
 }
+
+#: nbgrader options of every worker, unless given on the command line. A kernel whose
+#: notebook has run to the end is stopped at once instead of asked to shut down and
+#: waited for (nbclient's default, about a second per notebook); its outputs are
+#: already collected, so nothing of the grade depends on how it ends.
+WORKER_OPTIONS: tuple[str, ...] = ("--Execute.shutdown_kernel=immediate",)
 
 #: Name of the work folder created inside the course's ``autograded/`` folder. It starts
 #: with a dot, so nbgrader's ``autograded/*/ASSIGNMENT`` globs never see it.
@@ -490,6 +497,12 @@ def _prepare_workspace(course: CourseLayout, dest: Path) -> Path:
     return dest
 
 
+def _worker_options(nbgrader_args: Sequence[str]) -> list[str]:
+    """The :data:`WORKER_OPTIONS` that the instructor's own options do not set."""
+    given = {arg.split("=", 1)[0] for arg in nbgrader_args}
+    return [option for option in WORKER_OPTIONS if option.split("=", 1)[0] not in given]
+
+
 def _worker_environment() -> dict[str, str]:
     env = dict(os.environ)
     for name, value in GRADING_ENVIRONMENT.items():
@@ -547,6 +560,7 @@ def _start_worker(
         "--course-root",
         str(course.root),
         "--",
+        *_worker_options(nbgrader_args),
         *(arg for arg in nbgrader_args if not arg.startswith(_WORKSPACE_TRAITS)),
         # The workspace holds no instructor or release notebooks: read the course's.
         f"--CourseDirectory.source_directory={course.root / course.source_directory}",

@@ -4,6 +4,7 @@ Each sample student is one small TOML file in ``tests/submissions/``::
 
     description = "What this student shows"
     base = "solved"            # "solved" (default) or "released" (the untouched notebooks)
+    ungraded_notebooks = false # also submit the notebooks that have no test cells
     no_credit = ["softsign"]   # exercises (graded function names) that must earn 0
 
     [solutions]                # whole solution cells, by the function they define
@@ -28,7 +29,10 @@ never drifts from the notebooks: a ``"solved"`` student starts from the
 release with every solution cell filled in from the instructor notebook
 (``solutions/softsign``, solution markers removed), then the cells named in
 ``[solutions]`` are replaced and the ``[actions]`` applied. A ``"released"``
-student submits the release untouched.
+student submits the release untouched. Notebooks without test cells carry no
+points; to keep the class quick to grade, only students with
+``ungraded_notebooks = true`` submit them (for the others nbgrader logs
+"No submitted file" and nothing changes).
 
 Expected scores are derived from the notebooks too. Every autograded test
 cell (a code cell with nbgrader ``grade: true``) belongs to the exercises
@@ -81,6 +85,7 @@ class SampleStudent:
     student_id: str
     description: str
     base: str = "solved"
+    ungraded_notebooks: bool = False
     solutions: dict[str, str] = field(default_factory=dict)
     no_credit: frozenset[str] = frozenset()
     delete_test_cells: tuple[str, ...] = ()
@@ -117,7 +122,15 @@ def load_students(directory: Path = SUBMISSIONS_DIR) -> dict[str, SampleStudent]
     for path in sorted(Path(directory).glob("*.toml")):
         with path.open("rb") as handle:
             data = tomllib.load(handle)
-        known = {"description", "base", "no_credit", "solutions", "actions", "scores"}
+        known = {
+            "description",
+            "base",
+            "ungraded_notebooks",
+            "no_credit",
+            "solutions",
+            "actions",
+            "scores",
+        }
         unknown = set(data) - known
         actions = data.get("actions", {})
         known_actions = {
@@ -138,6 +151,7 @@ def load_students(directory: Path = SUBMISSIONS_DIR) -> dict[str, SampleStudent]
             student_id=path.stem,
             description=data["description"],
             base=base,
+            ungraded_notebooks=bool(data.get("ungraded_notebooks", False)),
             solutions=dict(data.get("solutions", {})),
             no_credit=frozenset(data.get("no_credit", [])),
             delete_test_cells=tuple(actions.get("delete_test_cells", [])),
@@ -298,6 +312,7 @@ def build_sample_class(
     unknown = set(chosen) - set(everyone)
     if unknown:
         raise ValueError(f"unknown sample students: {sorted(unknown)}")
+    graded_notebooks = {cell.notebook for cell in cells}
     expected = {}
     for student_id in chosen:
         student = everyone[student_id]
@@ -305,7 +320,9 @@ def build_sample_class(
         folder.mkdir(parents=True, exist_ok=True)
         for name, notebook in released.items():
             path = folder / f"{name}.ipynb"
-            if name in student.missing:
+            if name in student.missing or (
+                name not in graded_notebooks and not student.ungraded_notebooks
+            ):
                 path.unlink(missing_ok=True)
                 continue
             submission = _submission(student, name, notebook, instructor[name], functions)

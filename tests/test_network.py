@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from source_lib import softsign
+from source_lib import softsign, softsign_derivative
 from source_lib.checks import CheckFailure
 from source_lib.network import (
     HIDDEN_ACTIVATIONS,
@@ -16,6 +18,7 @@ from source_lib.network import (
     forward,
     gradients,
     initialize_parameters,
+    load_digits_arrays,
     load_digits_data,
     logistic,
     normalized_init,
@@ -23,6 +26,7 @@ from source_lib.network import (
     saturation,
     softsign_layer_backward,
     standard_init,
+    stratified_split,
     train,
 )
 from source_lib.network import softsign_layer_backward as reference_backward
@@ -73,6 +77,13 @@ def test_derivative_from_output_matches_finite_differences(name):
     z = z[np.abs(z) > 1e-3]  # softsign's second derivative jumps at 0; stay off it
     numerical = (function(z + 1e-6) - function(z - 1e-6)) / 2e-6
     np.testing.assert_allclose(derivative(function(z)), numerical, rtol=1e-6, atol=1e-10)
+
+
+def test_the_networks_softsign_is_the_librarys_on_finite_floats():
+    z = np.random.default_rng(2).normal(size=(50, 7)) * 10.0 ** np.arange(-3, 4)
+    function, derivative = HIDDEN_ACTIVATIONS["softsign"]
+    np.testing.assert_array_equal(function(z), softsign(z))
+    np.testing.assert_allclose(derivative(function(z)), softsign_derivative(z), rtol=1e-12)
 
 
 def test_saturation_maps_both_ranges_onto_zero_to_one():
@@ -181,6 +192,33 @@ def test_digits_are_split_stratified_and_standardised(data):
     test_counts = np.bincount(data.y_test)
     all_counts = test_counts + np.bincount(data.y_train)
     np.testing.assert_allclose(test_counts / all_counts, 0.25, atol=0.006)
+
+
+def test_the_bundled_digits_are_read_as_load_digits_gives_them():
+    from sklearn.datasets import load_digits
+
+    pixels, labels = load_digits_arrays()
+    digits = load_digits()
+    np.testing.assert_array_equal(pixels, digits.data)
+    np.testing.assert_array_equal(labels, digits.target)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    labels=st.lists(st.integers(0, 4), min_size=2, max_size=60),
+    test_size=st.floats(0.05, 0.95),
+    seed=st.integers(0, 1000),
+)
+def test_stratified_split_partitions_and_keeps_proportions(labels, test_size, seed):
+    labels = np.array(labels)
+    train, test = stratified_split(labels, test_size, np.random.default_rng(seed))
+    assert len(test) == math.ceil(test_size * len(labels))
+    np.testing.assert_array_equal(np.sort(np.concatenate([train, test])), np.arange(len(labels)))
+    for label in np.unique(labels):
+        share = np.sum(labels == label) * len(test) / len(labels)
+        assert abs(np.sum(labels[test] == label) - share) < 1
+    again = stratified_split(labels, test_size, np.random.default_rng(seed))
+    np.testing.assert_array_equal(again[1], test)
 
 
 def test_training_is_deterministic_per_seed(data):
@@ -309,6 +347,13 @@ CORRECT = {
 @pytest.mark.parametrize("name", sorted(CORRECT))
 def test_check_accepts_correct_backward_passes(name, group):
     check_softsign_layer_backward(CORRECT[name], group)
+
+
+@pytest.mark.parametrize("seed", ["1", "7", "123", "4242", "99999"])
+def test_check_accepts_correct_code_whatever_the_hidden_seed(monkeypatch, seed):
+    monkeypatch.setenv("SOFTSIGN_HIDDEN_SEED", seed)
+    for backward in CORRECT.values():
+        check_softsign_layer_backward(backward, "hidden")
 
 
 WRONG = [

@@ -1,0 +1,281 @@
+"""The student experience, end to end: ``make lab``'s JupyterLab in headless Chromium.
+
+For every student notebook the test opens it in JupyterLab, runs all cells,
+and checks that it renders, that its figures appear as images, and that each
+test cell fails with the check functions' short "not implemented yet"
+message rather than a ``NotImplementedError`` traceback. It then types a
+correct ``softsign`` into the first exercise and sees its tests pass, and
+clicks nbgrader's *Validate* button, which must list the failing tests.
+
+Notebooks and exercises are read from the files (nbgrader metadata), so new
+notebooks are covered without changing this file. JupyterLab runs from a
+scratch copy of the course; screenshots and the server log go to
+``test-artifacts/browser/``. Outside CI a missing Chromium, Playwright or
+``make`` skips these tests; under ``CI=true`` it fails them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from browser_support import (
+    ARTIFACTS,
+    CHROMIUM_ARGS,
+    LabServer,
+    NotebookUI,
+    friendly_failure_problems,
+    plan_notebook,
+    start_lab,
+    student_notebooks,
+)
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+#: Debian's Chromium; another build can be named with the CHROMIUM environment variable.
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+NOTEBOOKS = student_notebooks()
+#: What a student types for the first exercise (any correct form would do).
+SOFTSIGN_BODY = "return x / (1 + np.abs(x))"
+_workspaces = itertools.count(1)
+
+
+def _unavailable(reason: str) -> None:
+    """Skip, or under CI fail: CI must never skip the browser tests silently."""
+    if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
+        pytest.fail(f"browser tests cannot run under CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser_stack() -> None:
+    """Make sure Playwright, Chromium and make are there (skip or fail otherwise)."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _unavailable("the playwright package is not installed (pip install -e '.[test]')")
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    if shutil.which("make") is None:
+        _unavailable("make is not installed (the test starts JupyterLab with `make lab`)")
+
+
+@pytest.fixture(scope="module")
+def lab(browser_stack: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    """JupyterLab started by ``make lab`` in a scratch copy of the course; always shut down."""
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    server = start_lab(tmp_path_factory.mktemp("jupyterlab"), ARTIFACTS / "jupyterlab.log")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(
+    browser_stack: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BrowserContext]:
+    """Headless Debian Chromium with a fresh profile; always closed."""
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    try:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=list(CHROMIUM_ARGS),
+            viewport={"width": 1400, "height": 900},
+        )
+        try:
+            context.set_default_timeout(60_000)
+            yield context
+        finally:
+            context.close()
+    finally:
+        playwright.stop()
+
+
+@pytest.fixture
+def open_notebook(
+    lab: LabServer, browser: BrowserContext, request: pytest.FixtureRequest
+) -> Iterator[Callable[[str], NotebookUI]]:
+    """Open a pristine student notebook in a new page and workspace.
+
+    On teardown (pass or fail) each page is photographed (``final.png``) and
+    closed, and every kernel is shut down.
+    """
+    opened: list[NotebookUI] = []
+    folder = re.sub(r"[^\w.-]+", "_", request.node.name)
+
+    def _open(name: str) -> NotebookUI:
+        lab.restore(name)
+        ui = NotebookUI(browser.new_page(), plan_notebook(name), ARTIFACTS / folder)
+        opened.append(ui)
+        ui.open(lab, workspace=f"test-{next(_workspaces)}")
+        return ui
+
+    try:
+        yield _open
+    finally:
+        for ui in opened:
+            try:
+                ui.screenshot("final")
+            finally:
+                ui.page.close()
+        lab.shutdown_sessions()
+
+
+def _check_kernel_is_the_courses(lab: LabServer) -> None:
+    """Every running kernel is the Python of the environment the course runs in."""
+    commands = lab.kernel_commands()
+    assert commands, "no kernel process found for the open notebook"
+    venv_bin = (Path(sys.prefix) / "bin").resolve()
+    for command in commands.values():
+        assert Path(command[0]).parent.resolve() == venv_bin, (
+            f"the kernel runs {command[0]}, not the course environment's Python in {venv_bin}"
+        )
+
+
+def _check_rendered(ui: NotebookUI) -> None:
+    """The title is a heading, markdown is rendered, math is typeset, nothing ran yet."""
+    plan = ui.plan
+    heading = ui.cell(plan.markdown_cells[0]).locator("h1").first.text_content() or ""
+    for words in re.split(r"\$[^$]*\$", plan.title):  # the title's text outside its math
+        assert words.strip() in heading, f"title {plan.title!r} shows as {heading!r}"
+    for index in plan.markdown_cells:
+        text = ui.cell(index).locator(".jp-RenderedMarkdown").text_content() or ""
+        assert text.strip(), f"markdown cell {index} renders empty"
+    if plan.has_math:
+        ui.page.locator(".jp-NotebookPanel mjx-container").first.wait_for(state="attached")
+    assert ui.page.locator(".jp-NotebookPanel .jp-OutputArea-output").count() == 0, (
+        "the student notebook opened with outputs already in it"
+    )
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_student_notebook_runs_in_jupyterlab(
+    name: str, open_notebook: Callable[[str], NotebookUI], lab: LabServer
+) -> None:
+    """Open, render, run all; figures are images; test cells fail with the short message."""
+    ui = open_notebook(name)
+    plan = ui.plan
+    _check_kernel_is_the_courses(lab)
+    _check_rendered(ui)
+    ui.screenshot("opened")
+
+    ui.run_all()
+    ui.screenshot("ran")
+    counts = ui.counts()
+    assert not [i for i in plan.code_cells if counts[i] is None], "code cells left unrun"
+
+    functions = [exercise.function for exercise in plan.exercises]
+    for index in plan.code_cells:
+        if index in plan.tests:
+            continue
+        error = ui.error_text(index)
+        if error:
+            # Only an unimplemented exercise may make a non-test cell fail.
+            source = plan.cells[index].source
+            why = f"cell {index} fails, and not because an exercise is unimplemented:\n{error}"
+            assert re.search(r"^NotImplementedError\b", error, re.MULTILINE), why
+            assert any(re.search(rf"\b{function}\b", source) for function in functions), why
+
+    for index, expected in plan.figures.items():
+        if re.search(r"^NotImplementedError\b", ui.error_text(index), re.MULTILINE):
+            continue  # a figure of the student's own function: it comes with the exercise
+        shown = ui.wait_for_images(index, expected)
+        ui.cell_screenshot(index, "figure")
+        assert shown == expected, f"cell {index}: {shown} images shown, {expected} expected"
+    if plan.figures:
+        assert ui.page.locator(".jp-NotebookPanel .jp-OutputArea-output img").count() > 0
+
+    for index, exercise in plan.tests.items():
+        ui.cell_screenshot(index, f"test-{exercise.function}")
+        text = ui.error_text(index)
+        problems = friendly_failure_problems(text, exercise.function)
+        assert not problems, f"test cell {index} ({exercise.function}): {problems}\n{text}"
+
+
+def _validate(ui: NotebookUI, shot: str) -> str:
+    """Click nbgrader's *Validate* toolbar button; return the result dialog's text."""
+    page = ui.page
+    page.locator(
+        ".jp-NotebookPanel-toolbar .jp-ToolbarButtonComponent", has_text="Validate"
+    ).click()
+    dialog = page.locator(".jp-Dialog").filter(has_text="Validation Results")
+    dialog.wait_for(timeout=150_000)
+    ui.screenshot(shot)
+    text = dialog.locator(".jp-Dialog-body").inner_text()
+    dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+    dialog.wait_for(state="detached")
+    return text
+
+
+def test_validate_button_reports_failing_tests(
+    open_notebook: Callable[[str], NotebookUI],
+) -> None:
+    """nbgrader's Validate on an untouched student notebook lists every test cell as failed."""
+    assert NOTEBOOKS, "no student notebooks"
+    ui = open_notebook(NOTEBOOKS[0])
+    text = _validate(ui, "validate")
+    plan = ui.plan
+    assert text.count("The following cell failed:") == len(plan.tests), text
+    for index in plan.tests:
+        call = plan.cells[index].source.strip().splitlines()[-1]
+        assert call in text, f"test cell {index} ({call}) is not in the validation report"
+    for exercise in plan.exercises:
+        assert f"{exercise.function}: not implemented yet" in text
+
+
+def test_correct_solution_passes_first_exercise(
+    open_notebook: Callable[[str], NotebookUI],
+) -> None:
+    """Type a correct softsign into the first exercise, re-run: its test cells pass."""
+    assert NOTEBOOKS, "no student notebooks"
+    ui = open_notebook(NOTEBOOKS[0])
+    plan = ui.plan
+    exercise = plan.exercises[0]
+    assert exercise.function == "softsign", f"the first exercise is {exercise.function}"
+    ui.run_all()
+    for index in exercise.test_cells:
+        assert ui.error_text(index), f"test cell {index} passed before any code was written"
+
+    # Replace `raise NotImplementedError()` with the body, typed key by key.
+    solution = ui.cell(exercise.solution_cell)
+    solution.locator(".cm-line", has_text="raise NotImplementedError()").click()
+    ui.page.keyboard.press("End")
+    ui.page.keyboard.press("Shift+Home")
+    ui.page.keyboard.type(SOFTSIGN_BODY)
+    code = solution.locator(".cm-content").inner_text()
+    assert f"    {SOFTSIGN_BODY}" in code.splitlines(), code
+    assert "NotImplementedError" not in code, code
+    ui.cell_screenshot(exercise.solution_cell, "typed")
+
+    # Shift+Enter from the solution cell down to the exercise's last test cell.
+    before = ui.highest_count()
+    for _ in range(exercise.solution_cell, exercise.test_cells[-1] + 1):
+        ui.page.keyboard.press("Shift+Enter")
+    ui.wait_until_run(before, timeout=120)
+    counts = ui.counts()
+    for index in exercise.test_cells:
+        ui.cell_screenshot(index, "passed")
+        assert (counts[index] or 0) > before, f"test cell {index} did not run again"
+        assert ui.error_text(index) == "", f"test cell {index} still fails:\n{ui.error_text(index)}"
+
+    text = _validate(ui, "validate-after-fix")
+    for index in exercise.test_cells:
+        call = plan.cells[index].source.strip().splitlines()[-1]
+        assert call not in text, f"validate still reports {call}:\n{text}"
+    if len(plan.exercises) == 1:
+        assert "Success! Your notebook passes all the tests." in text, text
