@@ -83,8 +83,13 @@ def build_class(root: Path, students: int) -> tuple[dict[str, str], str]:
         source = samples / sample / ASSIGNMENT
         shutil.copytree(source, root / "submitted" / student / ASSIGNMENT)
         roster[student] = sample
-    best = max(names, key=lambda name: (sum(expected[name].values()), name.startswith("correct")))
-    model = next((s for s, sample in sorted(roster.items()) if sample == best), min(roster))
+    model = max(
+        sorted(roster),
+        key=lambda student: (
+            sum(expected[roster[student]].values()),
+            roster[student].startswith("correct"),
+        ),
+    )
     return roster, model
 
 
@@ -278,9 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{parallel_seconds / notebooks:5.2f} s per notebook"
         )
         ratio = serial_seconds / parallel_seconds
-        print(
-            f"ratio {ratio:.2f}x with {args.jobs} workers (target with 40 students on 2 cores: 1.7x)"
-        )
+        print(f"ratio {ratio:.2f}x with {args.jobs} workers (target, 40 students on 2 cores: 1.7x)")
         print("softsign-grade said:\n  " + report.strip().replace("\n", "\n  "))
         same = gradebook_scores(serial) == gradebook_scores(parallel)
         print(f"same score for every cell of every student: {'yes' if same else 'NO'}")

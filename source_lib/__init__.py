@@ -31,7 +31,17 @@ __all__ = [
     "softsign_derivative",
     "softsign_derivative_from_output",
     "softsign_inverse",
+    "softsign_layer_backward",
     "tanh_derivative",
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """Load the deep-network reference (notebook 05) only when it is asked for."""
+    if name == "softsign_layer_backward":
+        from source_lib.network import softsign_layer_backward
+
+        return softsign_layer_backward
+    raise AttributeError(f"module 'source_lib' has no attribute {name!r}")

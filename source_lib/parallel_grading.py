@@ -60,6 +60,7 @@ import contextlib
 import dataclasses
 import datetime
 import fnmatch
+import glob
 import hashlib
 import json
 import logging
@@ -209,9 +210,9 @@ class CourseLayout:
         pattern = str(self.path(self.submitted_directory, "*", assignment_id))
         regexp = re.escape(pattern).replace(r"\*", "(?P<student_id>[^/\\\\]+)", 1)
         students = set()
-        for folder in Path(self.root).glob(os.path.relpath(pattern, self.root)):
-            match = re.fullmatch(regexp, str(folder))
-            if match and folder.is_dir():
+        for folder in glob.glob(pattern):  # as nbgrader globs: hidden folders are no students
+            match = re.fullmatch(regexp, folder)
+            if match and os.path.isdir(folder):
                 students.add(match.group("student_id"))
         return sorted(student for student in students if student not in self.student_id_exclude)
 
@@ -423,6 +424,7 @@ class RunSummary:
     jobs: int
     shard: tuple[int, int] | None = None
     log_file: Path | None = None
+    interrupted: list[str] = field(default_factory=list)
 
     @property
     def graded(self) -> list[StudentOutcome]:
@@ -468,6 +470,11 @@ class RunSummary:
             lines.extend(f"  {o.student}: {note}" for o in noted for note in o.notes)
         if self.failed and self.log_file:
             lines.append(f"nbgrader's full log: {self.log_file}")
+        if self.interrupted:
+            lines.append(
+                f"Interrupted: {len(self.interrupted)} submission(s) not graded yet; "
+                "run the same command again to grade them."
+            )
         return "\n".join(lines)
 
 
@@ -645,7 +652,8 @@ def grade_students(
     Returns
     -------
     list of StudentOutcome
-        One per student, in the order they finished.
+        One per student, in the order they finished. After Ctrl-C, the workers are
+        stopped and only the students finished so far are returned.
     """
     from tqdm import tqdm
 
@@ -670,14 +678,18 @@ def grade_students(
             worker.process.stdin.close()
             return
         student = pending.pop()
-        worker.student, worker.started = student, time.monotonic()
         request = {
             "student": student,
             "source": str(course.path(course.submitted_directory, student, assignment)),
         }
         assert worker.process.stdin is not None
-        worker.process.stdin.write(json.dumps(request) + "\n")
-        worker.process.stdin.flush()
+        try:
+            worker.process.stdin.write(json.dumps(request) + "\n")
+            worker.process.stdin.flush()
+        except OSError:  # the worker just died; its exit hands the student to another
+            pending.append(student)
+            return
+        worker.student, worker.started = student, time.monotonic()
 
     def record(worker: _Worker, outcome: StudentOutcome) -> None:
         outcome.workspace = worker.workspace.name
@@ -764,6 +776,8 @@ def grade_students(
                         )
                         if pending:
                             spawn(busy.slot)
+    except KeyboardInterrupt:
+        pass  # keep what is finished: the caller merges it; the rest stays due
     finally:
         bar.close()
         for worker in list(workers.values()):
@@ -808,6 +822,22 @@ class _StudentLog(logging.Handler):
             self.close_notebook()
             self.notebook = Path(message.split(" ", 1)[1]).name
             self.notebook_started = time.perf_counter()
+
+    def graded_with_errors(self) -> list[str]:
+        """Errors nbgrader logged without giving up on the student, as notes.
+
+        A course plugin grading a broken notebook as unanswered is worth the
+        instructor's eye; cells stopped by the cell timeout are summed up in one note.
+        """
+        timeouts = sum(m.startswith("Timeout waiting for execute reply") for m in self.errors)
+        notes = [
+            _one_line(message)
+            for message in self.errors
+            if not message.startswith(("Timeout waiting for execute reply", "Interrupting kernel"))
+        ]
+        if timeouts:
+            notes.append(f"{timeouts} cell(s) stopped by the cell timeout, scoring 0")
+        return notes
 
     def reason(self) -> str:
         """Turn nbgrader's error log into one line: the notebook and the exception."""
@@ -875,9 +905,7 @@ def _worker_main(
         try:
             converter.start()
             status = "graded"
-            # Errors nbgrader logged without giving up on the student (a course plugin
-            # grading a broken notebook as unanswered, say) are worth the instructor's eye.
-            collector.notes.extend(_one_line(message) for message in collector.errors)
+            collector.notes.extend(collector.graded_with_errors())
         except Exception as error:  # nbgrader raises NbGraderException after logging why
             status = "failed"
             if not collector.errors:
@@ -1160,9 +1188,13 @@ def grade(
     else:
         run_dir.mkdir(parents=True)
     log_file = _collect_logs(run_dir, assignment_dir / log_name)
+    finished = {outcome.student for outcome in outcomes}
     summary = RunSummary(assignment, outcomes, unchanged, 0.0, jobs, shard, log_file)
+    summary.interrupted = [s for s in due if s not in finished]
     if shard:
         summary.seconds = time.monotonic() - started
+        if summary.interrupted:
+            return summary  # no manifest: the merge must not take a half-graded shard
         _write_json(
             run_dir / _MANIFEST,
             {
@@ -1415,6 +1447,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"softsign-grade: {error}", file=sys.stderr)
         return 2
     print(summary.render())
+    if summary.interrupted:
+        return 130
     if not merging and args.shard:
         print(
             f"Shard {args.shard[0]}/{args.shard[1]} is ready; when all {args.shard[1]} are, run "

@@ -50,6 +50,7 @@ __all__ = [
     "NotebookPlan",
     "NotebookUI",
     "friendly_failure_problems",
+    "open_lab",
     "plan_notebook",
     "start_lab",
     "student_notebooks",
@@ -560,13 +561,19 @@ def execution_count(prompt: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def open_lab(page: Page, lab: LabServer, workspace: str, timeout: float = 120) -> None:
+    """Load JupyterLab in ``page``, in a new workspace, and wait for its file browser."""
+    page.goto(f"{lab.url}/lab/workspaces/{workspace}?token={lab.token}")
+    page.locator(".jp-DirListing-item").first.wait_for(timeout=timeout * 1000)
+
+
 class NotebookUI:
-    """One notebook open in a JupyterLab page, driven the way a student would.
+    """One notebook in a JupyterLab page, driven the way a student would.
 
     Parameters
     ----------
     page : playwright.sync_api.Page
-        A fresh page of the test browser.
+        A page showing JupyterLab (see :func:`open_lab`) with no notebook open.
     plan : NotebookPlan
         The notebook's plan (cell count, exercises, figures).
     artifacts : Path
@@ -579,18 +586,30 @@ class NotebookUI:
         self.artifacts = artifacts
         self.artifacts.mkdir(parents=True, exist_ok=True)
 
-    # -- opening -------------------------------------------------------------
+    # -- opening and closing ------------------------------------------------
 
-    def open(self, lab: LabServer, workspace: str, timeout: float = 120) -> None:
-        """Open the notebook in a fresh JupyterLab workspace and wait until it is usable.
+    def open(self, timeout: float = 120) -> None:
+        """Open the notebook from the file browser and wait until it is usable.
 
         Usable means: every cell is in the page, every markdown cell is
         rendered, the toolbar names the notebook's kernel and that kernel is idle.
         """
-        self.page.goto(
-            f"{lab.url}/lab/workspaces/{workspace}/tree/{self.plan.name}?token={lab.token}"
-        )
+        name = self.page.locator(".jp-DirListing-itemText", has_text=self.plan.name)
+        self.page.locator(".jp-DirListing-item", has=name).dblclick()
         self.wait_for(self._usable, "the notebook to render with an idle kernel", timeout)
+
+    def close(self) -> None:
+        """Dismiss any dialog, then close every tab without saving."""
+        page = self.page
+        while page.locator(".jp-Dialog").count():
+            page.keyboard.press("Escape")
+            page.wait_for_timeout(200)
+        self.menu("File", "application:close-all")
+        discard = page.locator(".jp-Dialog .jp-Dialog-button", has_text="Discard")
+        while page.locator(".jp-NotebookPanel").count():
+            if discard.count():
+                discard.first.click()
+            page.wait_for_timeout(200)
 
     def _usable(self, state: dict[str, Any]) -> bool:
         cells = self.plan.cells
@@ -727,6 +746,12 @@ class NotebookUI:
         """Save a screenshot of the whole page as ``<artifacts>/<name>.png``."""
         path = self.artifacts / f"{name}.png"
         self.page.screenshot(path=str(path))
+        return path
+
+    def output_screenshot(self, index: int, name: str) -> Path:
+        """Save a screenshot of the outputs of cell ``index`` (a figure, say)."""
+        path = self.artifacts / f"cell-{index:02d}-{name}.png"
+        self.cell(index).locator(".jp-Cell-outputArea").screenshot(path=str(path))
         return path
 
     def cell_screenshot(self, index: int, name: str) -> Path:

@@ -30,6 +30,7 @@ from browser_support import (
     ARTIFACTS,
     CHROMIUM_ARGS,
     LabServer,
+    NotebookPlan,
     NotebookUI,
     friendly_failure_problems,
     plan_notebook,
@@ -195,7 +196,7 @@ def test_student_notebook_runs_in_jupyterlab(
         if re.search(r"^NotImplementedError\b", ui.error_text(index), re.MULTILINE):
             continue  # a figure of the student's own function: it comes with the exercise
         shown = ui.wait_for_images(index, expected)
-        ui.cell_screenshot(index, "figure")
+        ui.output_screenshot(index, "figure")
         assert shown == expected, f"cell {index}: {shown} images shown, {expected} expected"
     if plan.figures:
         assert ui.page.locator(".jp-NotebookPanel .jp-OutputArea-output img").count() > 0
@@ -222,34 +223,39 @@ def _validate(ui: NotebookUI, shot: str) -> str:
     return text
 
 
-def test_validate_button_reports_failing_tests(
-    open_notebook: Callable[[str], NotebookUI],
-) -> None:
-    """nbgrader's Validate on an untouched student notebook lists every test cell as failed."""
-    assert NOTEBOOKS, "no student notebooks"
-    ui = open_notebook(NOTEBOOKS[0])
-    text = _validate(ui, "validate")
-    plan = ui.plan
-    assert text.count("The following cell failed:") == len(plan.tests), text
-    for index in plan.tests:
-        call = plan.cells[index].source.strip().splitlines()[-1]
-        assert call in text, f"test cell {index} ({call}) is not in the validation report"
-    for exercise in plan.exercises:
-        assert f"{exercise.function}: not implemented yet" in text
+def _test_call(plan: NotebookPlan, index: int) -> str:
+    """The last line of a test cell: its visible ``check_...(...)`` call."""
+    return plan.cells[index].source.strip().splitlines()[-1]
 
 
-def test_correct_solution_passes_first_exercise(
-    open_notebook: Callable[[str], NotebookUI],
-) -> None:
-    """Type a correct softsign into the first exercise, re-run: its test cells pass."""
+def test_validate_then_solve_first_exercise(open_notebook: Callable[[str], NotebookUI]) -> None:
+    """A student's round trip on the first notebook, with nbgrader's Validate button.
+
+    Validate on the untouched notebook lists every test cell as failed, with
+    the short message. Run All stops at the first exercise; typing a correct
+    ``softsign`` there and re-running makes its test cells pass, and Validate
+    no longer reports them (with no other exercise left: "Success!").
+    """
     assert NOTEBOOKS, "no student notebooks"
     ui = open_notebook(NOTEBOOKS[0])
     plan = ui.plan
     exercise = plan.exercises[0]
     assert exercise.function == "softsign", f"the first exercise is {exercise.function}"
-    ui.run_all()
-    for index in exercise.test_cells:
-        assert ui.error_text(index), f"test cell {index} passed before any code was written"
+
+    report = _validate(ui, "validate")
+    assert report.count("The following cell failed:") == len(plan.tests), report
+    for index in plan.tests:
+        assert _test_call(plan, index) in report, f"test cell {index} is not in the report"
+    for each in plan.exercises:
+        assert f"{each.function}: not implemented yet" in report, report
+
+    # Run All stops at the first cell that calls the unimplemented function.
+    before = ui.highest_count()
+    ui.menu("Run", "runmenu:run-all")
+    ui.wait_until_run(before, timeout=120)
+    counts = ui.counts()
+    stopped = next((i for i in plan.code_cells if counts[i] is None), len(plan.cells))
+    assert stopped > exercise.solution_cell, "Run All stopped before the first exercise"
 
     # Replace `raise NotImplementedError()` with the body, typed key by key.
     solution = ui.cell(exercise.solution_cell)
@@ -273,9 +279,10 @@ def test_correct_solution_passes_first_exercise(
         assert (counts[index] or 0) > before, f"test cell {index} did not run again"
         assert ui.error_text(index) == "", f"test cell {index} still fails:\n{ui.error_text(index)}"
 
-    text = _validate(ui, "validate-after-fix")
+    report = _validate(ui, "validate-after-fix")
     for index in exercise.test_cells:
-        call = plan.cells[index].source.strip().splitlines()[-1]
-        assert call not in text, f"validate still reports {call}:\n{text}"
-    if len(plan.exercises) == 1:
-        assert "Success! Your notebook passes all the tests." in text, text
+        assert _test_call(plan, index) not in report, f"Validate still reports cell {index}"
+    remaining = [i for i in plan.tests if i not in exercise.test_cells]
+    assert report.count("The following cell failed:") == len(remaining), report
+    if not remaining:
+        assert "Success! Your notebook passes all the tests." in report, report

@@ -74,7 +74,7 @@ def test_the_figure_draws_exactly_the_frame_data(frames):
         for i, name in enumerate(DANCERS):
             point, tangent, label = artists[3 * i : 3 * i + 3]
             assert point.axes is panels[i]
-            assert point.get_visible() and tangent.get_visible() and label.get_visible()
+            assert all(artist.get_visible() for artist in (point, tangent, label))
             np.testing.assert_array_equal(point.get_xdata(), [frame.x])
             np.testing.assert_array_equal(point.get_ydata(), [frame.values[name]])
             np.testing.assert_array_equal(tangent.get_xdata(), frame.tangent_x)

@@ -95,6 +95,17 @@ def _text(page: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", body))
 
 
+def _test_cells(page: str) -> list[str]:
+    """The text from each test cell's label to the next code cell's prompt."""
+    text = _text(page)
+    starts = [match.start() for match in re.finditer(r"Grade cell: test_", text)]
+    cells = []
+    for start in starts:
+        end = text.find("In [", start)
+        cells.append(text[start : end if end != -1 else len(text)])
+    return cells
+
+
 def test_feedback_shows_the_message_not_hidden_tests_nor_tracebacks(feedback):
     page = _text(feedback["mistake_missing_abs/01_softsign_definition"])
     assert "CheckFailure: softsign: wrong value" in page
@@ -104,8 +115,9 @@ def test_feedback_shows_the_message_not_hidden_tests_nor_tracebacks(feedback):
         shown = _text(text)
         assert "BEGIN HIDDEN TESTS" not in shown
         assert '"hidden")' not in shown
-        assert "Traceback (most recent call last)" not in shown
         assert "checks.py" not in shown
+        for cell in _test_cells(text):
+            assert "Traceback (most recent call last)" not in cell
     arrays = _text(feedback["mistake_math_module/04_softsign_vs_tanh"])
     assert "scalar-only function" in arrays
 
