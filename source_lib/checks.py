@@ -101,6 +101,9 @@ from numpy._core._multiarray_umath import _ArrayFunctionDispatcher as _ARRAY_FUN
 __all__ = [
     "CALL_TIME_LIMIT",
     "GROUPS",
+    "HIDDEN_SEED_ENV",
+    "RECEIPTS_ENV",
+    "RECEIPTS_KEY_ENV",
     "CheckFailure",
     "Mistake",
     "call_student",
@@ -114,6 +117,7 @@ __all__ = [
     "compare",
     "format_value",
     "protect_module",
+    "receipt_is_genuine",
     "replaced_helpers",
 ]
 
@@ -138,7 +142,6 @@ _asarray = _multiarray.asarray
 _array = _multiarray.array
 _absolute = _umath.absolute
 _isnan = _umath.isnan
-_isfinite = _umath.isfinite
 _subtract = _umath.subtract
 _multiply = _umath.multiply
 _add = _umath.add
@@ -450,6 +453,30 @@ def _time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+def _refuse_exit(*args: Any, **kwargs: Any) -> None:
+    """Stand-in for IPython's ``ask_exit``: ``exit()`` raises instead of killing the kernel."""
+    raise SystemExit
+
+
+@contextlib.contextmanager
+def _no_kernel_exit() -> Iterator[None]:
+    """Make ``exit()``/``quit()`` in an IPython kernel raise SystemExit for a while."""
+    shell = _ipython_shell()
+    if shell is None or not hasattr(shell, "ask_exit"):
+        yield
+        return
+    had_own = "ask_exit" in vars(shell)
+    previous = vars(shell).get("ask_exit")
+    shell.ask_exit = _refuse_exit
+    try:
+        yield
+    finally:
+        if had_own:
+            shell.ask_exit = previous
+        else:
+            vars(shell).pop("ask_exit", None)
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Ignore warnings, silence floating-point errors and swallow printed output."""
@@ -578,7 +605,7 @@ def call_student(
     problem: str | None = None
     hint: str | None = None
     result = None
-    with _quiet():
+    with _quiet(), _no_kernel_exit():
         try:
             with _time_limit(time_limit):
                 _real_setprofile(watch)
@@ -1611,3 +1638,10 @@ def check_numerical_derivative(func: Callable[..., Any], group: str = "values") 
 
 
 protect_module(__name__)
+
+if _RECEIPT_PATH:
+    # Imported at the start of a grading kernel (see source_lib.nbgrader_plugins):
+    # a student's exit() or quit() stops its own cell, not the rest of the notebook.
+    _shell = _ipython_shell()
+    if _shell is not None and hasattr(_shell, "ask_exit"):
+        _shell.ask_exit = _refuse_exit

@@ -10,14 +10,14 @@ which does not depend on the scale of f and is 0 when both are 0. The
 largest error over the points checked gives the verdict (``THRESHOLDS``,
 for float64 and h around 1e-5):
 
-============  =====================  ==============================================
-verdict       largest relative error meaning
-============  =====================  ==============================================
-correct       at most 1e-7           the derivative is right
-acceptable    at most 1e-4           right if f has kinks near the points (|x| at 0)
-suspicious    at most 1e-2           probably wrong; look at the worst point
-wrong         above 1e-2 (or nan)    wrong
-============  =====================  ==============================================
+==========  ======================  ===============================================
+verdict     largest relative error  meaning
+==========  ======================  ===============================================
+correct     at most 1e-7            the derivative is right
+acceptable  at most 1e-4            right if f has kinks near the points (|x| at 0)
+suspicious  at most 1e-2            probably wrong; look at the worst point
+wrong       above 1e-2 (or nan)     wrong
+==========  ======================  ===============================================
 
 The thresholds are those of the CS231n notes on gradient checking
 (https://cs231n.github.io/neural-networks-3/#gradcheck).

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from source_lib.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
 from source_lib.sample_class import (
+    GradedCell,
     build_sample_class,
     graded_cells,
     graded_functions,
@@ -60,12 +61,17 @@ def _read_scores(course: Path) -> dict[str, dict[str, float]]:
     return scores
 
 
+def _cells(course: Path) -> list[GradedCell]:
+    functions = graded_functions(course / "solutions" / ASSIGNMENT)
+    return graded_cells(course / "notebooks" / ASSIGNMENT, functions)
+
+
 def score_table(
     course: Path, scores: dict[str, dict[str, float]], expected: dict[str, dict[str, float]]
 ) -> str:
     """Return the per-student, per-exercise table of ``scores`` (with expected totals)."""
     functions = graded_functions(course / "solutions" / ASSIGNMENT)
-    cells = graded_cells(course / "notebooks" / ASSIGNMENT, functions)
+    cells = _cells(course)
     exercises = [name for name in functions if any(name in cell.exercises for cell in cells)]
     columns = [f"E{i}" for i in range(1, len(exercises) + 1)]
     maximum = {name: sum(c.points for c in cells if name in c.exercises) for name in exercises}
@@ -131,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     start = _step(f"nbgrader autograde {ASSIGNMENT}")
     result = run_nbgrader(["autograde", ASSIGNMENT], course, env=env)
     seconds = time.perf_counter() - start
+    graded = {cell.notebook for cell in _cells(course)}
     for line in (result.stdout + result.stderr).splitlines():
-        if "| ERROR]" in line or "No submitted file" in line:
+        missing = "No submitted file" in line and any(f"/{name}.ipynb" in line for name in graded)
+        if "| ERROR]" in line or missing:
             print(f"    {line.strip()}")
     print(f"    {len(expected)} students graded in {seconds:.0f} s")
 

@@ -10,7 +10,8 @@
     earns its points only if each call left a receipt and all of them passed.
     Replacing ``source_lib.checks`` in ``sys.modules``, swapping a check for a
     stub, or anything else that keeps the genuine checks from running, scores
-    0 for that cell.
+    0 for that cell. The early import also makes a student's ``exit()`` an
+    error of its own cell instead of a dead kernel.
 
 :class:`TolerantNotebookExporter` (``nbgrader autograde``)
     A submitted notebook that is not valid JSON does not abort the student's

@@ -33,7 +33,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import nbformat
 
@@ -594,8 +594,18 @@ class NotebookUI:
         Usable means: every cell is in the page, every markdown cell is
         rendered, the toolbar names the notebook's kernel and that kernel is idle.
         """
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         name = self.page.locator(".jp-DirListing-itemText", has_text=self.plan.name)
-        self.page.locator(".jp-DirListing-item", has=name).dblclick()
+        panel = self.page.locator(".jp-NotebookPanel")
+        for attempt in range(3):  # a listing refreshed mid-double-click swallows it
+            self.page.locator(".jp-DirListing-item", has=name).dblclick()
+            try:
+                panel.first.wait_for(timeout=15_000)
+                break
+            except PlaywrightTimeout:
+                if attempt == 2:
+                    raise
         self.wait_for(self._usable, "the notebook to render with an idle kernel", timeout)
 
     def close(self) -> None:
@@ -606,7 +616,10 @@ class NotebookUI:
             page.wait_for_timeout(200)
         self.menu("File", "application:close-all")
         discard = page.locator(".jp-Dialog .jp-Dialog-button", has_text="Discard")
+        deadline = time.monotonic() + 30
         while page.locator(".jp-NotebookPanel").count():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.plan.name} does not close")
             if discard.count():
                 discard.first.click()
             page.wait_for_timeout(200)
@@ -633,12 +646,16 @@ class NotebookUI:
     def wait_for(self, condition: Any, what: str, timeout: float, stable: int = 2) -> None:
         """Poll :meth:`state` until ``condition(state)`` holds ``stable`` times in a row.
 
+        Polls quickly at first, then every second, so that long runs leave the
+        CPU to the kernel.
+
         Raises
         ------
         AssertionError
             After ``timeout`` seconds, with the last state and a screenshot.
         """
-        deadline = time.monotonic() + timeout
+        start = time.monotonic()
+        deadline = start + timeout
         streak = 0
         while True:
             state = self.state()
@@ -652,7 +669,8 @@ class NotebookUI:
                     f"kernel {state['kernel']!r} {state['status']!r}, "
                     f"{len(state['prompts'])} of {len(self.plan.cells)} cells; see {shot}"
                 )
-            self.page.wait_for_timeout(250)
+            waited = time.monotonic() - start
+            self.page.wait_for_timeout(1000 * min(1.0, 0.1 + waited / 10))
 
     def wait_until_run(self, before: int, timeout: float) -> None:
         """Wait until cells ran past execution count ``before`` and nothing is queued."""
@@ -753,6 +771,11 @@ class NotebookUI:
         path = self.artifacts / f"cell-{index:02d}-{name}.png"
         self.cell(index).locator(".jp-Cell-outputArea").screenshot(path=str(path))
         return path
+
+    def fail_at(self, index: int, message: str) -> NoReturn:
+        """Photograph cell ``index`` and fail the test with ``message``."""
+        shot = self.cell_screenshot(index, "failed")
+        raise AssertionError(f"{self.plan.name}, cell {index}: {message}\n(screenshot: {shot})")
 
     def cell_screenshot(self, index: int, name: str) -> Path:
         """Save a screenshot of cell ``index`` (scrolled into view)."""

@@ -1,11 +1,12 @@
 """The student experience, end to end: ``make lab``'s JupyterLab in headless Chromium.
 
-For every student notebook the test opens it in JupyterLab, runs all cells,
-and checks that it renders, that its figures appear as images, and that each
-test cell fails with the check functions' short "not implemented yet"
-message rather than a ``NotImplementedError`` traceback. It then types a
-correct ``softsign`` into the first exercise and sees its tests pass, and
-clicks nbgrader's *Validate* button, which must list the failing tests.
+For every student notebook the test opens it from JupyterLab's file browser,
+runs all cells, and checks that it renders, that its figures appear as
+images, and that each test cell fails with the check functions' short
+"not implemented yet" message rather than a ``NotImplementedError``
+traceback. On the first notebook it clicks nbgrader's *Validate* button, which
+must list the failing tests, then types a correct ``softsign`` into the first
+exercise, sees its tests pass, and validates again.
 
 Notebooks and exercises are read from the files (nbgrader metadata), so new
 notebooks are covered without changing this file. JupyterLab runs from a
@@ -33,13 +34,14 @@ from browser_support import (
     NotebookPlan,
     NotebookUI,
     friendly_failure_problems,
+    open_lab,
     plan_notebook,
     start_lab,
     student_notebooks,
 )
 
 if TYPE_CHECKING:
-    from playwright.sync_api import BrowserContext
+    from playwright.sync_api import BrowserContext, Page
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -47,7 +49,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 NOTEBOOKS = student_notebooks()
 #: What a student types for the first exercise (any correct form would do).
-SOFTSIGN_BODY = "return x / (1 + np.abs(x))"
+SOFTSIGN_BODY = "return x / (1 + x)"
 _workspaces = itertools.count(1)
 
 
@@ -107,23 +109,42 @@ def browser(
         playwright.stop()
 
 
+@pytest.fixture(scope="module")
+def lab_pages(lab: LabServer, browser: BrowserContext) -> Iterator[list[Page]]:
+    """The page showing JupyterLab, loaded once and shared (the last one is current)."""
+    pages: list[Page] = []
+    yield pages
+    for page in pages:
+        if not page.is_closed():
+            page.close()
+
+
 @pytest.fixture
 def open_notebook(
-    lab: LabServer, browser: BrowserContext, request: pytest.FixtureRequest
+    lab: LabServer,
+    browser: BrowserContext,
+    lab_pages: list[Page],
+    request: pytest.FixtureRequest,
 ) -> Iterator[Callable[[str], NotebookUI]]:
-    """Open a pristine student notebook in a new page and workspace.
+    """Open a pristine student notebook from JupyterLab's file browser.
 
-    On teardown (pass or fail) each page is photographed (``final.png``) and
-    closed, and every kernel is shut down.
+    On teardown, pass or fail, the page is photographed (``final.png``), the
+    notebook closed without saving and its kernel shut down. If closing fails
+    (the test broke the page), the page is dropped and the next test loads
+    JupyterLab afresh.
     """
     opened: list[NotebookUI] = []
-    folder = re.sub(r"[^\w.-]+", "_", request.node.name)
+    folder = ARTIFACTS / re.sub(r"[^\w.-]+", "_", request.node.name)
 
     def _open(name: str) -> NotebookUI:
+        if not lab_pages or lab_pages[-1].is_closed():
+            page = browser.new_page()
+            lab_pages.append(page)
+            open_lab(page, lab, workspace=f"browser-test-{next(_workspaces)}")
         lab.restore(name)
-        ui = NotebookUI(browser.new_page(), plan_notebook(name), ARTIFACTS / folder)
+        ui = NotebookUI(lab_pages[-1], plan_notebook(name), folder)
         opened.append(ui)
-        ui.open(lab, workspace=f"test-{next(_workspaces)}")
+        ui.open()
         return ui
 
     try:
@@ -132,7 +153,8 @@ def open_notebook(
         for ui in opened:
             try:
                 ui.screenshot("final")
-            finally:
+                ui.close()
+            except Exception:  # a page left unusable: the next test starts a new one
                 ui.page.close()
         lab.shutdown_sessions()
 
@@ -155,8 +177,8 @@ def _check_rendered(ui: NotebookUI) -> None:
     for words in re.split(r"\$[^$]*\$", plan.title):  # the title's text outside its math
         assert words.strip() in heading, f"title {plan.title!r} shows as {heading!r}"
     for index in plan.markdown_cells:
-        text = ui.cell(index).locator(".jp-RenderedMarkdown").text_content() or ""
-        assert text.strip(), f"markdown cell {index} renders empty"
+        if not (ui.cell(index).locator(".jp-RenderedMarkdown").text_content() or "").strip():
+            ui.fail_at(index, "markdown cell renders empty")
     if plan.has_math:
         ui.page.locator(".jp-NotebookPanel mjx-container").first.wait_for(state="attached")
     assert ui.page.locator(".jp-NotebookPanel .jp-OutputArea-output").count() == 0, (
@@ -178,42 +200,42 @@ def test_student_notebook_runs_in_jupyterlab(
     ui.run_all()
     ui.screenshot("ran")
     counts = ui.counts()
-    assert not [i for i in plan.code_cells if counts[i] is None], "code cells left unrun"
+    for index in plan.code_cells:
+        if counts[index] is None:
+            ui.fail_at(index, "did not run")
 
+    # Only an unimplemented exercise may make a cell other than a test cell fail.
     functions = [exercise.function for exercise in plan.exercises]
     for index in plan.code_cells:
-        if index in plan.tests:
-            continue
         error = ui.error_text(index)
-        if error:
-            # Only an unimplemented exercise may make a non-test cell fail.
-            source = plan.cells[index].source
-            why = f"cell {index} fails, and not because an exercise is unimplemented:\n{error}"
-            assert re.search(r"^NotImplementedError\b", error, re.MULTILINE), why
-            assert any(re.search(rf"\b{function}\b", source) for function in functions), why
+        if error and index not in plan.tests:
+            uses_exercise = any(re.search(rf"\b{f}\b", plan.cells[index].source) for f in functions)
+            if not (uses_exercise and re.search(r"^NotImplementedError\b", error, re.MULTILINE)):
+                ui.fail_at(index, f"fails, not because an exercise is unimplemented:\n{error}")
 
     for index, expected in plan.figures.items():
         if re.search(r"^NotImplementedError\b", ui.error_text(index), re.MULTILINE):
             continue  # a figure of the student's own function: it comes with the exercise
         shown = ui.wait_for_images(index, expected)
-        ui.output_screenshot(index, "figure")
-        assert shown == expected, f"cell {index}: {shown} images shown, {expected} expected"
+        if shown != expected:
+            ui.fail_at(index, f"{shown} images shown, {expected} expected")
     if plan.figures:
-        assert ui.page.locator(".jp-NotebookPanel .jp-OutputArea-output img").count() > 0
+        ui.output_screenshot(next(iter(plan.figures)), "figure")
 
     for index, exercise in plan.tests.items():
-        ui.cell_screenshot(index, f"test-{exercise.function}")
         text = ui.error_text(index)
         problems = friendly_failure_problems(text, exercise.function)
-        assert not problems, f"test cell {index} ({exercise.function}): {problems}\n{text}"
+        if problems:
+            ui.fail_at(index, f"test of {exercise.function}: {problems}\n{text}")
+    if plan.tests:
+        ui.cell_screenshot(next(iter(plan.tests)), "test")
 
 
 def _validate(ui: NotebookUI, shot: str) -> str:
     """Click nbgrader's *Validate* toolbar button; return the result dialog's text."""
     page = ui.page
-    page.locator(
-        ".jp-NotebookPanel-toolbar .jp-ToolbarButtonComponent", has_text="Validate"
-    ).click()
+    toolbar = page.locator(".jp-NotebookPanel-toolbar")
+    toolbar.locator(".jp-ToolbarButtonComponent", has_text="Validate").click()
     dialog = page.locator(".jp-Dialog").filter(has_text="Validation Results")
     dialog.wait_for(timeout=150_000)
     ui.screenshot(shot)
@@ -275,9 +297,11 @@ def test_validate_then_solve_first_exercise(open_notebook: Callable[[str], Noteb
     ui.wait_until_run(before, timeout=120)
     counts = ui.counts()
     for index in exercise.test_cells:
-        ui.cell_screenshot(index, "passed")
-        assert (counts[index] or 0) > before, f"test cell {index} did not run again"
-        assert ui.error_text(index) == "", f"test cell {index} still fails:\n{ui.error_text(index)}"
+        if (counts[index] or 0) <= before:
+            ui.fail_at(index, "the test cell did not run again")
+        if ui.error_text(index):
+            ui.fail_at(index, f"the test still fails:\n{ui.error_text(index)}")
+    ui.cell_screenshot(exercise.test_cells[-1], "passed")
 
     report = _validate(ui, "validate-after-fix")
     for index in exercise.test_cells:

@@ -471,7 +471,7 @@ def test_check_function_registers_and_protects_a_new_module(monkeypatch):
 
 
 def test_a_student_sees_the_message_not_a_traceback():
-    """Run a failing test cell in a real IPython kernel, as JupyterLab does."""
+    """Run failing test cells in a real IPython kernel, as JupyterLab does."""
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
         nbformat.v4.new_code_cell("import numpy as np\n\ndef softsign(x):\n    return x / (1 + x)"),
@@ -479,6 +479,10 @@ def test_a_student_sees_the_message_not_a_traceback():
             '"""Check softsign."""\nfrom source_lib.checks import check_softsign\n\n'
             'check_softsign(softsign, "values")'
         ),
+        nbformat.v4.new_code_cell(
+            "def quitter(x):\n    exit()\n\ncheck_softsign(quitter, 'values')"
+        ),
+        nbformat.v4.new_code_cell("print('the kernel is alive')"),
     ]
     NotebookClient(notebook, timeout=60, kernel_name="python3", allow_errors=True).execute()
     outputs = notebook.cells[1].outputs
@@ -491,3 +495,7 @@ def test_a_student_sees_the_message_not_a_traceback():
     assert "source_lib" in shown  # only the test cell's own import line
     assert "with_traceback" not in shown
     assert len(shown.splitlines()) < 20
+    (exit_error,) = notebook.cells[2].outputs
+    assert exit_error.ename == "CheckFailure"
+    assert "called sys.exit() (or exit()/quit())" in exit_error.evalue
+    assert notebook.cells[3].outputs[0].text == "the kernel is alive\n"
