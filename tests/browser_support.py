@@ -11,9 +11,10 @@ module loads, and its doctests run, where the browser stack is missing):
 * :func:`start_lab` starts JupyterLab with ``make lab`` itself, in a scratch copy
   of the course, on a free localhost port with a token; :class:`LabServer`
   talks to its REST API and shuts it down.
-* :class:`NotebookUI` drives one notebook in the JupyterLab page: waits until it
-  is rendered and its kernel is idle, runs cells through the menus, reads
-  prompts and outputs, and takes screenshots.
+* :func:`open_lab` loads JupyterLab in a page; :class:`NotebookUI` then drives
+  one notebook in it: opens it from the file browser, waits until it is
+  rendered and its kernel is idle, runs cells through the menus, reads prompts
+  and outputs, takes screenshots, and closes it without saving.
 """
 
 from __future__ import annotations
