@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -46,7 +47,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from source_lib.course import ASSIGNMENT, make_course, notebook_names, run_nbgrader
+from source_lib.course import ASSIGNMENT, make_course, run_nbgrader
 from source_lib.parallel_grading import GRADING_ENVIRONMENT, WORKER_OPTIONS, default_jobs
 
 #: nbgrader runs the `alembic` executable beside this Python when it creates a gradebook.
@@ -112,6 +113,16 @@ def timed(function, *args, **kwargs) -> tuple[float, object]:
     start = time.perf_counter()
     result = function(*args, **kwargs)
     return time.perf_counter() - start, result
+
+
+def children_cpu_seconds() -> float:
+    """CPU time (user + system) of all finished child processes, their kernels included."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return math.nan
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def grade_serially(course: Path) -> float:
@@ -264,23 +275,29 @@ def main(argv: list[str] | None = None) -> int:
         serial, parallel = base / "serial", base / "parallel"
         for copy in (serial, parallel):
             shutil.copytree(template, copy, symlinks=True)
-        notebooks = args.students * len(notebook_names(template))
+        # Sample students submit only the graded notebooks, and some miss one on purpose.
+        notebooks = len(list((template / "submitted").glob(f"*/{ASSIGNMENT}/*.ipynb")))
         kinds = sorted(set(roster.values()))
         print(
-            f"Synthetic class: {args.students} students x {len(notebook_names(template))} "
-            f"notebooks = {notebooks} notebooks, from {len(kinds)} sample students "
-            f"({', '.join(kinds)}); {os.cpu_count()} cores."
+            f"Synthetic class: {args.students} students, {notebooks} submitted notebooks, "
+            f"copies of {len(kinds)} sample students ({', '.join(kinds)}); "
+            f"{os.cpu_count()} cores."
         )
 
+        cpu = children_cpu_seconds()
         serial_seconds = grade_serially(serial)
+        serial_cpu, cpu = children_cpu_seconds() - cpu, children_cpu_seconds()
         print(
             f"serial   nbgrader autograde           {serial_seconds:7.1f} s  "
-            f"{serial_seconds / notebooks:5.2f} s per notebook"
+            f"{serial_seconds / notebooks:5.2f} s per notebook, "
+            f"{serial_cpu / serial_seconds:.2f} cores busy on average"
         )
         parallel_seconds, report = grade_in_parallel(parallel, args.jobs)
+        parallel_cpu = children_cpu_seconds() - cpu
         print(
             f"parallel softsign-grade --jobs {args.jobs:<5} {parallel_seconds:7.1f} s  "
-            f"{parallel_seconds / notebooks:5.2f} s per notebook"
+            f"{parallel_seconds / notebooks:5.2f} s per notebook, "
+            f"{parallel_cpu / parallel_seconds:.2f} cores busy on average"
         )
         ratio = serial_seconds / parallel_seconds
         print(f"ratio {ratio:.2f}x with {args.jobs} workers (target, 40 students on 2 cores: 1.7x)")

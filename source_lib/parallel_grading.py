@@ -1317,6 +1317,7 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-work", action="store_true", help="keep scratch courses and logs after merging"
     )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _grade_parser() -> argparse.ArgumentParser:
@@ -1357,7 +1358,6 @@ def _grade_parser() -> argparse.ArgumentParser:
         default=1800.0,
         help="seconds after which one student's grading is stopped and failed (default 1800)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -1446,6 +1446,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GradingError as error:
         print(f"softsign-grade: {error}", file=sys.stderr)
         return 2
+    if summary.log_file and summary.log_file.is_relative_to(Path.cwd()):
+        summary.log_file = summary.log_file.relative_to(Path.cwd())
     print(summary.render())
     if summary.interrupted:
         return 130

@@ -37,14 +37,18 @@ NBGRADER_ENV = {
 # --------------------------------------------------------------------------- helpers
 
 
-def grade_command(course: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """Run the ``softsign-grade`` console script on ``course``."""
+def softsign_grade() -> list[str]:
+    """The ``softsign-grade`` console script (or the module, if the script is not installed)."""
     script = Path(sys.executable).with_name("softsign-grade")
-    command = (
-        [str(script)] if script.exists() else [sys.executable, "-m", "source_lib.parallel_grading"]
-    )
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "source_lib.parallel_grading"]
+
+
+def grade_command(course: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run ``softsign-grade ARGS`` on ``course``."""
     return subprocess.run(
-        [*command, *args, "--course-root", str(course), "--no-progress"],
+        [*softsign_grade(), *args, "--course-root", str(course), "--no-progress"],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -392,10 +396,9 @@ def test_two_shards_merged_equal_serial(graded_sample_class, tmp_path):
     students = [s for s in SHARD_STUDENTS if s in graded_sample_class.expected]
     course = ungraded_copy(graded_sample_class, tmp_path / "course", students)
     # Two "machines" at once, one worker each, on the same course folder.
-    script = Path(sys.executable).with_name("softsign-grade")
     shards = [
         subprocess.Popen(
-            [str(script), ASSIGNMENT, "--shard", f"{index}/2", "--jobs", "1", "--no-progress"],
+            [*softsign_grade(), ASSIGNMENT, "--shard", f"{index}/2", "--jobs", "1"],
             cwd=course,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
