@@ -8,7 +8,6 @@ c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
 c.CourseDirectory.course_id = "softsign"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "notebooks"
-c.CourseDirectory.db_assignments = [dict(name="softsign")]
 
 # A cell that runs longer than this is interrupted and scores 0 (a student's
 # infinite loop must not hold up the class). nbgrader's default is 30 s.

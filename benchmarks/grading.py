@@ -16,22 +16,27 @@ How the ratio grows with cores
 A worker is one nbgrader process plus the kernel it is running; the two take
 turns (nbgrader waits while the kernel executes a cell, the kernel idles while
 nbgrader sanitises and saves), so a worker keeps about one core busy, and
-serial nbgrader is exactly one such worker. With J workers on at least J cores
-the ratio is therefore close to J, less what does not divide:
+serial nbgrader is exactly one such worker (the script prints how many cores
+each run kept busy on average). With J workers on at least J cores the ratio
+is therefore about J, plus what the workers do better than plain nbgrader
+(they stop a finished kernel at once instead of waiting for it to shut down,
+and they fill the moments a lone nbgrader spends waiting), less what does not
+divide:
 
 - one nbgrader start-up per worker (a few seconds, paid in parallel);
 - the merge into the course gradebook (a few milliseconds per student, serial);
 - the tail: the last students finish while other workers are already idle, worst
   when a submission runs into the cell timeout near the end;
-- shared resources: every kernel reads the same files and, on a laptop, the
-  cores share memory bandwidth and a turbo budget, so per-core speed drops as
-  more cores work.
+- shared resources: the cores share memory bandwidth, caches and a turbo budget,
+  so per-core speed drops as more cores work, and anything else running on the
+  machine takes its share.
 
-So the ratio grows almost linearly with cores, about 0.85 to 0.95 of J for a
-class that is large against J (hundreds of students), and flattens when
-students per worker get few (a class of 40 on 32 cores is bound by its slowest
-student). Beyond one machine, ``--shard i/n`` adds machines the same way: each
-shard is an independent set of workers, and only the merge is serial.
+So the ratio grows about linearly with cores as long as there are many more
+students than workers (a class of hundreds on 8 or 16 cores), and flattens
+when each worker gets only a few students (40 students on 32 cores are bound
+by the slowest one). Beyond one machine, ``--shard i/n`` adds machines the
+same way: each shard is an independent set of workers, only the merge is
+serial.
 """
 
 from __future__ import annotations

@@ -120,6 +120,8 @@ WORKER_OPTIONS: tuple[str, ...] = ("--Execute.shutdown_kernel=immediate",)
 WORK_FOLDER = ".parallel_grading"
 
 _RECORD_VERSION = 1
+#: The summary lists at most this many notes; nbgrader's log has them all.
+_MAX_NOTES = 20
 _MANIFEST = "manifest.json"
 #: Started as ``python -c``: finds this package even when it is not installed, without
 #: putting the repository on the path of the students' kernels.
@@ -465,9 +467,14 @@ class RunSummary:
             width = max(len(o.student) for o in failed)
             lines.extend(f"  {o.student:<{width}}  {o.reason}" for o in failed)
         noted = sorted((o for o in self.outcomes if o.notes), key=lambda o: o.student)
-        if noted:
+        notes = [f"  {o.student}: {note}" for o in noted for note in o.notes]
+        if notes:
             lines.append("Notes:")
-            lines.extend(f"  {o.student}: {note}" for o in noted for note in o.notes)
+            lines.extend(notes[:_MAX_NOTES])
+            if len(notes) > _MAX_NOTES:
+                more = len(notes) - _MAX_NOTES
+                where = f" (see {self.log_file})" if self.log_file else ""
+                lines.append(f"  ... and {more} more{where}")
         if self.failed and self.log_file:
             lines.append(f"nbgrader's full log: {self.log_file}")
         if self.interrupted:
