@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
+
+import pytest
 
 from source_lib.course import REPO_ROOT
 
@@ -80,3 +85,12 @@ def test_makefile_lab_allows_root_only_when_root():
     makefile = (REPO_ROOT / "Makefile").read_text()
     assert "--allow-root" in makefile
     assert re.search(r"filter 0,\$\(shell id -u\)", makefile)
+
+
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
+def test_ruff_is_clean_notebooks_included(command):
+    ruff = Path(sys.executable).with_name("ruff")
+    result = subprocess.run(
+        [str(ruff), *command, "."], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
