@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_float_array", "check_out", "finish"]
+__all__ = ["as_float_array", "broadcast_result", "check_out", "finish"]
 
 _REAL = "must be a real number or an array of real numbers"
 
@@ -115,3 +115,23 @@ def finish(result: np.ndarray, scalar: bool) -> Any:
     """Return a NumPy scalar for scalar input, the array otherwise."""
     result = np.asarray(result)
     return result[()] if scalar else result
+
+
+def broadcast_result(result: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """Return ``result`` with ``shape``, broadcasting a constant result such as ``0 * x + 1``.
+
+    Raises
+    ------
+    ValueError
+        If the function called ``name`` returned a shape that cannot be
+        broadcast to the shape of its argument: it does not work element-wise.
+    """
+    if result.shape == shape:
+        return result
+    try:
+        return np.broadcast_to(result, shape).copy()
+    except ValueError:
+        raise ValueError(
+            f"{name} returned shape {result.shape} for x of shape {shape}: "
+            f"{name} must work element-wise"
+        ) from None

@@ -37,7 +37,7 @@ from typing import Any, TypeAlias
 import numpy as np
 from numpy.typing import ArrayLike
 
-from source_lib._validation import as_float_array, check_out, finish
+from source_lib._validation import as_float_array, broadcast_result, check_out, finish
 
 __all__ = [
     "ACTIVATIONS",
@@ -428,15 +428,7 @@ def numerical_derivative(f: Callable[[Any], Any], x: ArrayLike, h: float = 1e-5)
         raise ValueError(f"h must be positive and finite, got {h!r}")
     difference = np.subtract(f(array + step), f(array - step))
     result = np.divide(difference, 2 * step, dtype=np.result_type(difference, np.float64))
-    if result.shape != array.shape:
-        try:
-            result = np.broadcast_to(result, array.shape).copy()
-        except ValueError:
-            raise ValueError(
-                f"f returned shape {result.shape} for x of shape {array.shape}: "
-                "f must work element-wise"
-            ) from None
-    return finish(result, scalar)
+    return finish(broadcast_result(result, array.shape, "f"), scalar)
 
 
 def tanh(x: ArrayLike) -> FloatResult:

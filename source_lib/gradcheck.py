@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from source_lib._validation import as_float_array, finish
+from source_lib._validation import as_float_array, broadcast_result, finish
 from source_lib.activations import numerical_derivative
 
 __all__ = ["THRESHOLDS", "TINY", "GradientCheck", "gradient_check", "relative_error"]
@@ -223,13 +223,6 @@ def gradient_check(
     points = np.atleast_1d(points).astype(np.float64)
     numerical = np.asarray(numerical_derivative(f, points, h), dtype=np.float64)
     analytic = np.asarray(df(points), dtype=np.float64)
-    if analytic.shape != points.shape:
-        try:
-            analytic = np.broadcast_to(analytic, points.shape).copy()
-        except ValueError:
-            raise ValueError(
-                f"df returned shape {analytic.shape} for x of shape {points.shape}: "
-                "df must work element-wise"
-            ) from None
+    analytic = broadcast_result(analytic, points.shape, "df")
     errors = np.asarray(relative_error(analytic, numerical), dtype=np.float64)
     return GradientCheck(points, analytic, numerical, errors, float(h))
