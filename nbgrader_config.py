@@ -15,10 +15,10 @@ c.Execute.timeout = 10
 # Put back grade cells a student deleted, so deleting a test cannot earn points.
 c.OverwriteCells.add_missing_cells = True
 
-# The course's grading extensions (source_lib/nbgrader_plugins.py): a test cell
-# scores only if the genuine checks ran and passed in it; a notebook that is not
-# valid JSON scores 0 without stopping the rest of the submission; feedback shows
-# the checks' messages, without hidden tests or tracebacks.
-from source_lib.nbgrader_plugins import register  # noqa: E402
+# The course's grading extensions (source_lib/grading/nbgrader_plugins.py): the judge
+# decides every test cell outside the student's kernel, which runs in a sandbox; a
+# notebook that is not valid JSON scores 0 without stopping the rest of the
+# submission; feedback shows the checks' messages, without hidden tests or tracebacks.
+from source_lib.grading.nbgrader_plugins import register  # noqa: E402
 
 register(c)

@@ -16,60 +16,65 @@ check                                     graded function (student's)
 
 ``group`` is one of :data:`GROUPS`: ``"values"`` (Python and NumPy scalars:
 positive, negative, zero), ``"arrays"`` (0-d, empty, 1-D and 2-D arrays; the
-input must not be modified) and ``"hidden"`` (random arrays over many orders of
-magnitude, float16/float32/int inputs, read-only and non-contiguous arrays,
-scalars of every kind). A check returns ``None`` when the function is right and
-raises :class:`CheckFailure` otherwise, with a short message a student can act
-on: the input, the expected value, the value returned, and a hint.
+input must not be modified), and the groups the graders add in hidden tests:
+``"hidden_values"`` (more scalars of every kind) beside ``"values"``, and
+``"hidden_arrays"`` (random arrays over many orders of magnitude,
+float16/float32/int inputs, read-only and non-contiguous arrays) beside
+``"arrays"``, so that a bug that shows only in arrays costs the arrays cell and
+not the values cell. ``"hidden"`` runs all of them. Every group also draws a
+few inputs at random, fresh each time it runs. A check returns ``None`` when
+the function is right and raises :class:`CheckFailure` otherwise, with a short
+message a student can act on: the input, the expected value, the value
+returned, and a hint.
+
+One check, two places
+---------------------
+In JupyterLab a check calls the student's function directly, in the
+student's kernel. During ``nbgrader autograde`` the same check runs in the
+nbgrader process instead, as the judge of :mod:`source_lib.grading.judge`:
+the kernel only runs the student's function on the inputs the check chose
+and returns the results as plain data, and the check compares them here with
+its own reference (see :mod:`source_lib.grading.replay`). So the messages are
+the same in both places, and nothing the student's code does in its kernel
+(replacing these functions, NumPy or the reference) can change a verdict.
 
 What a check guarantees
 -----------------------
 * Every correct vectorised form passes (``np.where`` branches, ``np.sign``
-  tricks, ``1 / np.cosh(x)**2``...): values are compared with a relative
-  tolerance and a small absolute one, never with ``==``. Any real numeric
+  tricks, ``np.sqrt(x * x)`` for ``|x|``, ``1 / np.cosh(x)**2``...): values
+  are compared with a relative tolerance and a small absolute one, never with
+  ``==``, on inputs where every correct form is exact enough. Any real numeric
   result dtype is accepted; the shape must match.
 * Student code runs with warnings ignored, floating-point errors silenced and
-  ``stdout``/``stderr`` captured, so a warning (which nbgrader would score as a
-  failure) never costs marks.
+  ``stdout``/``stderr`` captured; the judge ignores everything the kernel
+  prints, so output never costs marks.
+* Each call may take :data:`CALL_TIME_LIMIT` seconds; a longer one fails
+  with a message saying so.
 * The student sees the message, not a traceback: frames inside ``source_lib``
-  are hidden from IPython (``__tracebackhide__``) and failures are raised
-  ``from None``.
-* The easy cheats fail: calling ``source_lib``'s own implementation (detected
-  with a profiler while the student's function runs), replacing NumPy's
-  comparison helpers (``np.allclose``, ``np.isclose``, ``np.testing.*``) or these
-  check functions, ``sys.exit()`` and endless loops inside the graded function.
-  The checks themselves never use NumPy's comparison helpers.
+  are hidden from IPython and failures are raised ``from None``.
 
 Writing a new check
 -------------------
 A check for another exercise (for example in its own module) is built from the
 public pieces here::
 
-    from source_lib.checks import call_student, check_function, compare, protect_module
+    from source_lib.checks import call_student, case_rng, check_function, compare
 
     @check_function("softsign_layer_backward")
     def check_softsign_layer_backward(func, group):
-        for x, upstream in my_cases(group):
+        for x, upstream in my_cases(group, case_rng()):
             got = call_student(func, x, upstream, name="softsign_layer_backward")
             compare(got, my_reference(x, upstream), name="softsign_layer_backward",
                     inputs={"x": x, "upstream": upstream}, hint=my_hint)
 
-    protect_module(__name__)
-
-:func:`check_function` hides the check's frames from tracebacks, validates the
-group, silences warnings, refuses to run when NumPy's comparison helpers or a
-registered check were replaced, and records a receipt for the grading
-preprocessor (see :mod:`source_lib.nbgrader_plugins`). Every function a test
-cell calls as ``check_...(`` must be made with :func:`check_function`: during
-``nbgrader autograde`` such a cell scores only if each of those calls left a
-receipt. :func:`call_student`
-runs the student's function safely. :func:`compare` raises the standard
-input/expected/got/hint message. :func:`protect_module` makes the module's
-registered checks impossible to replace by assigning to the module.
-
-The hidden group draws its random inputs from a fixed seed; set the environment
-variable ``SOFTSIGN_HIDDEN_SEED`` on the grading machine to use inputs that
-are not in the public source.
+The rules that let the judge run it: reach the student's function only
+through :func:`call_student` (whose ``name`` must be a function that
+``source_lib`` exports, the reference), draw random inputs only from
+:func:`case_rng`, and choose the cases without looking at the student's
+results. :func:`check_function` validates the group, silences warnings,
+hides the check's frames from tracebacks and registers the check in
+:data:`CHECKS`, where the judge finds it by name. :func:`compare` raises the
+standard input/expected/got/hint message.
 """
 
 from __future__ import annotations
@@ -77,36 +82,30 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import hashlib
-import hmac
-import io
-import json
 import math
-import os
-import signal
 import sys
-import threading
-import types
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy._core import multiarray as _multiarray
 from numpy._core import umath as _umath
-from numpy._core._multiarray_umath import _ArrayFunctionDispatcher as _ARRAY_FUNCTION_DISPATCHER
+
+from source_lib.grading.collector import TEST_FUNCTIONS
+from source_lib.grading.collector import call as collector_call
+from source_lib.grading.replay import current_session
 
 __all__ = [
     "CALL_TIME_LIMIT",
+    "CHECKS",
     "GROUPS",
-    "HIDDEN_SEED_ENV",
-    "RECEIPTS_ENV",
-    "RECEIPTS_KEY_ENV",
     "CheckFailure",
     "Mistake",
     "call_student",
+    "case_rng",
     "check_abs_derivative",
     "check_function",
     "check_numerical_derivative",
@@ -116,28 +115,17 @@ __all__ = [
     "check_tanh_derivative",
     "compare",
     "format_value",
-    "protect_module",
-    "receipt_is_genuine",
-    "replaced_helpers",
 ]
 
 #: The test groups every check accepts.
-GROUPS = ("values", "arrays", "hidden")
+GROUPS = ("values", "arrays", "hidden_values", "hidden_arrays", "hidden")
 
 #: Seconds one call of a student's function may take before it is stopped.
 CALL_TIME_LIMIT = 3.0
 
-#: Environment variables read by the checks (set by the grading preprocessor).
-RECEIPTS_ENV = "SOFTSIGN_CHECK_RECEIPTS"
-RECEIPTS_KEY_ENV = "SOFTSIGN_CHECK_KEY"
-HIDDEN_SEED_ENV = "SOFTSIGN_HIDDEN_SEED"
-
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
-_NUMPY_DIR = str(Path(np.__file__).resolve().parent)
 
-# NumPy's building blocks, taken from the private modules that define them, so
-# that assigning to ``np.abs`` or ``np.asarray`` in a notebook cannot change how
-# the checks compare values.
+# NumPy's building blocks, bound once (the checks' arithmetic on results).
 _asarray = _multiarray.asarray
 _array = _multiarray.array
 _absolute = _umath.absolute
@@ -150,17 +138,13 @@ _equal = _umath.equal
 _logical_or = _umath.logical_or
 _logical_and = _umath.logical_and
 _signbit = _umath.signbit
-_sin = _umath.sin
 _tanh = _umath.tanh
-_exp = _umath.exp
 _ndarray = np.ndarray
 _errstate = np.errstate
-_real_setprofile = sys.setprofile
-_real_getprofile = sys.getprofile
 
-# Receipts tell the grading preprocessor that a genuine check ran in a test cell.
-_RECEIPT_KEY = os.environ.pop(RECEIPTS_KEY_ENV, "").encode()
-_RECEIPT_PATH = os.environ.get(RECEIPTS_ENV, "")
+
+def _is_library_code(code: Any) -> bool:
+    return code.co_filename.startswith(_PACKAGE_DIR)
 
 
 class CheckFailure(AssertionError):
@@ -295,166 +279,20 @@ def _message(
 
 
 # ---------------------------------------------------------------------------
-# Integrity: NumPy's comparison helpers and the registered checks
-# ---------------------------------------------------------------------------
-
-
-def _numpy_helper_names() -> list[tuple[Any, str, str]]:
-    helpers: list[tuple[Any, str, str]] = [
-        (np, "np", name) for name in ("allclose", "isclose", "array_equal", "array_equiv")
-    ]
-    testing = sys.modules.get("numpy.testing")
-    if testing is not None:
-        helpers += [
-            (testing, "np.testing", name) for name in dir(testing) if name.startswith("assert_")
-        ]
-    return helpers
-
-
-def _defined_in_numpy(obj: Any, name: str) -> bool:
-    if isinstance(obj, types.FunctionType):
-        target = obj
-    elif type(obj) is _ARRAY_FUNCTION_DISPATCHER:
-        target = getattr(obj, "__wrapped__", None)
-    else:
-        return False
-    if not isinstance(target, types.FunctionType) or target.__name__ != name:
-        return False
-    return str(Path(target.__code__.co_filename).resolve()).startswith(_NUMPY_DIR)
-
-
-def replaced_helpers() -> list[str]:
-    """Return the dotted names of NumPy comparison helpers or checks that were replaced.
-
-    NumPy's ``allclose``, ``isclose``, ``array_equal``, ``array_equiv`` and every
-    ``np.testing.assert_*`` must be NumPy's own functions; every check
-    registered with :func:`check_function` must still be the module attribute
-    of its module. An empty list means nothing was tampered with.
-
-    Examples
-    --------
-    >>> replaced_helpers()
-    []
-    """
-    replaced = [
-        f"{label}.{name}"
-        for module, label, name in _numpy_helper_names()
-        if not _defined_in_numpy(module.__dict__.get(name), name)
-    ]
-    for (module_name, name), genuine_check in _REGISTRY.items():
-        module = sys.modules.get(module_name)
-        current = None if module is None else module.__dict__.get(name)
-        if current is not genuine_check:
-            replaced.append(f"{module_name}.{name}")
-    return replaced
-
-
-_REGISTRY: dict[tuple[str, str], Callable[..., None]] = {}
-
-
-class _ProtectedModule(types.ModuleType):
-    """A module whose registered checks cannot be swapped by assigning to it.
-
-    Reading a registered name always returns the genuine check. When the
-    module's namespace holds something else, the genuine check notices (via
-    :func:`replaced_helpers`) and fails with a clear message.
-    """
-
-    def __getattribute__(self, name: str) -> Any:
-        module_name = types.ModuleType.__getattribute__(self, "__name__")
-        genuine_check = _REGISTRY.get((module_name, name))
-        if genuine_check is not None:
-            return genuine_check
-        return types.ModuleType.__getattribute__(self, name)
-
-
-def protect_module(module_name: str) -> None:
-    """Make the checks registered in ``module_name`` impossible to replace by assignment.
-
-    Call it at the end of a module that defines checks with
-    :func:`check_function`: ``protect_module(__name__)``.
-    """
-    module = sys.modules[module_name]
-    if not isinstance(module, _ProtectedModule):
-        module.__class__ = _ProtectedModule
-
-
-# ---------------------------------------------------------------------------
 # Running student code
 # ---------------------------------------------------------------------------
 
 
-class _TimeLimitExceeded(BaseException):
-    """Raised inside a student's function that ran longer than allowed."""
-
-
-def _is_library_code(code: types.CodeType) -> bool:
-    return code.co_filename.startswith(_PACKAGE_DIR)
-
-
-@dataclass
-class _ReferenceWatch:
-    """Profiler callback that notes library code run from outside the library."""
-
-    start_code: types.CodeType
-    allowed_codes: frozenset[types.CodeType]
-    called: list[str] = field(default_factory=list)
-
-    def __call__(self, frame: types.FrameType, event: str, arg: Any) -> None:
-        if event != "call" or self.called:
-            return
-        code = frame.f_code
-        if code in self.allowed_codes or not _is_library_code(code):
-            return
-        caller = frame.f_back
-        if caller is None or caller.f_code is self.start_code:
-            entered_from_outside = True
-        else:
-            entered_from_outside = (
-                not _is_library_code(caller.f_code) or caller.f_code in self.allowed_codes
-            )
-        if entered_from_outside:
-            module = frame.f_globals.get("__name__", "source_lib")
-            self.called.append(f"{module}.{code.co_qualname}")
-
-
-def _codes_of(functions: Sequence[Callable[..., Any]]) -> frozenset[types.CodeType]:
-    codes = set()
-    for function in functions:
-        target = function
-        while not hasattr(target, "__code__") and hasattr(target, "__wrapped__"):
-            target = target.__wrapped__
-        code = getattr(target, "__code__", None)
-        if code is not None:
-            codes.add(code)
-    return frozenset(codes)
-
-
 @contextlib.contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
-    usable = (
-        seconds > 0
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not usable:
+def _quiet() -> Iterator[None]:
+    """Ignore warnings and floating-point errors (while a mistake's model is evaluated)."""
+    with warnings.catch_warnings(), _errstate(all="ignore"):
+        warnings.simplefilter("ignore")
         yield
-        return
-
-    def _stop(signum: int, frame: types.FrameType | None) -> None:
-        raise _TimeLimitExceeded
-
-    previous = signal.signal(signal.SIGALRM, _stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _refuse_exit(*args: Any, **kwargs: Any) -> None:
-    """Stand-in for IPython's ``ask_exit``: ``exit()`` raises instead of killing the kernel."""
+    """Stand-in for IPython's ``ask_exit``: ``exit()`` raises instead of ending the kernel."""
     raise SystemExit
 
 
@@ -475,19 +313,6 @@ def _no_kernel_exit() -> Iterator[None]:
             shell.ask_exit = previous
         else:
             vars(shell).pop("ask_exit", None)
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Ignore warnings, silence floating-point errors and swallow printed output."""
-    with (
-        warnings.catch_warnings(),
-        _errstate(all="ignore"),
-        contextlib.redirect_stdout(io.StringIO()),
-        contextlib.redirect_stderr(io.StringIO()),
-    ):
-        warnings.simplefilter("ignore")
-        yield
 
 
 _SCALAR_ONLY_MESSAGES = (
@@ -511,17 +336,17 @@ _READ_ONLY_HINT = (
 )
 
 
-def _hint_for_exception(error: BaseException) -> str | None:
-    text = str(error)
-    if isinstance(error, TypeError) and any(part in text for part in _SCALAR_ONLY_MESSAGES):
+def _hint_for_exception(error: str, text: str) -> str | None:
+    """A hint for an exception named ``error`` (its class name) with message ``text``."""
+    if error == "TypeError" and any(part in text for part in _SCALAR_ONLY_MESSAGES):
         return _SCALAR_ONLY_HINT
     if "truth value of an array" in text:
         return _TRUTH_VALUE_HINT
-    if isinstance(error, ValueError) and "read-only" in text:
+    if error == "ValueError" and "read-only" in text:
         return _READ_ONLY_HINT
-    if isinstance(error, NameError):
+    if error in ("NameError", "UnboundLocalError"):
         return "a name is not defined: did you run every cell above, including the Setup cell?"
-    if isinstance(error, ZeroDivisionError):
+    if error == "ZeroDivisionError":
         return (
             "a Python number divided by zero (NumPy would give inf and a warning instead): "
             "start with x = np.asarray(x, dtype=float), or avoid the division"
@@ -534,33 +359,31 @@ def call_student(
     *args: Any,
     name: str,
     inputs: Mapping[str, Any] | None = None,
-    allowed: Sequence[Callable[..., Any]] = (),
     time_limit: float | None = None,
     **kwargs: Any,
 ) -> Any:
-    """Call a student's function safely and return its result.
+    """Call a student's function and return its result, or fail with a message.
 
-    While ``func(*args, **kwargs)`` runs, warnings are ignored, floating-point
-    errors silenced, anything printed is discarded, and a profiler watches
-    for code from the ``source_lib`` package (the reference implementation,
-    however it is reached). Anything unusual becomes a :class:`CheckFailure`
-    with a message for the student.
+    In JupyterLab the function is called here, with warnings ignored,
+    floating-point errors silenced, anything printed discarded and a time
+    limit. While the judge grades a notebook, the call is answered by the
+    current grading session instead (see :mod:`source_lib.grading.replay`):
+    the same call ran in the student's kernel, and only its outcome, as plain
+    data, reached this process. Either way, anything unusual becomes a
+    :class:`CheckFailure` with a message for the student.
 
     Parameters
     ----------
     func : callable
-        The student's function.
+        The student's function (ignored while the judge replays a kernel's outcomes).
     *args, **kwargs
         The arguments to call it with.
     name : str
-        The function's name, used in messages.
+        The graded function's name, used in messages (and, while the judge
+        plans a check, to find the reference that stands in for the student).
     inputs : mapping, optional
         Argument names and values shown in a failure message (default: the
         positional arguments as ``arg0``, ``arg1``...).
-    allowed : sequence of callables, optional
-        Functions whose code may run although it lives in ``source_lib``
-        (for example a callback passed to the student's function, or a
-        library helper the exercise allows).
     time_limit : float, optional
         Seconds the call may take (default :data:`CALL_TIME_LIMIT`; enforced in
         the main thread on POSIX only; 0 disables it).
@@ -573,94 +396,54 @@ def call_student(
     Raises
     ------
     CheckFailure
-        When ``func`` is not implemented, raises an exception, exits, runs too
-        long or runs ``source_lib`` code outside ``allowed``.
+        When ``func`` is missing, not implemented, raises an exception, exits
+        or runs too long.
 
     Examples
     --------
     >>> call_student(lambda x: 2 * x, 3, name="double")
     6
+    >>> call_student(lambda x: x.sort(), [2, 1], name="f")
     """
     __tracebackhide__ = True
     inputs = inputs if inputs is not None else {f"arg{i}": a for i, a in enumerate(args)}
     time_limit = CALL_TIME_LIMIT if time_limit is None else time_limit
-    if not callable(func):
-        raise CheckFailure(
-            _message(
-                name,
-                f"expected a function, got {type(func).__name__}",
-                hint=f"did you assign to `{name}` after defining it? Re-run its cell.",
-                show_values=False,
-            )
-        )
-    genuine_setprofile = (
-        isinstance(sys.setprofile, types.BuiltinFunctionType)
-        and sys.setprofile.__name__ == "setprofile"
-        and sys.setprofile.__self__ is sys
-    )
-    if not genuine_setprofile or sys.setprofile is not _real_setprofile:
-        raise CheckFailure(_tampered_message(name, ["sys.setprofile"]))
-    watch = _ReferenceWatch(sys._getframe().f_code, _codes_of(allowed))
-    previous_profile = _real_getprofile()
-    problem: str | None = None
+    session = current_session()
+    if session is not None:
+        outcome = session.call(name, args, kwargs)
+    else:
+        with _no_kernel_exit():
+            outcome = collector_call(func, args, kwargs, time_limit)
+    if outcome.kind == "value":
+        return outcome.value
     hint: str | None = None
-    result = None
-    with _quiet(), _no_kernel_exit():
-        try:
-            with _time_limit(time_limit):
-                _real_setprofile(watch)
-                try:
-                    result = func(*args, **kwargs)
-                finally:
-                    intact = _real_getprofile() is watch
-                    _real_setprofile(previous_profile)
-        except NotImplementedError:
-            problem = "not implemented yet"
-            hint = (
-                f"replace `raise NotImplementedError()` in `{name}` with your code, "
-                "run that cell, then run this test again"
-            )
-        except _TimeLimitExceeded:
-            problem = f"did not finish within {time_limit:g} seconds"
-            hint = "is there an endless loop? A vectorised NumPy expression needs no loop at all"
-        except SystemExit:
-            problem = "called sys.exit() (or exit()/quit())"
-            hint = "a graded function must return its result, not stop Python"
-        except KeyboardInterrupt:
-            raise
-        except Exception as error:
-            problem = f"raised {type(error).__name__}: {_shorten(str(error))}"
-            hint = _hint_for_exception(error)
-    if problem is None and not intact:
-        problem = "switched off the grader's profiler (sys.setprofile)"
-        hint = "graded functions must not change how Python runs"
-    if problem is None and watch.called:
-        problem = f"calls the course library's own code ({watch.called[0]})"
+    if outcome.kind == "missing":
+        problem = "is not defined"
+        hint = f"run the cell that defines `{name}` (and the Setup cell), then this test"
+    elif outcome.kind == "not_callable":
+        problem = f"expected a function, got {outcome.error}"
+        hint = f"did you assign to `{name}` after defining it? Re-run its cell."
+    elif outcome.kind == "not_implemented":
+        problem = "not implemented yet"
         hint = (
-            "write the function yourself with NumPy; calling source_lib's implementation "
-            "earns no credit"
+            f"replace `raise NotImplementedError()` in `{name}` with your code, "
+            "run that cell, then run this test again"
         )
-    if problem is not None:
-        raise CheckFailure(_message(name, problem, inputs=inputs, hint=hint, show_values=False))
-    return result
+    elif outcome.kind == "timeout":
+        problem = f"did not finish within {time_limit:g} seconds"
+        hint = "is there an endless loop? A vectorised NumPy expression needs no loop at all"
+    elif outcome.kind == "exit":
+        problem = "called sys.exit() (or exit()/quit())"
+        hint = "a graded function must return its result, not stop Python"
+    else:
+        problem = f"raised {outcome.error}: {_shorten(outcome.message)}"
+        hint = _hint_for_exception(outcome.error, outcome.message)
+    raise CheckFailure(_message(name, problem, inputs=inputs, hint=hint, show_values=False))
 
 
 def _shorten(text: str, limit: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _tampered_message(name: str, replaced: Sequence[str]) -> str:
-    return _message(
-        name,
-        f"the grader cannot run because {', '.join(replaced)} was replaced",
-        hint=(
-            "NumPy's comparison helpers, the check functions and sys.setprofile must stay "
-            "as they are; restart the kernel and remove the code that changes them "
-            "(no credit while they are replaced)"
-        ),
-        show_values=False,
-    )
 
 
 # ---------------------------------------------------------------------------
@@ -839,46 +622,19 @@ def compare(
 
 
 # ---------------------------------------------------------------------------
-# The check decorator and receipts
+# The check decorator
 # ---------------------------------------------------------------------------
 
 
-def _write_receipt(check: str, group: str, passed: bool) -> None:
-    path = os.environ.get(RECEIPTS_ENV) or _RECEIPT_PATH
-    if not path:
-        return
-    record = {"check": check, "group": group, "passed": passed}
-    payload = json.dumps(record, sort_keys=True)
-    record["mac"] = hmac.new(_RECEIPT_KEY, payload.encode(), hashlib.sha256).hexdigest()
-    try:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, sort_keys=True) + "\n")
-    except OSError:
-        pass
-
-
-def receipt_is_genuine(record: Mapping[str, Any], key: bytes) -> bool:
-    """Return whether a receipt line written by a check carries a valid signature.
-
-    Used by the grading preprocessor, which knows the key it gave the kernel.
-    """
-    payload = json.dumps(
-        {name: record.get(name) for name in ("check", "group", "passed")}, sort_keys=True
-    )
-    expected = hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, str(record.get("mac", "")))
-
-
 def check_function(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Turn ``check(func, group)`` into a registered, tamper-aware check for ``name``.
+    """Turn ``check(func, group)`` into a check for ``name`` that fails with short messages.
 
-    The wrapped check validates ``group`` (one of :data:`GROUPS`), refuses to
-    run while NumPy's comparison helpers or a registered check are replaced,
-    runs its body with warnings and floating-point errors silenced, hides its
-    frames from IPython tracebacks, re-raises a :class:`CheckFailure` without
-    the internal traceback (``from None``), turns an unexpected internal error
-    into a short message, and leaves a signed receipt for the grading
-    preprocessor.
+    The wrapped check validates ``group`` (one of :data:`GROUPS`), runs its
+    body with warnings and floating-point errors silenced, hides its frames
+    from IPython tracebacks, re-raises a :class:`CheckFailure` without the
+    internal traceback (``from None``), and turns an unexpected internal error
+    into a short message. It is registered in :data:`CHECKS` by its own name,
+    which is how the judge finds the check a test cell calls.
 
     Parameters
     ----------
@@ -896,15 +652,7 @@ def check_function(name: str) -> Callable[[Callable[..., None]], Callable[..., N
                     raise CheckFailure(
                         f"{check.__name__}: unknown group {group!r}; use one of {', '.join(GROUPS)}"
                     )
-                own_name = f"{body.__module__}.{body.__name__}"
-                replaced = [
-                    helper
-                    for helper in replaced_helpers()
-                    if helper == own_name or not helper.startswith("source_lib.")
-                ]
-                if replaced:
-                    raise CheckFailure(_tampered_message(name, replaced))
-                token = _HIDDEN_GROUP.set(group == "hidden")
+                token = _HIDDEN_GROUP.set(group.startswith("hidden"))
                 try:
                     with warnings.catch_warnings(), _errstate(all="ignore"):
                         warnings.simplefilter("ignore")
@@ -913,8 +661,6 @@ def check_function(name: str) -> Callable[[Callable[..., None]], Callable[..., N
                     _HIDDEN_GROUP.reset(token)
             except CheckFailure as error:
                 failure = error
-            except KeyboardInterrupt:
-                raise
             except Exception as error:
                 failure = CheckFailure(
                     _message(
@@ -924,14 +670,17 @@ def check_function(name: str) -> Callable[[Callable[..., None]], Callable[..., N
                         show_values=False,
                     )
                 )
-            _write_receipt(check.__name__, group, failure is None)
             if failure is not None:
                 raise failure.with_traceback(None) from None
 
-        _REGISTRY[(body.__module__, body.__name__)] = check
+        CHECKS[body.__name__] = check
         return check
 
     return decorate
+
+
+#: Every check made with :func:`check_function`, by name (``"check_softsign"``...).
+CHECKS: dict[str, Callable[..., None]] = {}
 
 
 # ---------------------------------------------------------------------------
@@ -939,9 +688,15 @@ def check_function(name: str) -> Callable[[Callable[..., None]], Callable[..., N
 # ---------------------------------------------------------------------------
 
 
-def _hidden_rng() -> np.random.Generator:
-    seed = os.environ.get(HIDDEN_SEED_ENV, "")
-    return np.random.default_rng(int(seed) if seed.strip().isdigit() else 20240917)
+def case_rng() -> np.random.Generator:
+    """The random generator of a check's cases.
+
+    While the judge grades, it comes from the seed the judge drew for this
+    check in this grading run (never sent to the kernel), so that planning and
+    judging see the same cases. In JupyterLab it is freshly seeded.
+    """
+    session = current_session()
+    return np.random.default_rng(None if session is None else session.seed)
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -969,30 +724,48 @@ def _array_inputs(values: Sequence[float], integers: np.ndarray) -> list[Any]:
     ]
 
 
-def _hidden_inputs(
-    rng: np.random.Generator, *, low: float, high: float, wide: bool, scalars: Sequence[float]
+def _random_scalars(rng: np.random.Generator, low: float, high: float, count: int) -> list[float]:
+    """Python floats drawn uniformly from [low, high], rounded to 6 significant digits."""
+    return [float(f"{value:.6g}") for value in rng.uniform(low, high, size=count)]
+
+
+def _hidden_scalars(
+    rng: np.random.Generator, *, low: float, high: float, scalars: Sequence[float]
 ) -> list[Any]:
+    """Scalars of every kind: NumPy float32/float16/float64, -0.0, ints, random floats."""
+    cases: list[Any] = [
+        np.float32(scalars[0]),
+        np.float16(scalars[1]),
+        np.float64(rng.uniform(low, high)),
+        -0.0,
+    ]
+    cases += _random_scalars(rng, low, high, 6)
+    if high >= 3:
+        cases += [2, -3]
+    return cases
+
+
+def _hidden_arrays(rng: np.random.Generator, *, low: float, high: float, wide: bool) -> list[Any]:
+    """Random arrays: several shapes and dtypes, read-only, non-contiguous, many magnitudes.
+
+    The magnitudes stop at 1e100, where every correct algebraic form is still
+    exact to the comparison's tolerance (``np.sqrt(x * x)`` for ``|x|`` squares
+    the input: 1e100 squared is 1e200, well inside float64's range).
+    """
     uniform = rng.uniform(low, high, size=200)
     cases: list[Any] = [uniform, rng.uniform(low, high, size=(4, 5, 3))]
     if wide:
-        magnitudes = 10.0 ** rng.uniform(-300, 300, size=200)
+        magnitudes = 10.0 ** rng.uniform(-100, 100, size=200)
         cases.append(np.where(rng.random(200) < 0.5, -magnitudes, magnitudes))
-        cases.append(np.array([5e-324, -5e-324, 1e-310, -0.0, 1e300, -1e300]))
     cases += [
         uniform.astype(np.float32),
         uniform[:50].astype(np.float16),
         _read_only(uniform[:20]),
         _strided(uniform[:30]),
-        np.float32(scalars[0]),
-        np.float16(scalars[1]),
         np.array(-0.0),
-        -0.0,
     ]
-    # Python floats at +-1 are left out: the discarded branch of a correct
-    # np.where form may divide by 1 - |x| there, which plain Python refuses.
-    cases += [float(value) for value in scalars if abs(float(value)) != 1.0]
     if high >= 3:
-        cases += [np.arange(-3, 4), 2, -3]
+        cases.append(np.arange(-3, 4))
     return cases
 
 
@@ -1014,31 +787,13 @@ class _Elementwise:
     integers: tuple[tuple[int, ...], ...] = ((-2, -1, 0), (1, 2, 3))
     mistakes: tuple[Mistake, ...] = ()
     zero_hint: str | None = None
-    allowed: tuple[str, ...] = ()
 
 
 def _reference(name: str) -> Callable[..., Any]:
-    """Return source_lib's implementation of ``name``, checking it is the genuine one.
-
-    The implementation comes from :mod:`source_lib.activations`; the
-    package's top-level re-export, when present, must be the same object.
-    """
-    __tracebackhide__ = True
-    import source_lib
+    """Return source_lib's implementation of ``name`` (the judge's own, in the nbgrader process)."""
     import source_lib.activations
 
-    function = getattr(source_lib.activations, name, None)
-    exported = getattr(source_lib, name, function)
-    code = getattr(function, "__code__", None)
-    genuine = (
-        code is not None
-        and _is_library_code(code)
-        and function.__name__ == name
-        and exported is function
-    )
-    if not genuine:
-        raise CheckFailure(_tampered_message(name, [f"source_lib.{name}"]))
-    return function
+    return getattr(source_lib.activations, name)
 
 
 def _copy_input(value: Any) -> Any:
@@ -1093,18 +848,18 @@ def _hint_from_patterns(
 def _run_elementwise(spec: _Elementwise, func: Callable[..., Any], group: str) -> None:
     __tracebackhide__ = True
     reference = _reference(spec.reference)
-    allowed = tuple(_reference(name) for name in spec.allowed)
-    if group == "values":
-        cases: list[Any] = list(spec.values)
-    elif group == "arrays":
-        cases = _array_inputs(spec.arrays, np.array(spec.integers))
-    else:
-        low, high = spec.hidden_range
-        cases = (
-            list(spec.values)
-            + _array_inputs(spec.arrays, np.array(spec.integers))
-            + _hidden_inputs(_hidden_rng(), low=low, high=high, wide=spec.wide, scalars=spec.values)
-        )
+    low, high = spec.hidden_range
+    rng = case_rng()
+    cases: list[Any] = []
+    if group in ("values", "hidden"):
+        cases += [*spec.values, *_random_scalars(rng, low, high, 2)]
+    if group in ("hidden_values", "hidden"):
+        cases += _hidden_scalars(rng, low=low, high=high, scalars=spec.values)
+    if group in ("arrays", "hidden"):
+        cases += _array_inputs(spec.arrays, np.array(spec.integers))
+        cases.append(rng.uniform(low, high, size=5))
+    if group in ("hidden_arrays", "hidden"):
+        cases += _hidden_arrays(rng, low=low, high=high, wide=spec.wide)
     # Scalars are checked together, so that a hint can use all of them (a mistake
     # that shows only for negative inputs, only at 0...).
     scalar_x, scalar_got, scalar_expected, scalar_labels = [], [], [], []
@@ -1112,7 +867,7 @@ def _run_elementwise(spec: _Elementwise, func: Callable[..., Any], group: str) -
         given = _copy_input(case)
         before = _array(case, copy=True)
         inputs = {spec.argname: case}
-        got = call_student(func, given, name=spec.name, inputs=inputs, allowed=allowed)
+        got = call_student(func, given, name=spec.name, inputs=inputs)
         _check_unchanged(given, before, spec.name, inputs)
         expected = reference(_copy_input(case))
         if _asarray(expected).ndim == 0 and not isinstance(case, _ndarray):
@@ -1480,9 +1235,11 @@ def check_softsign_inverse(func: Callable[[Any], Any], group: str = "values") ->
 class _Recorder:
     """A test function ``f`` that remembers where the student evaluated it."""
 
-    def __init__(self, function: Callable[[Any], Any], label: str) -> None:
-        self.function = function
+    def __init__(self, label: str) -> None:
+        self.function = TEST_FUNCTIONS[label]
         self.label = label
+        #: The collector's name of the test function, so the kernel can rebuild it.
+        self.wire_name = label
         self.points: list[np.ndarray] = []
 
     def __call__(self, x: Any) -> Any:
@@ -1491,10 +1248,6 @@ class _Recorder:
 
     def __repr__(self) -> str:
         return self.label
-
-
-def _cube(x: Any) -> Any:
-    return x * x * x
 
 
 def _evaluated_at(recorder: _Recorder, targets: np.ndarray) -> bool:
@@ -1566,39 +1319,50 @@ def check_numerical_derivative(func: Callable[..., Any], group: str = "values") 
     __tracebackhide__ = True
     name = "numerical_derivative"
     reference = _reference(name)
-    cases: list[tuple[Callable[[Any], Any], str, Any, float | None, bool]] = []
-    # (f, label of f, x, h (None: default), pass h by keyword)
+    cases: list[tuple[str, Any, float | None, bool]] = []
+    # (test function f, x, h (None: the default), pass h by keyword)
+    rng = case_rng()
     if group in ("values", "hidden"):
         cases += [
-            (_cube, "x**3", 1.0, 0.1, False),
-            (_cube, "x**3", -2.0, 0.1, True),
-            (_cube, "x**3", 0.0, 0.5, False),
-            (_cube, "x**3", 3, 1e-3, True),
-            (_cube, "x**3", 2.0, None, False),
-            (_sin, "np.sin", np.float64(0.5), None, False),
+            ("x**3", 1.0, 0.1, False),
+            ("x**3", -2.0, 0.1, True),
+            ("x**3", 0.0, 0.5, False),
+            ("x**3", 3, 1e-3, True),
+            ("x**3", 2.0, None, False),
+            ("np.sin", np.float64(0.5), None, False),
+            ("x**3", *_random_scalars(rng, -4.0, 4.0, 1), 0.01, False),
+        ]
+    if group in ("hidden_values", "hidden"):
+        cases += [
+            ("np.tanh", *_random_scalars(rng, -4.0, 4.0, 1), 1e-4, True),
+            ("np.exp", np.float64(rng.uniform(-2.0, 2.0)), 1e-3, False),
+            ("x**3", -1, 0.5, True),
+            ("np.sin", np.float32(0.75), 1e-2, False),
+            ("x**3", *_random_scalars(rng, -4.0, 4.0, 1), float(rng.uniform(0.01, 0.5)), True),
         ]
     if group in ("arrays", "hidden"):
         grid = np.linspace(-3.0, 3.0, 7)
         cases += [
-            (_cube, "x**3", grid, 0.1, False),
-            (_cube, "x**3", grid.reshape(7, 1) * np.ones((1, 2)), 0.25, True),
-            (_sin, "np.sin", grid, None, False),
-            (_cube, "x**3", np.array(1.5), 0.01, False),
-            (_cube, "x**3", np.array([]), 0.1, False),
+            ("x**3", grid, 0.1, False),
+            ("x**3", grid.reshape(7, 1) * np.ones((1, 2)), 0.25, True),
+            ("np.sin", grid, None, False),
+            ("x**3", np.array(1.5), 0.01, False),
+            ("x**3", np.array([]), 0.1, False),
+            ("np.sin", rng.uniform(-4.0, 4.0, size=5), 1e-3, True),
         ]
-    if group == "hidden":
-        rng = _hidden_rng()
+    if group in ("hidden_arrays", "hidden"):
         random_x = rng.uniform(-4.0, 4.0, size=100)
         cases += [
-            (_tanh, "np.tanh", random_x, 1e-4, True),
-            (_exp, "np.exp", random_x[:30], 1e-3, False),
-            (_cube, "x**3", random_x.reshape(10, 10), float(rng.uniform(0.01, 0.5)), True),
-            (_cube, "x**3", _read_only(random_x[:10]), 0.05, False),
-            (_sin, "np.sin", random_x.astype(np.float32), 1e-2, False),
-            (_cube, "x**3", -1, 0.5, True),
+            ("np.tanh", random_x, 1e-4, True),
+            ("np.exp", random_x[:30], 1e-3, False),
+            ("x**3", random_x.reshape(10, 10), float(rng.uniform(0.01, 0.5)), True),
+            ("x**3", _read_only(random_x[:10]), 0.05, False),
+            ("np.sin", random_x.astype(np.float32), 1e-2, False),
+            ("x**3", _strided(random_x[:12]), 0.1, False),
         ]
-    for function, label, x, h, by_keyword in cases:
-        recorder = _Recorder(function, label)
+    for label, x, h, by_keyword in cases:
+        recorder = _Recorder(label)
+        function = recorder.function
         given = _copy_input(x)
         before = _array(x, copy=True)
         inputs: dict[str, Any] = {"f": recorder, "x": x}
@@ -1611,9 +1375,7 @@ def check_numerical_derivative(func: Callable[..., Any], group: str = "values") 
         else:
             inputs["h"] = h
             args, kwargs = (recorder, given, h), {}
-        got = call_student(
-            func, *args, name=name, inputs=inputs, allowed=(recorder.__call__, function), **kwargs
-        )
+        got = call_student(func, *args, name=name, inputs=inputs, **kwargs)
         _check_unchanged(given, before, name, {"x": x})
         step = 1e-5 if h is None else h
         expected = reference(function, _copy_input(x), step)
@@ -1635,13 +1397,3 @@ def check_numerical_derivative(func: Callable[..., Any], group: str = "values") 
             atol=atol,
             hint=lambda mismatch, g, e, r=recorder, x=x, s=step: _difference_hint(r, x, s),
         )
-
-
-protect_module(__name__)
-
-if _RECEIPT_PATH:
-    # Imported at the start of a grading kernel (see source_lib.nbgrader_plugins):
-    # a student's exit() or quit() stops its own cell, not the rest of the notebook.
-    _shell = _ipython_shell()
-    if _shell is not None and hasattr(_shell, "ask_exit"):
-        _shell.ask_exit = _refuse_exit

@@ -1,9 +1,8 @@
 """The grader of notebook 05's exercise, ``softsign_layer_backward(x, W, b, grad_output)``.
 
 Built on the framework of :mod:`source_lib.checks` (safe calls, friendly
-messages, detection of calls to the reference implementation, receipts for
-the grading preprocessor). The student's three gradients are compared with a
-*numerical* gradient: central differences of the scalar loss
+messages, and the same check in JupyterLab and in the judge). The student's
+three gradients are compared with a *numerical* gradient: central differences of the scalar loss
 
 .. math::
 
@@ -13,19 +12,15 @@ whose gradient is exactly what the backward pass must return when ``g`` is
 the upstream gradient ``grad_output``.
 
 Groups (as for every check): ``"values"`` (small hand-made layers whose
-pre-activations are positive, negative and exactly zero), ``"arrays"``
-(batches of one and of none, one unit, wide layers, integer inputs; no input
-may be modified) and ``"hidden"`` (random layers of many sizes and scales,
-saturated units, float32, read-only and non-contiguous inputs).
-
-While the student's function runs, ``source_lib``'s activation functions
-(``softsign``, ``softsign_derivative``, ``softsign_derivative_from_output``...)
-may be used; its network code, and so the reference backward pass, may not.
+pre-activations are positive, negative and exactly zero, and a random one),
+``"arrays"`` (batches of one and of none, one unit, wide layers, integer
+inputs; no input may be modified), ``"hidden_values"`` (random layers of many
+sizes and scales, saturated units), ``"hidden_arrays"`` (float32, read-only
+and non-contiguous inputs) and ``"hidden"`` (all of them).
 """
 
 from __future__ import annotations
 
-import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -40,17 +35,14 @@ from source_lib.checks import (
     _check_unchanged,
     _close,
     _copy_input,
-    _hidden_rng,
-    _is_library_code,
     _message,
     _read_only,
     _strided,
-    _tampered_message,
     _tolerances,
     call_student,
+    case_rng,
     check_function,
     compare,
-    protect_module,
 )
 
 __all__ = ["check_softsign_layer_backward", "numerical_layer_gradients"]
@@ -251,12 +243,14 @@ def _array_cases() -> list[Case]:
     ]
 
 
-def _hidden_cases() -> Iterator[Case]:
-    rng = _hidden_rng()
+def _hidden_layers(rng: np.random.Generator) -> Iterator[Case]:
     for _ in range(6):
         n, d_in, d_out = (int(v) for v in rng.integers(1, 9, size=3))
         yield _layer(rng, n, d_in, d_out, scale=float(rng.choice([0.01, 0.3, 1.0, 3.0])))
     yield _layer(rng, 3, 4, 5, scale=300.0)  # saturated units: tiny derivatives
+
+
+def _hidden_array_kinds(rng: np.random.Generator) -> Iterator[Case]:
     x, W, b, g = _layer(rng, 4, 3, 2)
     yield _read_only(x), _read_only(W), _read_only(b), _read_only(g)
     x, W, b, g = _layer(rng, 3, 3, 4)
@@ -265,54 +259,16 @@ def _hidden_cases() -> Iterator[Case]:
     yield x.astype(np.float32), W.astype(np.float32), b.astype(np.float32), g.astype(np.float32)
 
 
-def _allowed() -> tuple[Callable[..., Any], ...]:
-    """source_lib's activation functions (and the helpers they call), which students may use."""
-    import source_lib
-    from source_lib import activations
-
-    modules = [activations]
-    validation = getattr(source_lib, "_validation", None)
-    if isinstance(validation, types.ModuleType):
-        modules.append(validation)
-    allowed: list[Callable[..., Any]] = []
-    for module in modules:
-        for value in vars(module).values():
-            code = getattr(value, "__code__", None)
-            if code is not None and _is_library_code(code) and value.__module__ == module.__name__:
-                allowed.append(value)
-                allowed.extend(_nested_functions(code))
-    return tuple(allowed)
-
-
-def _nested_functions(code: types.CodeType) -> Iterator[Any]:
-    """Stand-ins (with a ``__code__``) for code nested in ``code``: lambdas, comprehensions."""
-    for constant in code.co_consts:
-        if isinstance(constant, types.CodeType):
-            yield types.SimpleNamespace(__code__=constant)
-            yield from _nested_functions(constant)
-
-
-def _reference() -> Callable[..., Any]:
-    __tracebackhide__ = True
-    from source_lib import network
-
-    function = network.__dict__.get(NAME)
-    code = getattr(function, "__code__", None)
-    if code is None or not _is_library_code(code):
-        raise CheckFailure(_tampered_message(NAME, [f"source_lib.network.{NAME}"]))
-    return function
-
-
 # --------------------------------------------------------------------------- the check
 
 
-def _check_case(func: Callable[..., Any], case: Case, allowed: tuple) -> None:
+def _check_case(func: Callable[..., Any], case: Case) -> None:
     __tracebackhide__ = True
     given = tuple(_copy_input(v) for v in case)
     before = [_array(v, copy=True) for v in case]
     inputs = dict(zip(ARGUMENTS, case, strict=True))
     try:
-        got = call_student(func, *given, name=NAME, inputs=inputs, allowed=allowed)
+        got = call_student(func, *given, name=NAME, inputs=inputs)
     except CheckFailure as failure:
         text = str(failure)
         if "matmul" in text and "hint:" not in text:
@@ -370,7 +326,7 @@ def check_softsign_layer_backward(func: Callable[..., Any], group: str = "values
     ----------
     func : callable
         The student's ``softsign_layer_backward``.
-    group : {"values", "arrays", "hidden"}
+    group : {"values", "arrays", "hidden_values", "hidden_arrays", "hidden"}
         Which cases to run (see the module docstring).
 
     Raises
@@ -387,15 +343,15 @@ def check_softsign_layer_backward(func: Callable[..., Any], group: str = "values
     >>> check_softsign_layer_backward(backward, "arrays")
     """
     __tracebackhide__ = True
-    _reference()  # the reference must be intact (and stays off limits to the student)
-    allowed = _allowed()
-    cases = _values_cases()
+    rng = case_rng()
+    cases: list[Case] = []
+    if group in ("values", "hidden"):
+        cases += [*_values_cases(), _layer(rng, 2, 3, 2)]
+    if group in ("hidden_values", "hidden"):
+        cases += list(_hidden_layers(rng))
     if group in ("arrays", "hidden"):
-        cases = (cases if group == "hidden" else []) + _array_cases()
-    if group == "hidden":
-        cases += list(_hidden_cases())
+        cases += _array_cases()
+    if group in ("hidden_arrays", "hidden"):
+        cases += list(_hidden_array_kinds(rng))
     for case in cases:
-        _check_case(func, case, allowed)
-
-
-protect_module(__name__)
+        _check_case(func, case)

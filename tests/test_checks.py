@@ -1,20 +1,18 @@
 """The check functions accept every right answer and explain every wrong one.
 
 These tests call ``source_lib.checks`` directly, the way a notebook's test
-cells do, with right answers in many algebraic forms, the common mistakes, and
-the easy cheats. One test runs a real Jupyter kernel to see what a student sees
-when a check fails. The grading round trip through nbgrader is in
-``test_grading.py``.
+cells do in JupyterLab, with right answers in many algebraic forms and the
+common mistakes. One test runs a real Jupyter kernel to see what a student sees
+when a check fails. The same checks run by the judge, outside the kernel, are
+tested in ``test_judge.py``; the grading round trip through nbgrader is in
+``test_grading.py`` and the attacks on it in ``test_adversarial.py``.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import math
 import sys
 import time
-import types
 import warnings
 
 import nbformat
@@ -36,9 +34,6 @@ from source_lib.checks import (
     check_softsign_inverse,
     check_tanh_derivative,
     compare,
-    protect_module,
-    receipt_is_genuine,
-    replaced_helpers,
 )
 
 # --------------------------------------------------------------------------- right answers
@@ -132,18 +127,12 @@ def test_right_answers_pass_in_any_form(check, func, group):
         check(func, group)
 
 
-def test_the_reference_library_passes_its_own_checks(monkeypatch):
+def test_the_reference_library_passes_its_own_checks():
     """The checks and the reference agree (a check that failed the reference would be wrong)."""
-    monkeypatch.setattr(checks, "_ReferenceWatch", _NoWatch)  # calling the reference is the point
     names = ["softsign", "abs_derivative", "softsign_derivative", "tanh_derivative"]
     for name in [*names, "softsign_inverse", "numerical_derivative"]:
         for group in GROUPS:
             getattr(checks, f"check_{name}")(getattr(source_lib, name), group)
-
-
-class _NoWatch(checks._ReferenceWatch):
-    def __call__(self, frame, event, arg):
-        return None
 
 
 # --------------------------------------------------------------------------- mistakes
@@ -330,100 +319,46 @@ def test_unknown_group_and_non_function_are_explained():
         check_softsign(0.5, "values")
 
 
-# --------------------------------------------------------------------------- cheats
+# --------------------------------------------------------------------------- fair cells
 
 
-def test_calling_the_reference_fails_however_it_is_reached():
-    reference = source_lib.softsign
-    ways = [
-        reference,
-        lambda x: reference(x),
-        functools.partial(reference),
-        np.vectorize(reference, otypes=[float]),
-        lambda x: __import__("importlib").import_module("source_lib").softsign(x),
-        lambda x: source_lib.ACTIVATIONS["softsign"](x),
-        lambda x: source_lib.softsign_derivative(x) * 0 + x / (1 + np.abs(x)),
-    ]
-    for way in ways:
-        with pytest.raises(CheckFailure, match="calls the course library's own code"):
-            check_softsign(way, "values")
+def test_a_bug_in_arrays_costs_only_the_arrays_groups():
+    """A scalar-only function passes the values groups and fails the arrays groups."""
+    import math as scalar_math
+
+    def scalar_only(x):
+        return 1 - scalar_math.tanh(x) ** 2
+
+    check_tanh_derivative(scalar_only, "values")
+    check_tanh_derivative(scalar_only, "hidden_values")
+    for group in ("arrays", "hidden_arrays"):
+        with pytest.raises(CheckFailure, match="scalar-only function"):
+            check_tanh_derivative(scalar_only, group)
 
 
-def test_switching_off_the_profiler_is_caught():
-    def sneaky(x):
-        sys.setprofile(None)
-        return source_lib.softsign(x)
+def test_every_group_draws_fresh_inputs():
+    """A lookup table of the fixed cases fails: each group adds random inputs."""
+    seen = []
 
-    with pytest.raises(CheckFailure, match="switched off the grader's profiler"):
-        check_softsign(sneaky, "values")
-    assert sys.getprofile() is None
+    def remember(x):
+        seen.append(np.array(x, dtype=float, copy=True))
+        return x / (1 + np.abs(x))
 
-
-def test_replacing_numpy_comparison_helpers_is_caught(monkeypatch):
-    assert replaced_helpers() == []
-    monkeypatch.setattr(np, "allclose", lambda *args, **kwargs: True)
-    monkeypatch.setattr(np.testing, "assert_allclose", lambda *args, **kwargs: None)
-    assert replaced_helpers() == ["np.allclose", "np.testing.assert_allclose"]
-    with pytest.raises(CheckFailure, match=r"np\.allclose, np\.testing\.assert_allclose was"):
-        check_softsign(lambda x: x / (1 + np.abs(x)), "values")
-
-
-def test_replacing_numpy_building_blocks_changes_nothing(monkeypatch):
-    monkeypatch.setattr(np, "abs", lambda x: 0 * x)
-    monkeypatch.setattr(np, "asarray", lambda x, *args, **kwargs: np.zeros(3))
+    check_softsign(remember, "values")
+    first = [float(v) for v in seen]
+    seen.clear()
+    check_softsign(remember, "values")
+    second = [float(v) for v in seen]
+    assert len(first) == len(second)
+    assert first != second, "the values group must not be the same fixed list every time"
+    table = dict(zip(first, [x / (1 + abs(x)) for x in first], strict=True))
     with pytest.raises(CheckFailure):
-        check_softsign(lambda x: x * 0, "values")
+        check_softsign(lambda x: table[float(x)], "values")
 
 
-def test_replacing_a_check_function_is_caught(monkeypatch):
-    module = sys.modules["source_lib.checks"]
-    genuine = module.__dict__["check_softsign"]
-    monkeypatch.setitem(module.__dict__, "check_softsign", lambda *args, **kwargs: None)
-    from source_lib.checks import check_softsign as imported
-
-    assert imported is genuine, "importing must still give the genuine check"
-    with pytest.raises(CheckFailure, match="check_softsign was replaced"):
-        imported(lambda x: x / (1 + np.abs(x)), "values")
-    # the other checks are not affected: only the exercise it touches loses credit
-    check_abs_derivative(np.sign, "values")
-
-
-def test_assigning_to_the_checks_module_is_caught():
-    genuine = checks.check_tanh_derivative
-    try:
-        checks.check_tanh_derivative = lambda *args, **kwargs: None
-        assert checks.check_tanh_derivative is genuine
-        with pytest.raises(CheckFailure, match="was replaced"):
-            checks.check_tanh_derivative(lambda x: 1 - np.tanh(x) ** 2, "values")
-    finally:
-        checks.__dict__["check_tanh_derivative"] = genuine
-    checks.check_tanh_derivative(lambda x: 1 - np.tanh(x) ** 2, "values")
-
-
-def test_replacing_the_reference_implementation_is_caught(monkeypatch):
-    monkeypatch.setattr(source_lib, "softsign_inverse", lambda y: y)
-    with pytest.raises(CheckFailure, match=r"source_lib\.softsign_inverse was replaced"):
-        check_softsign_inverse(lambda y: y, "values")
-
-
-# --------------------------------------------------------------------------- receipts
-
-
-def test_checks_leave_signed_receipts(monkeypatch, tmp_path):
-    path = tmp_path / "receipts.jsonl"
-    monkeypatch.setenv(checks.RECEIPTS_ENV, str(path))
-    check_softsign(lambda x: x / (1 + np.abs(x)), "values")
-    with pytest.raises(CheckFailure):
-        check_softsign(np.tanh, "arrays")
-    records = [json.loads(line) for line in path.read_text().splitlines()]
-    assert [(r["check"], r["group"], r["passed"]) for r in records] == [
-        ("check_softsign", "values", True),
-        ("check_softsign", "arrays", False),
-    ]
-    key = checks._RECEIPT_KEY
-    assert all(receipt_is_genuine(record, key) for record in records)
-    forged = {**records[1], "passed": True}
-    assert not receipt_is_genuine(forged, key)
+def test_sqrt_of_square_is_a_correct_absolute_value_on_every_hidden_input():
+    for _ in range(5):
+        check_softsign(lambda x: x / (1 + np.sqrt(np.asarray(x, dtype=float) ** 2)), "hidden")
 
 
 # --------------------------------------------------------------------------- the framework
@@ -444,27 +379,17 @@ def test_call_student_and_compare_for_a_new_check():
     assert "hint:     1 wrong" in str(caught.value)
 
 
-def test_check_function_registers_and_protects_a_new_module(monkeypatch):
-    module = types.ModuleType("softsign_extra_checks")
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-
-    def body(func, group):
+def test_check_function_registers_a_new_check(monkeypatch):
+    def check_double(func, group):
         got = call_student(func, 2.0, name="double")
         compare(got, 4.0, name="double", inputs={"x": 2.0}, hint="multiply by 2")
 
-    body.__module__ = module.__name__
-    body.__name__ = body.__qualname__ = "check_double"
-    module.check_double = check_function("double")(body)
-    protect_module(module.__name__)
-    try:
-        module.check_double(lambda x: 2 * x, "values")
-        with pytest.raises(CheckFailure, match="multiply by 2"):
-            module.check_double(lambda x: x, "hidden")
-        module.check_double = lambda *args: None
-        with pytest.raises(CheckFailure, match="check_double was replaced"):
-            module.check_double(lambda x: 2 * x, "values")
-    finally:
-        checks._REGISTRY.pop((module.__name__, "check_double"), None)
+    monkeypatch.setattr(checks, "CHECKS", dict(checks.CHECKS))
+    registered = check_function("double")(check_double)
+    assert checks.CHECKS["check_double"] is registered
+    registered(lambda x: 2 * x, "values")
+    with pytest.raises(CheckFailure, match="multiply by 2"):
+        registered(lambda x: x, "hidden")
 
 
 # --------------------------------------------------------------------------- in a real kernel

@@ -1,0 +1,424 @@
+"""The judge: nbgrader's ``Execute``, with every test cell decided outside the kernel.
+
+:class:`JudgedExecute` takes the place of nbgrader's ``Execute`` preprocessor
+in ``nbgrader autograde``. Ordinary cells (the student's solutions, figures,
+prose code) run in the student's kernel as usual. An autograded test cell does
+not: the judge reads the check calls in its source (as the gradebook
+restored it), and for each one
+
+1. draws a seed for this grading run, fresh from the operating system's
+   random source and never sent to the kernel, and *plans* the check in this
+   process: which calls of the student's function it needs, on which inputs
+   (:mod:`source_lib.grading.replay`);
+2. sends those calls to the kernel, where :mod:`source_lib.grading.collector`
+   runs the student's function on them and publishes the outcomes as plain
+   data;
+3. runs the check again in this process on those outcomes, against its own
+   reference, and writes the cell's output itself: nothing when it passed,
+   the check's message when it failed, and an explanation when there is no
+   verdict (the kernel died, timed out, or sent something unreadable).
+
+nbgrader then scores the cell from that output as usual (an error output
+scores 0). Nothing the kernel prints, raises or displays reaches a test
+cell's output, so no kernel output can earn or cost a point; a cell without a
+verdict scores 0.
+
+Failures cost only what they touch: a cell that kills the kernel or runs out
+of time is marked, the kernel is restarted, the ordinary cells that ran before
+it are run again (so the student's definitions come back), and grading goes
+on with the next cell. Printed output is capped in bytes per cell.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import numpy as np
+from jupyter_core.utils import run_sync
+from nbclient.exceptions import DeadKernelError
+from nbclient.util import ensure_async
+from nbformat.notebooknode import NotebookNode
+from nbgrader import utils
+from nbgrader.preprocessors import Execute
+from traitlets import Bool, Integer
+
+from source_lib.checks import CALL_TIME_LIMIT, CHECKS, CheckFailure
+from source_lib.grading import collector
+from source_lib.grading.replay import Planner, Replayer, ReplayMismatch, session
+
+__all__ = ["CheckCall", "JudgedExecute", "is_autograded_test", "parse_check_calls"]
+
+#: Where the collector's source is read from; it is sent to the kernel with each test cell.
+COLLECTOR_SOURCE = Path(collector.__file__).read_text(encoding="utf-8")
+
+#: Modules whose check functions a test cell may import.
+CHECK_MODULES = ("source_lib.checks", "source_lib.network_checks")
+
+TIMEOUT_ENAME = "CellTimeoutError"
+
+for _module in CHECK_MODULES:  # registers their checks in CHECKS
+    importlib.import_module(_module)
+
+
+def is_autograded_test(cell: NotebookNode) -> bool:
+    """Whether ``cell`` is an autograded test cell (a grade cell of code, not a solution)."""
+    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
+
+
+@dataclass(frozen=True)
+class CheckCall:
+    """One ``check_NAME(function, group)`` line of a test cell."""
+
+    check: str
+    target: str
+    group: str
+
+
+class UnjudgeableCell(ValueError):
+    """A test cell holds code the judge cannot run outside the kernel."""
+
+
+def parse_check_calls(source: str) -> list[CheckCall]:
+    """Return the check calls of a test cell's source, in order.
+
+    A test cell may hold a docstring, imports of check functions and calls
+    ``check_NAME(function, "group")`` (the group may also be given as
+    ``group="..."``). Anything else raises :class:`UnjudgeableCell`, since the
+    judge decides outside the kernel and cannot run arbitrary code there.
+
+    Examples
+    --------
+    >>> parse_check_calls('from source_lib.checks import check_softsign\\n'
+    ...                   'check_softsign(softsign, "values")')
+    [CheckCall(check='check_softsign', target='softsign', group='values')]
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        raise UnjudgeableCell(f"the test cell is not valid Python ({error.msg})") from None
+    calls = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module in CHECK_MODULES:
+            continue
+        if isinstance(node, ast.Import) and all(a.name in CHECK_MODULES for a in node.names):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # the docstring
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            call = _check_call(node.value)
+            if call is not None:
+                calls.append(call)
+                continue
+        raise UnjudgeableCell(
+            f"line {node.lineno} of the test cell is not a check call the judge knows"
+        )
+    if not calls:
+        raise UnjudgeableCell("the test cell calls no check")
+    return calls
+
+
+def _check_call(node: ast.Call) -> CheckCall | None:
+    if not (isinstance(node.func, ast.Name) and node.func.id in CHECKS):
+        return None
+    arguments = list(node.args)
+    keywords = {keyword.arg: keyword.value for keyword in node.keywords}
+    if "func" in keywords:
+        arguments.insert(0, keywords.pop("func"))
+    if "group" in keywords:
+        arguments.append(keywords.pop("group"))
+    if keywords or not 1 <= len(arguments) <= 2 or not isinstance(arguments[0], ast.Name):
+        return None
+    group = "values"
+    if len(arguments) == 2:
+        if not (isinstance(arguments[1], ast.Constant) and isinstance(arguments[1].value, str)):
+            return None
+        group = arguments[1].value
+    return CheckCall(node.func.id, arguments[0].id, group)
+
+
+@dataclass
+class Verdict:
+    """The judge's decision on one test cell."""
+
+    passed: bool
+    message: str = ""
+    reason: str = ""  # "" when decided, else why there is no verdict
+
+    def outputs(self) -> list[NotebookNode]:
+        """The cell's outputs: none for a pass, one error output otherwise."""
+        if self.passed:
+            return []
+        ename = "CheckFailure" if not self.reason else "NoVerdict"
+        text = self.message if not self.reason else self.reason
+        return [
+            nbformat.v4.new_output(
+                "error",
+                ename=ename,
+                evalue=text,
+                traceback=[f"\x1b[31m{ename}\x1b[39m: {text}"],
+            )
+        ]
+
+
+def _no_verdict(reason: str) -> Verdict:
+    return Verdict(False, reason=f"no verdict, so no points: {reason}")
+
+
+class JudgedExecute(Execute):
+    """nbgrader's ``Execute`` whose autograded test cells are decided by the judge."""
+
+    raise_on_iopub_timeout = Bool(
+        False, help="A slow ungraded cell must not abort the submission."
+    ).tag(config=True)
+
+    cell_output_limit = Integer(
+        200_000,
+        help="Bytes of output kept per cell; the rest is dropped with a note.",
+    ).tag(config=True)
+
+    max_restarts = Integer(
+        3,
+        help="Kernel restarts per notebook after a dead kernel or a timeout.",
+    ).tag(config=True)
+
+    call_time_limit = Integer(
+        int(CALL_TIME_LIMIT),
+        help="Seconds each call of a student's function may take in a test cell. "
+        "A test cell's budget is this times its number of calls, plus a margin.",
+    ).tag(config=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        if "kernel_manager_class" not in kwargs:
+            from source_lib.grading.sandbox import kernel_manager_class
+
+            kwargs["kernel_manager_class"] = kernel_manager_class()
+        super().__init__(**kwargs)
+
+    # -- the notebook ------------------------------------------------------
+
+    def preprocess(
+        self, nb: NotebookNode, resources: Any = None, km: Any = None
+    ) -> tuple[NotebookNode, Any]:
+        """Run the notebook; judge its test cells."""
+        self._random = np.random.default_rng(secrets.randbits(128))
+        self._replayable: list[int] = []
+        self._restarts = 0
+        self._dead = False
+        self._output_bytes: dict[int, int] = {}
+        return super().preprocess(nb, resources, km=km)
+
+    def preprocess_cell(
+        self, cell: NotebookNode, resources: Any, index: int
+    ) -> tuple[NotebookNode, Any]:
+        """Run an ordinary cell in the kernel; judge a test cell outside it."""
+        if cell.cell_type != "code":
+            return cell, resources
+        if is_autograded_test(cell):
+            verdict = self._judge(cell, index)
+            cell.outputs = verdict.outputs()
+            cell.execution_count = None
+            if not verdict.passed:
+                self.log.info(
+                    "Test cell %s: %s",
+                    cell.metadata.nbgrader.get("grade_id"),
+                    (verdict.reason or verdict.message).splitlines()[0],
+                )
+            return cell, self.resources
+        if self._dead:
+            cell.outputs = [_note("not run: the kernel died too often in this notebook")]
+            return cell, self.resources
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            cell.outputs.append(_note("the kernel died while running this cell"))
+            self._recover()
+            return cell, self.resources
+        if _timed_out(cell):
+            self._recover()
+        else:
+            self._replayable.append(index)
+        return cell, resources
+
+    # -- judging a test cell -----------------------------------------------
+
+    def _judge(self, cell: NotebookNode, index: int) -> Verdict:
+        try:
+            calls = parse_check_calls(cell.source)
+        except UnjudgeableCell as error:
+            self.log.error("Test cell %s: %s", cell.metadata.nbgrader.get("grade_id"), error)
+            return _no_verdict(str(error))
+        if self._dead:
+            return _no_verdict("the kernel died too often in this notebook")
+        plans = []
+        for call in calls:
+            seed = int(self._random.integers(2**63))
+            planner = Planner(seed, call.target)
+            try:
+                with session(planner):
+                    CHECKS[call.check](None, call.group)
+            except CheckFailure as failure:  # the reference failed its own check: a course bug
+                self.log.error("The judge cannot plan %s: %s", call.check, failure)
+                return _no_verdict(f"{call.check} could not be planned")
+            plans.append((call, seed, planner.calls))
+        requested = [entry for _, _, entries in plans for entry in entries]
+        outcomes = self._collect(requested, index)
+        if isinstance(outcomes, str):
+            return _no_verdict(outcomes)
+        start = 0
+        for call, seed, entries in plans:
+            replayer = Replayer(seed, outcomes[start : start + len(entries)])
+            start += len(entries)
+            try:
+                with session(replayer):
+                    CHECKS[call.check](None, call.group)
+            except CheckFailure as failure:
+                return Verdict(False, message=str(failure))
+            except ReplayMismatch as error:
+                return _no_verdict(f"the kernel's answers did not match the calls ({error})")
+            if replayer.used != len(entries):
+                return _no_verdict("the kernel's answers did not match the calls")
+        return Verdict(True)
+
+    def _collect(self, requested: list[dict[str, Any]], index: int) -> list[Any] | str:
+        """Run the calls in the kernel; return their outcomes, or why there are none."""
+        nonce = secrets.token_hex(8)
+        request = json.dumps(
+            {"nonce": nonce, "time_limit": self.call_time_limit, "calls": requested}
+        )
+        source = (
+            f"_softsign_collector = {{}}\n"
+            f"exec(compile({COLLECTOR_SOURCE!r}, 'softsign_collector', 'exec'), "
+            f"_softsign_collector)\n"
+            f"_softsign_collector['run']({request!r}, globals())\n"
+            f"del _softsign_collector\n"
+        )
+        scratch = nbformat.v4.new_code_cell(source)
+        original = self.nb.cells[index]
+        saved_timeout = self.timeout
+        self.timeout = self.call_time_limit * max(1, len(requested)) + 10
+        try:
+            self.execute_cell(scratch, index, store_history=False)
+        except DeadKernelError:
+            self._recover()
+            return "the kernel died while the test ran"
+        finally:
+            self.timeout = saved_timeout
+            self.nb.cells[index] = original  # execute_cell stored the scratch cell there
+        if _timed_out(scratch):
+            self._recover()
+            return f"the test did not finish within its budget of {self.timeout}s"
+        for output in scratch.outputs:
+            data = output.get("data", {}) if output.get("output_type") == "display_data" else {}
+            text = data.get(collector.MIME_TYPE)
+            if not isinstance(text, str) or len(text) > 64 * 2**20:
+                continue
+            try:
+                document = json.loads(text)
+                if not isinstance(document, dict) or document.get("nonce") != nonce:
+                    continue
+                raw = document.get("outcomes")
+                if not isinstance(raw, list) or len(raw) != len(requested):
+                    return "the kernel's answer had the wrong number of results"
+                return [collector.outcome_from_wire(item) for item in raw]
+            except (ValueError, TypeError, collector.WireError) as error:
+                return f"the kernel's answer could not be read ({_short(str(error))})"
+        return "the kernel returned no results (did the notebook stop the kernel?)"
+
+    # -- keeping a broken notebook going ------------------------------------
+
+    def _recover(self) -> None:
+        """Restart the kernel and rerun the ordinary cells that ran before."""
+        if self._restarts >= self.max_restarts:
+            self._dead = True
+            self.log.warning("The kernel died or timed out too often; the rest scores 0")
+            return
+        self._restarts += 1
+        self.log.warning("Restarting the kernel (restart %d)", self._restarts)
+        try:
+            run_sync(self._async_restart)()
+        except Exception as error:  # a kernel that cannot start again
+            self.log.error("The kernel could not be restarted: %s", error)
+            self._dead = True
+            return
+        for earlier in list(self._replayable):
+            original = self.nb.cells[earlier]
+            scratch = nbformat.from_dict(original)
+            scratch.outputs = []
+            try:
+                self.execute_cell(scratch, earlier, store_history=False)
+            except DeadKernelError:
+                self._dead = True
+                return
+            finally:
+                self.nb.cells[earlier] = original
+            if _timed_out(scratch):
+                break
+
+    async def _async_restart(self) -> None:
+        assert self.km is not None
+        if self.kc is not None:
+            await ensure_async(self.kc.stop_channels())
+        await ensure_async(self.km.restart_kernel(now=True))
+        self.kc = self.km.client()
+        await ensure_async(self.kc.start_channels())
+        await ensure_async(self.kc.wait_for_ready(timeout=self.startup_timeout))
+        self.kc.allow_stdin = False
+
+    # -- outputs -----------------------------------------------------------
+
+    def output(
+        self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None, cell_index: int
+    ) -> NotebookNode | None:
+        """Keep at most :attr:`cell_output_limit` bytes of an ordinary cell's output."""
+        if self._is_test(cell_index):
+            return super().output(outs, msg, display_id, cell_index)
+        size = len(json.dumps(msg.get("content", {}), default=str))
+        used = self._output_bytes.get(cell_index, 0)
+        self._output_bytes[cell_index] = used + size
+        if used + size <= self.cell_output_limit:
+            return super().output(outs, msg, display_id, cell_index)
+        if used <= self.cell_output_limit:
+            outs.append(
+                nbformat.v4.new_output(
+                    "stream",
+                    name="stdout",
+                    text=f"\n[output beyond {self.cell_output_limit} bytes was dropped]\n",
+                )
+            )
+        return None
+
+    def _update_display_id(self, display_id: str, msg: dict[str, Any]) -> None:
+        """Never let a display update reach a test cell's output."""
+        cells = self._display_id_map.get(display_id, {})
+        for cell_index in [i for i in cells if self._is_test(i)]:
+            del cells[cell_index]
+        super()._update_display_id(display_id, msg)
+
+    def _is_test(self, cell_index: int) -> bool:
+        cells = self.nb.cells
+        return 0 <= cell_index < len(cells) and is_autograded_test(cells[cell_index])
+
+
+def _timed_out(cell: NotebookNode) -> bool:
+    return any(
+        output.get("output_type") == "error" and output.get("ename") == TIMEOUT_ENAME
+        for output in cell.get("outputs", [])
+    )
+
+
+def _note(text: str) -> NotebookNode:
+    return nbformat.v4.new_output(
+        "error", ename="GradingNote", evalue=text, traceback=[f"GradingNote: {text}"]
+    )
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

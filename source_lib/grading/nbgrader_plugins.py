@@ -1,0 +1,114 @@
+"""nbgrader extensions that make the course's autograding trustworthy.
+
+``nbgrader_config.py`` calls :func:`register`, which installs:
+
+:class:`~source_lib.grading.judge.JudgedExecute` (``nbgrader autograde``)
+    nbgrader's ``Execute`` preprocessor, with every autograded test cell
+    decided by the judge outside the student's kernel, and the kernel run in
+    a bubblewrap sandbox (:mod:`source_lib.grading.sandbox`).
+
+:class:`TolerantNotebookExporter` (``nbgrader autograde``)
+    A submitted notebook that is not valid JSON does not abort the student's
+    whole submission: the instructor's log says which file is broken and why,
+    the notebook is graded as the unanswered release copy (every test cell
+    scores 0), and the student's other notebooks are graded normally.
+    A missing notebook is already scored 0 by nbgrader ("No submitted file").
+
+:class:`ConciseFeedback` (``nbgrader generate_feedback``)
+    In the feedback HTML, test cells show only their visible part (hidden
+    tests are removed with nbgrader's own ``ClearHiddenTests`` delimiters) and
+    a failed test shows the judge's message, not a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import nbformat
+from nbconvert.exporters import NotebookExporter
+from nbformat.notebooknode import NotebookNode
+from nbgrader import utils
+from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor
+
+from source_lib.grading.judge import JudgedExecute
+
+__all__ = ["ConciseFeedback", "TolerantNotebookExporter", "register"]
+
+
+class TolerantNotebookExporter(NotebookExporter):
+    """Notebook exporter that grades an unreadable submission as an unanswered one."""
+
+    def from_filename(self, filename: str, resources: Any = None, **kwargs: Any) -> tuple[str, Any]:
+        """Read ``filename``; if it is not a valid notebook, log why and use the release copy."""
+        try:
+            with open(filename, encoding="utf-8") as handle:
+                nbformat.read(handle, as_version=4)
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as error:
+            reason = " ".join(str(error).split())[:300]
+            self.log.error(
+                "%s is not a valid notebook (%s: %s); it is graded as the unanswered "
+                "release copy, so each of its test cells scores 0",
+                filename,
+                type(error).__name__,
+                reason,
+            )
+            notebook = self._released_notebook(filename)
+            resources = self._init_resources(resources)
+            return self.from_notebook_node(notebook, resources=resources, **kwargs)
+        return super().from_filename(filename, resources=resources, **kwargs)
+
+    def _released_notebook(self, filename: str) -> NotebookNode:
+        """The notebook as released to students (all exercises unanswered)."""
+        coursedir = getattr(self.parent, "coursedir", None)
+        if coursedir is not None:
+            assignment = os.path.basename(os.path.dirname(os.path.abspath(filename)))
+            release = os.path.join(
+                coursedir.format_path(coursedir.release_directory, ".", assignment),
+                os.path.basename(filename),
+            )
+            if os.path.exists(release):
+                return nbformat.read(release, as_version=4)
+            self.log.error("No released copy of %s at %s", filename, release)
+        raise ValueError(f"{filename} is not a valid notebook and has no released copy")
+
+
+class ConciseFeedback(NbGraderPreprocessor):
+    """Feedback without hidden tests and without tracebacks in test cells."""
+
+    def preprocess_cell(
+        self, cell: NotebookNode, resources: Any, cell_index: int
+    ) -> tuple[NotebookNode, Any]:
+        """Strip hidden-test regions and shorten error outputs of a test cell."""
+        if cell.cell_type != "code" or not utils.is_grade(cell):
+            return cell, resources
+        cell.source = _hidden_region(self.config).sub("", cell.source).rstrip("\n")
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                output.traceback = [f"\x1b[31m{output.ename}\x1b[39m: {output.evalue}"]
+        return cell, resources
+
+
+def _hidden_region(config: Any) -> re.Pattern[str]:
+    """The hidden-tests region, with the delimiters nbgrader is configured to use."""
+    clear = ClearHiddenTests(config=config)
+    begin, end = (
+        re.escape(text) for text in (clear.begin_test_delimeter, clear.end_test_delimeter)
+    )
+    return re.compile(
+        rf"^[ \t]*#+[ \t]*{begin}.*?^[ \t]*#+[ \t]*{end}[^\n]*\n?", re.MULTILINE | re.DOTALL
+    )
+
+
+def register(config: Any) -> None:
+    """Install the course's grading extensions into an nbgrader config object ``c``."""
+    from nbgrader.converters import Autograde, GenerateFeedback
+
+    steps = Autograde.class_traits()["autograde_preprocessors"].default()
+    config.Autograde.autograde_preprocessors = [
+        JudgedExecute if step is Execute else step for step in steps
+    ]
+    config.Autograde.exporter_class = TolerantNotebookExporter
+    feedback = list(GenerateFeedback.class_traits()["preprocessors"].default())
+    config.GenerateFeedback.preprocessors = [*feedback[:1], ConciseFeedback, *feedback[1:]]

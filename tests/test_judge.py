@@ -1,0 +1,253 @@
+"""The judge: checks planned and replayed outside the kernel agree with the checks themselves.
+
+:mod:`source_lib.grading.judge` never runs a check in the student's kernel. It
+plans the check here, sends the calls as plain data, and replays the check on
+the outcomes the kernel returns. These tests play the kernel's part in this
+process (decode the calls, call the function with the collector, encode the
+outcomes, through JSON, as the wire carries them), so they can show, for every
+right answer and common mistake, that the judge reaches the same verdict and
+the same message as the check run directly; and that the wire refuses
+anything but plain values. ``test_grading.py`` and ``test_adversarial.py``
+do the same through real nbgrader and a real, sandboxed kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from test_checks import RIGHT, WRONG
+
+from source_lib.checks import CHECKS, CheckFailure
+from source_lib.grading import collector
+from source_lib.grading.judge import CheckCall, UnjudgeableCell, parse_check_calls
+from source_lib.grading.replay import Planner, Replayer, ReplayMismatch, session
+
+GROUPS = ("values", "arrays", "hidden_values", "hidden_arrays")
+
+
+def _kernel(entries: list[dict], func) -> list[collector.Outcome]:
+    """Play the kernel: run the planned calls on ``func``, return what the judge receives."""
+    outcomes = []
+    for entry in json.loads(json.dumps(entries)):
+        args = tuple(collector.decode(arg) for arg in entry["args"])
+        kwargs = {key: collector.decode(value) for key, value in entry["kwargs"].items()}
+        outcome = collector.call(func, args, kwargs, 3.0)
+        outcomes.append(json.dumps(collector.outcome_to_wire(outcome)))
+    return [collector.outcome_from_wire(json.loads(text)) for text in outcomes]
+
+
+def judge(check, func, group: str, seed: int = 12345) -> str | None:
+    """The judge's verdict on ``func``: None for a pass, else the message."""
+    planner = Planner(seed, "student_function")
+    with session(planner):
+        check(None, group)
+    replayer = Replayer(seed, _kernel(planner.calls, func))
+    try:
+        with session(replayer):
+            check(None, group)
+    except CheckFailure as failure:
+        return str(failure)
+    assert replayer.used == len(planner.calls)
+    return None
+
+
+def direct(check, func, group: str, seed: int = 12345) -> str | None:
+    """The check run directly on ``func`` with the same cases (a seeded session, no kernel)."""
+
+    class Direct(Planner):
+        def call(self, name, args, kwargs):
+            return collector.call(func, args, kwargs, 3.0)
+
+    try:
+        with session(Direct(seed, "student_function")):
+            check(None, group)
+    except CheckFailure as failure:
+        return str(failure)
+    return None
+
+
+@pytest.mark.parametrize(
+    ("check", "func"),
+    [
+        pytest.param(c, f, id=f"{c.__name__}-{i}")
+        for c, fs in RIGHT.items()
+        for i, f in enumerate(fs)
+    ],
+)
+def test_the_judge_passes_every_right_answer(check, func):
+    for group in GROUPS:
+        assert judge(check, func, group) is None
+
+
+@pytest.mark.parametrize(
+    ("check", "func", "hint"),
+    [pytest.param(c, f, h, id=f"{c.__name__}-{i}") for i, (c, f, h) in enumerate(WRONG)],
+)
+def test_the_judge_fails_every_mistake_with_the_checks_own_message(check, func, hint):
+    messages = [judge(check, func, group) for group in GROUPS]
+    assert any(message is not None for message in messages)
+    assert messages == [direct(check, func, group) for group in GROUPS]
+    assert any(hint in message for message in messages if message)
+
+
+def test_an_input_modified_in_the_kernel_is_seen_by_the_judge():
+    def in_place(x):
+        x = np.asarray(x, dtype=float)
+        np.abs(x, out=x)
+        return x / (1 + x)
+
+    message = judge(CHECKS["check_softsign"], in_place, "arrays")
+    assert message is not None
+    assert "modified its input array x" in message
+
+
+def test_where_the_kernel_evaluated_f_reaches_the_judge():
+    message = judge(
+        CHECKS["check_numerical_derivative"],
+        lambda f, x, h=1e-5: (f(x + h) - f(x)) / h,
+        "values",
+    )
+    assert message is not None
+    assert "forward difference" in message
+
+
+def test_a_seed_gives_the_same_cases_and_a_new_seed_new_ones():
+    def plan(seed):
+        planner = Planner(seed, "softsign")
+        with session(planner):
+            CHECKS["check_softsign"](None, "hidden_arrays")
+        return json.dumps(planner.calls)
+
+    assert plan(1) == plan(1)
+    assert plan(1) != plan(2)
+
+
+def test_fewer_answers_than_calls_give_no_verdict():
+    planner = Planner(7, "softsign")
+    with session(planner):
+        CHECKS["check_softsign"](None, "values")
+    outcomes = _kernel(planner.calls, lambda x: x / (1 + np.abs(x)))
+    with pytest.raises(ReplayMismatch), session(Replayer(7, outcomes[:-1])):
+        CHECKS["check_softsign"](None, "values")
+
+
+# --------------------------------------------------------------------------- the wire
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        True,
+        3,
+        -0.0,
+        math.inf,
+        1e-310,
+        2 + 3j,
+        np.float32(0.5),
+        np.int8(-3),
+        np.array(-0.0),
+        np.array([], dtype=np.float16),
+        np.arange(6, dtype=np.int64).reshape(2, 3),
+        (np.zeros(2), np.ones((1, 1)), np.float64(1.0)),
+        [1.0, None],
+    ],
+    ids=repr,
+)
+def test_values_survive_the_wire_exactly(value):
+    back = collector.decode(json.loads(json.dumps(collector.encode(value))))
+    assert type(back) is type(value)
+    if isinstance(value, np.ndarray | np.generic):
+        assert back.dtype == value.dtype
+        assert np.array_equal(back, value)
+        assert np.array_equal(np.signbit(back), np.signbit(value))
+    elif isinstance(value, float):
+        assert math.copysign(1, back) == math.copysign(1, value)
+        assert back == value or (math.isnan(back) and math.isnan(value))
+
+
+def test_read_only_and_strided_inputs_arrive_as_such():
+    base = np.arange(12.0)
+    view = base[::2]
+    view.flags.writeable = False
+    back = collector.decode(collector.encode(view))
+    assert not back.flags.writeable
+    strided = collector.decode(collector.encode(np.arange(12.0)[::2]))
+    assert not strided.flags.c_contiguous
+    assert np.array_equal(strided, np.arange(12.0)[::2])
+
+
+def test_objects_cross_only_as_their_type_name():
+    class Sneaky:
+        def __float__(self):
+            return 0.5
+
+    back = collector.decode(collector.encode(Sneaky()))
+    assert type(back).__name__ == "Sneaky"
+    with pytest.raises(TypeError):
+        float(back)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"t": "pickle", "v": "gASV"},
+        {"t": "array", "dtype": "|O", "shape": [1], "b": "AAAAAAAAAAA="},
+        {"t": "array", "dtype": "<f8", "shape": [2], "b": "AAAAAAAAAAA="},
+        {"t": "array", "dtype": "<f8", "shape": [10**9, 10**9], "b": ""},
+        {"t": "array", "dtype": "<f8", "shape": [-1], "b": ""},
+        {"t": "array", "dtype": "V8", "shape": [1], "b": "AAAAAAAAAAA="},
+        {"t": "function", "name": "os.system"},
+        {"t": "tuple", "items": [{"t": "tuple", "items": [{"t": "tuple", "items": []}]}]},
+        {"t": "scalar", "dtype": "<f8", "b": "AAAA"},
+        ["not", "an", "object"],
+    ],
+)
+def test_forged_documents_are_refused(document):
+    with pytest.raises(collector.WireError):
+        collector.decode(document)
+
+
+def test_a_forged_outcome_is_refused():
+    with pytest.raises(collector.WireError):
+        collector.outcome_from_wire({"kind": "passed"})
+    with pytest.raises(collector.WireError):
+        collector.outcome_from_wire({"kind": "value", "value": {"t": "eval", "v": "1"}})
+
+
+# --------------------------------------------------------------------------- test cells
+
+
+def test_test_cells_are_read_as_check_calls():
+    source = (
+        '"""Check softsign."""\n'
+        "from source_lib.checks import check_softsign\n\n"
+        'check_softsign(softsign, "values")\n'
+        "### BEGIN HIDDEN TESTS\n"
+        'check_softsign(softsign, group="hidden_values")\n'
+        "### END HIDDEN TESTS\n"
+    )
+    assert parse_check_calls(source) == [
+        CheckCall("check_softsign", "softsign", "values"),
+        CheckCall("check_softsign", "softsign", "hidden_values"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "assert softsign(0) == 0",
+        "check_softsign(softsign, 'values')\nprint('x')",
+        "check_unknown(softsign, 'values')",
+        "check_softsign(lambda x: x, 'values')",
+        "check_softsign(softsign, group)",
+        '"""only a docstring"""',
+        "check_softsign(softsign, 'values'",
+    ],
+)
+def test_anything_but_check_calls_cannot_be_judged(source):
+    with pytest.raises(UnjudgeableCell):
+        parse_check_calls(source)
