@@ -310,10 +310,12 @@ def submission_fingerprint(folder: Path, ignore: Sequence[str] = (), salt: str =
 
 
 def _assignment_salt(course: CourseLayout, assignment: str, nbgrader_args: Sequence[str]) -> str:
-    """Describe what, besides the submission, decides the grades: tests, points, config."""
+    """Describe what, besides the submission, decides the grades: tests, points, config, graders."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    parts = [*nbgrader_args]
+    from source_lib.grading.judge import grader_fingerprint
+
+    parts = [*nbgrader_args, f"graders:{grader_fingerprint()}"]
     if course.config_file.exists():
         parts.append(hashlib.sha256(course.config_file.read_bytes()).hexdigest())
     with Gradebook(course.db_url, course.course_id) as gradebook:

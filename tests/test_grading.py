@@ -68,9 +68,30 @@ def test_the_log_explains_broken_and_missing_notebooks(graded_sample_class):
     assert "There was an error processing assignment" not in log
 
 
-def test_only_genuine_checks_earn_points(graded_sample_class):
-    """The fake ``source_lib.checks`` module ran no genuine check: the guard scored it 0."""
-    assert "checks left a genuine receipt; scoring it 0" in graded_sample_class.log
+def test_test_cells_hold_only_what_the_judge_wrote(graded_sample_class):
+    """Kernel output never reaches a test cell: a pass is empty, a failure the judge's message.
+
+    ``correct_tricks`` prints to stderr and raises warnings in its functions;
+    ``cheat_patching`` replaces the checks. Neither left anything of its own
+    in a test cell.
+    """
+    import nbformat
+
+    autograded = graded_sample_class.course / "autograded"
+    seen_failure = seen_pass = False
+    for path in autograded.glob(f"*/{ASSIGNMENT}/*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            grade = cell.metadata.get("nbgrader", {})
+            if not (grade.get("grade") and not grade.get("solution")):
+                continue
+            kinds = [(output.output_type, output.get("ename")) for output in cell.outputs]
+            assert kinds in ([], [("error", "CheckFailure")], [("error", "NoVerdict")]), (
+                f"{path}: {grade['grade_id']} holds {kinds}"
+            )
+            seen_failure |= bool(kinds)
+            seen_pass |= not kinds
+    assert seen_failure
+    assert seen_pass
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +135,7 @@ def test_feedback_shows_the_message_not_hidden_tests_nor_tracebacks(feedback):
     for text in feedback.values():
         shown = _text(text)
         assert "BEGIN HIDDEN TESTS" not in shown
-        assert '"hidden")' not in shown
+        assert '"hidden_' not in shown
         assert "checks.py" not in shown
         for cell in _test_cells(text):
             assert "Traceback (most recent call last)" not in cell

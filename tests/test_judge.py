@@ -251,3 +251,14 @@ def test_test_cells_are_read_as_check_calls():
 def test_anything_but_check_calls_cannot_be_judged(source):
     with pytest.raises(UnjudgeableCell):
         parse_check_calls(source)
+
+
+def test_the_graders_fingerprint_follows_the_grading_code(monkeypatch):
+    """softsign-grade regrades everyone when a check, a reference or a version changes."""
+    import source_lib
+    from source_lib.grading.judge import grader_fingerprint
+
+    first = grader_fingerprint()
+    assert grader_fingerprint() == first
+    monkeypatch.setattr(source_lib, "__version__", "0.0.0-fixed-check")
+    assert grader_fingerprint() != first

@@ -31,7 +31,6 @@ from source_lib.network import (
 )
 from source_lib.network import softsign_layer_backward as reference_backward
 from source_lib.network_checks import (
-    _allowed,
     _check_case,
     check_softsign_layer_backward,
     numerical_layer_gradients,
@@ -349,9 +348,9 @@ def test_check_accepts_correct_backward_passes(name, group):
     check_softsign_layer_backward(CORRECT[name], group)
 
 
-@pytest.mark.parametrize("seed", ["1", "7", "123", "4242", "99999"])
-def test_check_accepts_correct_code_whatever_the_hidden_seed(monkeypatch, seed):
-    monkeypatch.setenv("SOFTSIGN_HIDDEN_SEED", seed)
+@pytest.mark.parametrize("run", range(5))
+def test_check_accepts_correct_code_whatever_the_random_cases(run):
+    """Every run draws fresh hidden cases (as the judge does in every grading run)."""
     for backward in CORRECT.values():
         check_softsign_layer_backward(backward, "hidden")
 
@@ -390,13 +389,10 @@ def test_check_explains_a_missing_transpose():
         check_softsign_layer_backward(backward, "values")
     square = (np.eye(2) + 0.5, np.array([[1.0, -2.0], [0.5, 1.0]]), np.zeros(2), np.ones((2, 2)))
     with pytest.raises(CheckFailure, match=r"grad_x = delta @ W\.T"):
-        _check_case(backward, square, _allowed())
+        _check_case(backward, square)
 
 
-def test_check_rejects_the_reference_and_mutation_and_missing_code():
-    def cheat(x, W, b, grad_output):
-        return reference_backward(x, W, b, grad_output)
-
+def test_check_rejects_mutation_and_missing_code():
     def in_place(x, W, b, grad_output):
         grad_output *= (1 - np.abs(softsign(x @ W + b))) ** 2
         return grad_output @ W.T, x.T @ grad_output, grad_output.sum(axis=0)
@@ -404,8 +400,6 @@ def test_check_rejects_the_reference_and_mutation_and_missing_code():
     def unfinished(x, W, b, grad_output):
         raise NotImplementedError
 
-    with pytest.raises(CheckFailure, match="course library's own code"):
-        check_softsign_layer_backward(cheat, "values")
     with pytest.raises(CheckFailure, match="modified its input array grad_output"):
         check_softsign_layer_backward(in_place, "arrays")
     with pytest.raises(CheckFailure, match="not implemented yet"):

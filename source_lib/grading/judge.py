@@ -32,6 +32,7 @@ on with the next cell. Printed output is capped in bytes per cell.
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib
 import json
 import secrets
@@ -53,7 +54,13 @@ from source_lib.checks import CALL_TIME_LIMIT, CHECKS, CheckFailure
 from source_lib.grading import collector
 from source_lib.grading.replay import Planner, Replayer, ReplayMismatch, session
 
-__all__ = ["CheckCall", "JudgedExecute", "is_autograded_test", "parse_check_calls"]
+__all__ = [
+    "CheckCall",
+    "JudgedExecute",
+    "grader_fingerprint",
+    "is_autograded_test",
+    "parse_check_calls",
+]
 
 #: Where the collector's source is read from; it is sent to the kernel with each test cell.
 COLLECTOR_SOURCE = Path(collector.__file__).read_text(encoding="utf-8")
@@ -65,6 +72,28 @@ TIMEOUT_ENAME = "CellTimeoutError"
 
 for _module in CHECK_MODULES:  # registers their checks in CHECKS
     importlib.import_module(_module)
+
+
+def grader_fingerprint() -> str:
+    """A digest of everything in this process that decides a verdict.
+
+    That is the source of every module of ``source_lib`` (the checks, the
+    references they compare with, the judge, the collector, the sandbox) and
+    the versions of ``source_lib``, NumPy and nbgrader. ``softsign-grade``
+    regrades everyone when it changes, so a fixed check reaches every student.
+    """
+    import nbgrader
+
+    import source_lib
+
+    package = Path(source_lib.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for version in (source_lib.__version__, np.__version__, nbgrader.__version__):
+        digest.update(f"{version}\0".encode())
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def is_autograded_test(cell: NotebookNode) -> bool:
