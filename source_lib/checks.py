@@ -673,6 +673,7 @@ def check_function(name: str) -> Callable[[Callable[..., None]], Callable[..., N
             if failure is not None:
                 raise failure.with_traceback(None) from None
 
+        check.exercise = name  # type: ignore[attr-defined]
         CHECKS[body.__name__] = check
         return check
 

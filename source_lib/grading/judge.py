@@ -153,6 +153,13 @@ def parse_check_calls(source: str) -> list[CheckCall]:
     return calls
 
 
+def _calls_or_none(source: str) -> list[CheckCall]:
+    try:
+        return parse_check_calls(source)
+    except UnjudgeableCell:
+        return []
+
+
 def _check_call(node: ast.Call) -> CheckCall | None:
     if not (isinstance(node.func, ast.Name) and node.func.id in CHECKS):
         return None
@@ -241,7 +248,22 @@ class JudgedExecute(Execute):
         self._restarts = 0
         self._dead = False
         self._output_bytes: dict[int, int] = {}
+        self._withheld = sorted(
+            {
+                CHECKS[call.check].exercise  # type: ignore[attr-defined]
+                for cell in nb.cells
+                if is_autograded_test(cell)
+                for call in _calls_or_none(cell.source)
+            }
+        )
         return super().preprocess(nb, resources, km=km)
+
+    def create_kernel_manager(self) -> Any:
+        """The kernel manager, told which references this notebook's tests withhold."""
+        km = super().create_kernel_manager()
+        if hasattr(km, "withheld"):
+            km.withheld = self._withheld
+        return km
 
     def preprocess_cell(
         self, cell: NotebookNode, resources: Any, index: int

@@ -7,6 +7,10 @@
     decided by the judge outside the student's kernel, and the kernel run in
     a bubblewrap sandbox (:mod:`source_lib.grading.sandbox`).
 
+:mod:`source_lib.grading.repair` and :class:`ForgetOldGrades` (``nbgrader autograde``)
+    Copy-pasted, split and oddly tagged cells grade like the originals; a
+    notebook's old automatic scores are cleared before it is graded again.
+
 :class:`TolerantNotebookExporter` (``nbgrader autograde``)
     A submitted notebook that is not valid JSON does not abort the student's
     whole submission: the instructor's log says which file is broken and why,
@@ -32,9 +36,39 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor
 
+from source_lib.grading import repair
 from source_lib.grading.judge import JudgedExecute
 
-__all__ = ["ConciseFeedback", "TolerantNotebookExporter", "register"]
+__all__ = ["ConciseFeedback", "ForgetOldGrades", "TolerantNotebookExporter", "register"]
+
+
+class ForgetOldGrades(NbGraderPreprocessor):
+    """Clear a notebook's automatic scores before it is graded again.
+
+    Runs first in ``nbgrader autograde``. If the new grading then fails, the
+    gradebook shows no score for the notebook's cells (and flags them for
+    manual grading) instead of keeping the marks of an earlier run that no
+    longer stand. Manual scores and comments are left as they are.
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: Any) -> tuple[NotebookNode, Any]:
+        """Reset ``auto_score`` of every grade of this submitted notebook."""
+        from nbgrader.api import Gradebook, MissingEntry
+
+        info = (resources or {}).get("nbgrader", {})
+        try:
+            with Gradebook(info["db_url"]) as gradebook:
+                notebook = gradebook.find_submission_notebook(
+                    info["notebook"], info["assignment"], info["student"]
+                )
+                for grade in notebook.grades:
+                    if grade.auto_score is not None:
+                        grade.auto_score = None
+                        grade.needs_manual_grade = True
+                gradebook.db.commit()
+        except (KeyError, MissingEntry):
+            pass
+        return nb, resources
 
 
 class TolerantNotebookExporter(NotebookExporter):
@@ -109,6 +143,11 @@ def register(config: Any) -> None:
     config.Autograde.autograde_preprocessors = [
         JudgedExecute if step is Execute else step for step in steps
     ]
+    # Pasted, split and odd cells first (source_lib.grading.repair); the notebook's
+    # format repair must stay first, since nbconvert validates after every step.
+    repair.install(config)
+    sanitize = list(config.Autograde.sanitize_preprocessors)
+    config.Autograde.sanitize_preprocessors = [*sanitize[:1], ForgetOldGrades, *sanitize[1:]]
     config.Autograde.exporter_class = TolerantNotebookExporter
     feedback = list(GenerateFeedback.class_traits()["preprocessors"].default())
     config.GenerateFeedback.preprocessors = [*feedback[:1], ConciseFeedback, *feedback[1:]]

@@ -1,0 +1,515 @@
+"""The grading kernel's sandbox (``source_lib.grading.sandbox``), with real kernels.
+
+Every test starts real ipykernels through the kernel managers, inside bubblewrap
+(``SandboxedKernelManager``) or not (``UnsandboxedKernelManager``), and asks them
+from the outside or from the inside what they can do. Without a working ``bwrap``
+the sandbox tests are skipped, except under ``CI=true``, where they fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from source_lib.course import REPO_ROOT
+from source_lib.grading.sandbox import (
+    NOT_ISOLATED_WARNING,
+    SANDBOX_ENV,
+    SANDBOX_HOME,
+    SANDBOX_WORK,
+    SandboxedKernelManager,
+    UnsandboxedKernelManager,
+    kernel_manager_class,
+    sandbox_available,
+    sandbox_problem,
+)
+
+UNDER_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+WITHHELD = "is withheld while your notebook is graded"
+
+
+@pytest.fixture(scope="module")
+def require_sandbox() -> None:
+    """Skip without a working bwrap, or under CI fail: CI must never skip these silently."""
+    if not sandbox_available():
+        reason = f"no bubblewrap sandbox on this machine: {sandbox_problem()}"
+        if UNDER_CI:
+            pytest.fail(f"the sandbox tests cannot run under CI: {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+class Kernel:
+    """A kernel started by a grading kernel manager, driven by a blocking client."""
+
+    def __init__(self, manager_class: type, cwd: Path | None, **traits: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.km = manager_class(**traits)
+        self.loop.run_until_complete(self.km.start_kernel(cwd=None if cwd is None else str(cwd)))
+        self.kc = self.km.blocking_client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+
+    def run(self, code: str, timeout: float = 60) -> tuple[dict[str, Any], str]:
+        """Execute ``code``; return the execute_reply's content and everything it printed."""
+        printed: list[str] = []
+
+        def hook(msg: dict[str, Any]) -> None:
+            if msg["msg_type"] == "stream":
+                printed.append(msg["content"]["text"])
+
+        reply = self.kc.execute_interactive(code, timeout=timeout, output_hook=hook)
+        return reply["content"], "".join(printed)
+
+    def value(self, code: str) -> Any:
+        """Execute ``code``, which sets ``result``, and return ``result`` (through JSON)."""
+        content, printed = self.run(f"{code}\nimport json\nprint('\\n@@' + json.dumps(result))")
+        assert content["status"] == "ok", (content.get("ename"), content.get("evalue"), printed)
+        return json.loads(printed.rsplit("\n@@", 1)[1])
+
+    def is_alive(self) -> bool:
+        return self.loop.run_until_complete(self.km.is_alive())
+
+    def close(self, now: bool = True) -> None:
+        self.kc.stop_channels()
+        self.loop.run_until_complete(self.km.shutdown_kernel(now=now))
+        self.loop.close()
+
+
+def _notebook_folder(root: Path) -> Path:
+    """A student's notebook folder, with a peer student's folder beside it."""
+    folder = root / "submitted" / "alice" / "softsign"
+    folder.mkdir(parents=True)
+    (folder / "data.txt").write_text("the student's data\n")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "more.txt").write_text("nested\n")
+    peer = root / "submitted" / "bob" / "softsign"
+    peer.mkdir(parents=True)
+    (peer / "answers.txt").write_text("bob's answers\n")
+    return folder
+
+
+def _listing(folder: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(folder)): path.read_text() if path.is_file() else "/"
+        for path in sorted(folder.rglob("*"))
+    }
+
+
+def _processes_with(marker: str) -> list[int]:
+    """The host's processes whose command line contains ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _wait_until(condition: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def _start_daemon(kernel: Kernel, marker: str) -> None:
+    """Make the kernel leave a double-forked, setsid daemon behind, and see it on the host."""
+    content, printed = kernel.run(
+        "import os, sys\n"
+        "child = os.fork()\n"
+        "if child == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        os.execv(sys.executable,\n"
+        f"                 [sys.executable, '-c', 'import time; time.sleep(120)', {marker!r}])\n"
+        "    os._exit(0)\n"
+        "os.waitpid(child, 0)\n"
+    )
+    assert content["status"] == "ok", (content, printed)
+    assert _wait_until(lambda: _processes_with(marker), 10), "the daemon never started"
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("course")
+
+
+@pytest.fixture(scope="module")
+def folder(course: Path) -> Path:
+    return _notebook_folder(course)
+
+
+@pytest.fixture(scope="module")
+def sandboxed(require_sandbox: None, folder: Path) -> Iterator[Kernel]:
+    """One sandboxed kernel with the default limits, shared by the read-only checks."""
+    kernel = Kernel(SandboxedKernelManager, folder)
+    yield kernel
+    kernel.close()
+
+
+# ------------------------------------------------------------------------------------------
+# The sandbox
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("require_sandbox")
+def test_notebook_runs_numpy_and_matplotlib_on_a_copy_of_its_folder(tmp_path: Path):
+    folder = _notebook_folder(tmp_path)
+    before = _listing(folder)
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "import os\n"
+            "print(open('data.txt').read().strip(), open('sub/more.txt').read().strip())\n"
+            "print(os.getcwd())"
+        ),
+        nbformat.v4.new_code_cell(
+            "import numpy as np\n"
+            "import matplotlib.pyplot as plt\n"
+            "x = np.linspace(-5, 5, 201)\n"
+            "rng = np.random.default_rng(0)\n"
+            "a = rng.standard_normal((512, 512))\n"
+            "print(float(np.abs(a @ a.T - (a @ a.T).T).max()))\n"
+            "fig, ax = plt.subplots()\n"
+            "ax.plot(x, x / (1 + np.abs(x)))\n"
+            "fig.savefig('plot.png')\n"
+            "open('new.txt', 'w').write('written by the kernel')\n"
+            "open('data.txt', 'a').write('changed')\n"
+            "print(plt.get_backend(), sorted(os.listdir('.')))"
+        ),
+    ]
+    client = NotebookClient(
+        notebook,
+        kernel_manager_class=SandboxedKernelManager,
+        timeout=60,
+        resources={"metadata": {"path": str(folder)}},
+    )
+    client.execute()
+    first = notebook.cells[0].outputs[0]["text"].splitlines()
+    assert first == ["the student's data nested", SANDBOX_WORK]
+    last = notebook.cells[1].outputs[0]["text"].splitlines()
+    assert last[0] == "0.0"
+    assert last[1] == "agg ['data.txt', 'new.txt', 'plot.png', 'sub']"
+    assert _listing(folder) == before, "the kernel changed the real notebook folder"
+
+
+def test_kernel_runs_as_uid_65534_with_a_tmpfs_home(sandboxed: Kernel):
+    name = f"softsign_sandbox_{uuid.uuid4().hex}.py"
+    result = sandboxed.value(
+        "import os\n"
+        "startup = os.path.expanduser('~/.ipython/profile_default/startup')\n"
+        "os.makedirs(startup, exist_ok=True)\n"
+        f"open(os.path.join(startup, {name!r}), 'w').write('print(1)')\n"
+        "mounts = [line.split()[4:5] + line.split(' - ')[1].split()[:1]\n"
+        "          for line in open('/proc/self/mountinfo')]\n"
+        "result = {'uid': os.getuid(), 'gid': os.getgid(), 'home': os.environ['HOME'],\n"
+        "          'written': os.listdir(startup), 'mounts': mounts,\n"
+        "          'sandbox': os.environ.get('SOFTSIGN_GRADING_SANDBOX')}"
+    )
+    assert (result["uid"], result["gid"]) == (65534, 65534)
+    assert result["home"] == SANDBOX_HOME
+    assert result["sandbox"] == "1"
+    assert name in result["written"]
+    assert [SANDBOX_HOME, "tmpfs"] in result["mounts"]
+    leaked = [path for path in (Path.home() / ".ipython").rglob(name)] + [
+        path for path in Path(sandboxed.km.connection_file).parents[1].rglob(name)
+    ]
+    assert leaked == [], "the kernel's HOME is not a tmpfs"
+
+
+def test_course_and_peers_are_invisible(sandboxed: Kernel, folder: Path, course: Path):
+    hidden = [
+        REPO_ROOT / "nbgrader_config.py",
+        REPO_ROOT / "solutions",
+        REPO_ROOT / "notebooks",
+        REPO_ROOT / "pyproject.toml",
+        course / "submitted" / "bob" / "softsign" / "answers.txt",
+        course / "submitted" / "bob",
+        folder / "data.txt",
+        Path("/etc/shadow"),
+    ]
+    result = sandboxed.value(
+        "import os\n"
+        f"result = {{'exists': [p for p in {[str(p) for p in hidden]!r} if os.path.exists(p)],\n"
+        f"          'root': sorted(os.listdir({str(REPO_ROOT)!r}))}}\n"
+        "try:\n"
+        "    open('../../bob/softsign/answers.txt')\n"
+        "    result['peer'] = 'read'\n"
+        "except FileNotFoundError:\n"
+        "    result['peer'] = 'FileNotFoundError'"
+    )
+    assert result["exists"] == []
+    assert set(result["root"]) <= {".venv", "source_lib"}
+    assert result["peer"] == "FileNotFoundError"
+
+
+def test_source_lib_installation_is_read_only(sandboxed: Kernel):
+    result = sandboxed.value(
+        "import errno, numpy, source_lib.activations\n"
+        "result = {}\n"
+        "for path in (source_lib.activations.__file__, numpy.__file__, '/usr/new_file'):\n"
+        "    try:\n"
+        "        open(path, 'a').write('# changed')\n"
+        "        result[path] = 'written'\n"
+        "    except OSError as error:\n"
+        "        result[path] = errno.errorcode[error.errno]"
+    )
+    assert len(result) == 3
+    assert set(result.values()) <= {"EROFS", "EACCES", "EPERM"}, result
+
+
+def test_graded_references_are_withheld(sandboxed: Kernel):
+    result = sandboxed.value(
+        "import source_lib, source_lib.activations, source_lib.checks\n"
+        "from source_lib import softsign\n"
+        "def attempt(call):\n"
+        "    try:\n"
+        "        return repr(call())\n"
+        "    except NotImplementedError as error:\n"
+        "        return 'withheld: ' + str(error)\n"
+        "def backward():\n"
+        "    from source_lib.network import softsign_layer_backward\n"
+        "    return softsign_layer_backward(1.0, 1.0, 1.0)\n"
+        "result = {\n"
+        "    'softsign': attempt(lambda: softsign(1.0)),\n"
+        "    'registry': attempt(lambda: source_lib.ACTIVATIONS['softsign'](1.0)),\n"
+        "    'derivatives': attempt(lambda: source_lib.DERIVATIVES['softsign'](1.0)),\n"
+        "    'module': attempt(lambda: source_lib.activations.softsign_inverse(0.5)),\n"
+        "    'backward': attempt(backward),\n"
+        "    'lazy': attempt(lambda: source_lib.softsign_layer_backward(1.0, 1.0, 1.0)),\n"
+        "    'relative_error': source_lib.relative_error(1.0, 2.0),\n"
+        "    'tanh': float(source_lib.activations.ACTIVATIONS['tanh'](0.0)),\n"
+        "    'checks': source_lib.checks.__name__,\n"
+        "}"
+    )
+    for name in ("softsign", "registry", "derivatives", "module", "backward", "lazy"):
+        assert result[name].startswith("withheld: source_lib."), (name, result[name])
+        assert WITHHELD in result[name]
+    assert "source_lib.softsign is withheld" in result["softsign"]
+    assert "source_lib.softsign_layer_backward is withheld" in result["backward"]
+    assert result["relative_error"] == pytest.approx(0.5)
+    assert result["tanh"] == 0.0
+    assert result["checks"] == "source_lib.checks"
+
+
+def test_no_network(sandboxed: Kernel):
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(1.0)
+        port = server.getsockname()[1]
+        result = sandboxed.value(
+            "import socket\n"
+            "try:\n"
+            f"    socket.create_connection(('127.0.0.1', {port}), timeout=3).close()\n"
+            "    result = {'connect': 'connected'}\n"
+            "except OSError as error:\n"
+            "    result = {'connect': type(error).__name__}\n"
+            "result['interfaces'] = [name for _, name in socket.if_nameindex()]"
+        )
+        with pytest.raises(TimeoutError):
+            server.accept()
+    assert result["connect"] != "connected"
+    assert result["interfaces"] == ["lo"]
+
+
+def test_own_pid_namespace(sandboxed: Kernel):
+    host_pid = os.getpid()
+    result = sandboxed.value(
+        "import os, signal\n"
+        "result = {'pid': os.getpid(), 'ppid': os.getppid(),\n"
+        "          'pids': sorted(int(p) for p in os.listdir('/proc') if p.isdigit())}\n"
+        f"if {host_pid} not in result['pids']:\n"
+        "    try:\n"
+        f"        os.kill({host_pid}, signal.SIGKILL)\n"
+        "        result['kill'] = 'sent'\n"
+        "    except OSError as error:\n"
+        "        result['kill'] = type(error).__name__"
+    )
+    assert result["ppid"] == 1, "the kernel's parent is not its PID namespace's init"
+    assert host_pid not in result["pids"]
+    assert max(result["pids"]) < 100, result["pids"]
+    assert result["kill"] == "ProcessLookupError"
+
+
+def test_memory_limit(sandboxed: Kernel):
+    result = sandboxed.value(
+        "try:\n"
+        "    block = bytearray(3 * 2**30)\n"
+        "    result = 'allocated'\n"
+        "except MemoryError:\n"
+        "    result = 'MemoryError'"
+    )
+    assert result == "MemoryError"
+    assert sandboxed.value("result = sum(range(10))") == 45, "the kernel did not survive"
+
+
+def test_file_size_limit(sandboxed: Kernel):
+    result = sandboxed.value(
+        "import errno, os\n"
+        "try:\n"
+        "    with open('big.bin', 'wb') as file:\n"
+        "        file.write(bytes(100 * 2**20))\n"
+        "    result = 'written'\n"
+        "except OSError as error:\n"
+        "    result = errno.errorcode[error.errno]\n"
+        "os.remove('big.bin')"
+    )
+    assert result == "EFBIG"
+
+
+@pytest.mark.usefixtures("require_sandbox")
+def test_process_limit():
+    kernel = Kernel(SandboxedKernelManager, None, process_limit=40)
+    try:
+        result = kernel.value(
+            "import threading\n"
+            "stop, started = threading.Event(), 0\n"
+            "try:\n"
+            "    for _ in range(500):\n"
+            "        threading.Thread(target=stop.wait, daemon=True).start()\n"
+            "        started += 1\n"
+            "    result = 'unlimited'\n"
+            "except RuntimeError:\n"
+            "    result = started\n"
+            "stop.set()"
+        )
+        assert result != "unlimited"
+        assert 0 < result < 40
+        assert kernel.value("result = 2 + 2") == 4
+    finally:
+        kernel.close()
+
+
+@pytest.mark.usefixtures("require_sandbox")
+def test_daemon_does_not_outlive_shutdown():
+    marker = f"softsign-daemon-{uuid.uuid4().hex}"
+    kernel = Kernel(SandboxedKernelManager, None)
+    try:
+        _start_daemon(kernel, marker)
+    finally:
+        kernel.close(now=False)
+    assert _wait_until(lambda: not _processes_with(marker), 5), "a daemon outlived the kernel"
+
+
+@pytest.mark.usefixtures("require_sandbox")
+def test_interrupt():
+    kernel = Kernel(SandboxedKernelManager, None)
+    try:
+        # As nbgrader's nbclient sends cells (allow_errors): an error does not abort the next.
+        msg_id = kernel.kc.execute("while True:\n    pass", stop_on_error=False)
+        time.sleep(1.0)
+        kernel.loop.run_until_complete(kernel.km.interrupt_kernel())
+        reply = kernel.kc.get_shell_msg(timeout=10)
+        assert reply["parent_header"]["msg_id"] == msg_id
+        assert reply["content"]["status"] == "error"
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        assert kernel.value("result = 6 * 7") == 42
+    finally:
+        kernel.close()
+
+
+@pytest.mark.usefixtures("require_sandbox")
+def test_wall_clock_kill():
+    marker = f"softsign-daemon-{uuid.uuid4().hex}"
+    kernel = Kernel(SandboxedKernelManager, None, wall_clock_limit=3)
+    try:
+        _start_daemon(kernel, marker)
+        kernel.kc.execute("import time; time.sleep(60)")
+        assert _wait_until(lambda: not kernel.is_alive(), 10), "the kernel outlived its limit"
+        assert _wait_until(lambda: not _processes_with(marker), 5), "a daemon outlived the kill"
+    finally:
+        kernel.close()
+
+
+# ------------------------------------------------------------------------------------------
+# The fallback
+# ------------------------------------------------------------------------------------------
+
+
+def test_fallback_is_chosen_with_sandbox_off(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(SANDBOX_ENV, "off")
+    assert kernel_manager_class() is UnsandboxedKernelManager
+    monkeypatch.setenv(SANDBOX_ENV, "sometimes")
+    with pytest.raises(ValueError, match=SANDBOX_ENV):
+        kernel_manager_class()
+    assert "NOT isolated" in NOT_ISOLATED_WARNING
+
+
+def test_fallback_runs_a_kernel_over_ipc(tmp_path: Path):
+    folder = _notebook_folder(tmp_path)
+    before = _listing(folder)
+    kernel = Kernel(UnsandboxedKernelManager, folder)
+    try:
+        info = json.loads(Path(kernel.km.connection_file).read_text())
+        result = kernel.value(
+            "import os, resource\n"
+            "open('new.txt', 'w').write('x')\n"
+            "result = {'cwd': os.getcwd(), 'files': sorted(os.listdir('.')),\n"
+            "          'as': resource.getrlimit(resource.RLIMIT_AS)[0]}"
+        )
+    finally:
+        kernel.close()
+    assert info["transport"] == "ipc"
+    assert kernel.km.transport == "ipc"
+    assert result["cwd"] != str(folder)
+    assert result["files"] == ["data.txt", "new.txt", "sub"]
+    if sys.platform.startswith("linux"):
+        assert result["as"] == 2 * 2**30
+    assert _listing(folder) == before
+    assert not Path(result["cwd"]).exists(), "the kernel's folder was not cleaned up"
+
+
+def test_fallback_starts_kernels_in_parallel_without_port_races():
+    async def one(slots: asyncio.Semaphore) -> str:
+        async with slots:
+            km = UnsandboxedKernelManager()
+            await km.start_kernel()
+            kc = km.client()
+            kc.start_channels()
+            try:
+                await kc.wait_for_ready(timeout=60)
+                reply = await kc.kernel_info(reply=True, timeout=30)
+                return reply["content"]["status"]
+            finally:
+                kc.stop_channels()
+                await km.shutdown_kernel(now=True)
+
+    async def all_of_them() -> list[str]:
+        slots = asyncio.Semaphore(2)
+        return await asyncio.gather(*(one(slots) for _ in range(8)))
+
+    assert asyncio.run(all_of_them()) == ["ok"] * 8
+
+
+def test_fallback_limits_and_kill(tmp_path: Path):
+    kernel = Kernel(UnsandboxedKernelManager, tmp_path, wall_clock_limit=3)
+    try:
+        result = kernel.value(
+            "import errno\n"
+            "try:\n"
+            "    open('big.bin', 'wb').write(bytes(100 * 2**20))\n"
+            "    result = 'written'\n"
+            "except OSError as error:\n"
+            "    result = errno.errorcode[error.errno]"
+        )
+        assert result == "EFBIG"
+        kernel.kc.execute("import time; time.sleep(60)")
+        assert _wait_until(lambda: not kernel.is_alive(), 10), "the kernel outlived its limit"
+    finally:
+        kernel.close()
