@@ -6,6 +6,7 @@ Each sample student is one small TOML file in ``tests/submissions/``::
     base = "solved"            # "solved" (default) or "released" (the untouched notebooks)
     ungraded_notebooks = false # also submit the notebooks that have no test cells
     no_credit = ["softsign"]   # exercises (graded function names) that must earn 0
+    needs_sandbox = false      # no_credit holds only when kernels run in bubblewrap
 
     [solutions]                # whole solution cells, by the function they define
     softsign = '''
@@ -94,6 +95,7 @@ class SampleStudent:
     invalid_json: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
     scores: dict[str, float] = field(default_factory=dict)
+    needs_sandbox: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ def load_students(directory: Path = SUBMISSIONS_DIR) -> dict[str, SampleStudent]
             "solutions",
             "actions",
             "scores",
+            "needs_sandbox",
         }
         unknown = set(data) - known
         actions = data.get("actions", {})
@@ -160,6 +163,7 @@ def load_students(directory: Path = SUBMISSIONS_DIR) -> dict[str, SampleStudent]
             invalid_json=tuple(actions.get("invalid_json", [])),
             missing=tuple(actions.get("missing", [])),
             scores={k: float(v) for k, v in data.get("scores", {}).items()},
+            needs_sandbox=bool(data.get("needs_sandbox", False)),
         )
     return students
 
@@ -212,14 +216,25 @@ def graded_cells(notebooks: Path, functions: dict[str, str]) -> list[GradedCell]
 
 
 def expected_scores(student: SampleStudent, cells: list[GradedCell]) -> dict[str, float]:
-    """Return ``{"notebook/grade_id": points}`` that ``student`` must get for each test cell."""
+    """Return ``{"notebook/grade_id": points}`` that ``student`` must get for each test cell.
+
+    A student with ``needs_sandbox`` keeps ``no_credit`` only where the grading
+    kernels run in bubblewrap (:mod:`source_lib.grading.sandbox`); without it,
+    ``source_lib``'s implementations are not withheld, so calling them earns
+    the points.
+    """
+    from source_lib.grading.sandbox import SandboxedKernelManager, kernel_manager_class
+
+    no_credit = student.no_credit
+    if student.needs_sandbox and kernel_manager_class() is not SandboxedKernelManager:
+        no_credit = frozenset()
     expected = {}
     lost_notebooks = set(student.invalid_json) | set(student.missing)
     for cell in cells:
         earns = (
             student.base == "solved"
             and cell.notebook not in lost_notebooks
-            and not (cell.exercises & student.no_credit)
+            and not (cell.exercises & no_credit)
         )
         expected[cell.key] = cell.points if earns else 0.0
     for key, points in student.scores.items():
