@@ -674,11 +674,28 @@ def check_function(name: str) -> Callable[[Callable[..., None]], Callable[..., N
                 raise failure.with_traceback(None) from None
 
         check.exercise = name  # type: ignore[attr-defined]
+        # What the sandboxed kernel must not offer while this check grades.
+        check.withholds = WITHHELD.get(name, (name,))  # type: ignore[attr-defined]
         CHECKS[body.__name__] = check
         return check
 
     return decorate
 
+
+#: The functions of ``source_lib`` withheld in the grading sandbox while an
+#: exercise is graded, beyond the reference itself: its private twins (the
+#: block kernels behind the public functions, the network's own copies, this
+#: module's models of the answer) and, for the backward pass, the network's
+#: generic backward step and the check's own numerical gradients.
+WITHHELD: dict[str, tuple[str, ...]] = {
+    "softsign": ("softsign", "_softsign", "_softsign_block", "_softsign_model"),
+    "softsign_derivative": ("softsign_derivative", "_softsign_derivative_block"),
+    "softsign_layer_backward": (
+        "softsign_layer_backward",
+        "layer_backward",
+        "numerical_layer_gradients",
+    ),
+}
 
 #: Every check made with :func:`check_function`, by name (``"check_softsign"``...).
 CHECKS: dict[str, Callable[..., None]] = {}

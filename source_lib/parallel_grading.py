@@ -452,6 +452,10 @@ class RunSummary:
             f"unchanged {len(self.unchanged)} in {_duration(self.seconds)} "
             f"with {self.jobs} worker{'s' if self.jobs != 1 else ''}"
         ]
+        if not _kernels_isolated():
+            from source_lib.grading.sandbox import NOT_ISOLATED_WARNING
+
+            lines.append(f"Warning: {NOT_ISOLATED_WARNING}")
         busy = sum(o.seconds for o in self.outcomes)
         notebooks = self.notebook_count()
         if self.outcomes:
@@ -485,6 +489,16 @@ class RunSummary:
                 "run the same command again to grade them."
             )
         return "\n".join(lines)
+
+
+def _kernels_isolated() -> bool:
+    """Whether the grading kernels run in the bubblewrap sandbox."""
+    from source_lib.grading.sandbox import SandboxedKernelManager, kernel_manager_class
+
+    try:
+        return kernel_manager_class() is SandboxedKernelManager
+    except (RuntimeError, ValueError):  # SOFTSIGN_SANDBOX=require without bwrap, or a typo
+        return False
 
 
 def _duration(seconds: float) -> str:
@@ -1275,8 +1289,8 @@ def merge(
     for (index, count), (_, data) in sorted(finished.items()):
         if data["salt"] != salt.hexdigest():
             raise GradingError(
-                f"shard {index}/{count} was graded against another version of the assignment "
-                "or of nbgrader_config.py; grade it again. Nothing was merged."
+                f"shard {index}/{count} was graded against another version of the assignment, "
+                "of nbgrader_config.py or of the grading code; grade it again. Nothing was merged."
             )
     outcomes: list[StudentOutcome] = []
     unchanged: list[str] = []

@@ -44,6 +44,7 @@ process an attacker started may still run.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import html
@@ -75,7 +76,7 @@ from source_lib.sample_class import (
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import NBGRADER_ENV, read_scores  # noqa: E402
+from conftest import NBGRADER_ENV, read_scores
 
 pytestmark = pytest.mark.slow
 
@@ -88,9 +89,7 @@ PEER_SECRET = f"PEERSECRET{uuid.uuid4().hex}"
 #: Put into a hidden-test region of the course copy's instructor notebook.
 HIDDEN_TOKEN = f"HIDDENTOKEN{uuid.uuid4().hex}"
 DEFAULT_NOTEBOOKS = ["01_softsign_definition"]
-SITE_PACKAGES = Path(
-    next(p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir())
-)
+SITE_PACKAGES = Path(next(p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()))
 
 _KNOWN = {
     "description",
@@ -321,12 +320,10 @@ def _marker_files() -> list[str]:
             continue
         for path in root.glob(pattern):
             try:
-                if not path.is_file() or path.is_symlink():
-                    if MARKER in path.name:
-                        found.append(str(path))
-                    continue
                 if MARKER in path.name:
                     found.append(str(path))
+                elif not path.is_file() or path.is_symlink():
+                    continue
                 elif path.stat().st_size < 5 * 2**20 and MARKER.encode() in path.read_bytes():
                     found.append(str(path))
             except OSError:
@@ -342,10 +339,8 @@ def _marker_processes() -> list[str]:
         try:
             cmdline = (entry / "cmdline").read_bytes()
             environ = b""
-            try:
+            with contextlib.suppress(OSError):
                 environ = (entry / "environ").read_bytes()
-            except OSError:
-                pass
         except OSError:
             continue
         if MARKER.encode() in cmdline or MARKER.encode() in environ:
@@ -405,7 +400,10 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
         folder.mkdir(parents=True, exist_ok=True)
         for notebook_name in case.notebooks:
             notebook = _submission(
-                student, notebook_name, released[notebook_name], instructor[notebook_name],
+                student,
+                notebook_name,
+                released[notebook_name],
+                instructor[notebook_name],
                 functions,
             )
             if notebook_name not in student.missing:
@@ -451,10 +449,11 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
     seeds = seeds_file.read_text().split() if seeds_file.exists() else []
     log = result.stdout + result.stderr
     (base / "autograde.log").write_text(log)
-    print(f"\nadversarial autograde: {seconds:.0f} s, {len(active)} students, "
-          f"sandbox={'on' if SANDBOXED else 'off (' + WHY_NOT + ')'}; course at {course}")
-    return Graded(course, active, read_scores(course), log, seconds, seeds, before, after,
-                  feedback)
+    print(
+        f"\nadversarial autograde: {seconds:.0f} s, {len(active)} students, "
+        f"sandbox={'on' if SANDBOXED else 'off (' + WHY_NOT + ')'}; course at {course}"
+    )
+    return Graded(course, active, read_scores(course), log, seconds, seeds, before, after, feedback)
 
 
 def _gradebook_extras(course: Path) -> list[tuple]:
@@ -503,7 +502,11 @@ def test_every_cell_gets_its_expected_score(graded: Graded, student: str):
 
 def test_canaries_keep_their_marks_and_no_one_got_extra_points(graded: Graded):
     for canary in (CANARY, LAST_CANARY):
-        assert graded.scores[canary] == graded.cases[canary].expected
+        expected = graded.cases[canary].expected
+        got = graded.scores[canary]
+        assert {k: got.get(k) or 0.0 for k in expected} == {
+            k: v or 0.0 for k, v in expected.items()
+        }
     assert graded.after["gradebook_extras"] == []
 
 
@@ -540,17 +543,19 @@ def test_feedback_leaks_no_secret(graded: Graded):
     checked = 0
     for name, page in graded.feedback.items():
         text = page + _text(page)
-        for secret in (PEER_SECRET, HIDDEN_TOKEN):
+        own = name.split("/")[0] in (CANARY, LAST_CANARY)  # a canary may see its own token
+        for secret in (HIDDEN_TOKEN,) if own else (PEER_SECRET, HIDDEN_TOKEN):
             assert secret not in text, f"{name} shows {secret[:14]}..."
         for seed in graded.seeds:
-            assert seed not in text and hex(int(seed)) not in text, f"{name} shows a seed"
+            assert seed not in text, f"{name} shows a seed"
+            assert hex(int(seed)) not in text, f"{name} shows a seed"
         checked += 1
     assert checked or not any(c.feedback for c in graded.cases.values())
 
 
 def test_autograded_outputs_leak_no_secret(graded: Graded):
     """Not even the instructor's copy shows a peer's secret or a seed in an attacker's outputs."""
-    for name, case in graded.cases.items():
+    for name in graded.cases:
         if name in (CANARY, LAST_CANARY):
             continue
         for path in (graded.course / "autograded" / name / ASSIGNMENT).glob("*.ipynb"):
@@ -579,3 +584,34 @@ def test_no_honest_ordinary_cell_timed_out(graded: Graded):
                     if output.get("ename") == "CellTimeoutError":
                         late.append(f"{path.name} cell {index}")
     assert not late, f"timed out: {late}"
+
+
+def test_honest_ordinary_cells_fail_only_where_a_reference_is_withheld(graded: Graded):
+    """The honest student's prose and figure cells work while graded, as in JupyterLab,
+    except where they call a source_lib function that the sandbox withholds in that
+    notebook (a NotImplementedError that says so), and the cells that then miss a name
+    such a cell would have defined (a NameError after it). The notebook 05 experiment
+    sees NBGRADER_EXECUTION and runs as the smoke run, without timing out.
+    """
+    errors = []
+    withheld_seen = 0
+    for name in graded.cases:
+        if not name.startswith("honest_notebooks"):
+            continue
+        for path in (graded.course / "autograded" / name / ASSIGNMENT).glob("*.ipynb"):
+            after_withheld = False
+            for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+                if _meta(cell).get("grade") or cell.cell_type != "code":
+                    continue
+                for output in cell.get("outputs", []):
+                    if output.get("output_type") != "error":
+                        continue
+                    ename, evalue = output.get("ename"), str(output.get("evalue"))
+                    if ename == "NotImplementedError" and "withheld" in evalue and _sandboxed()[0]:
+                        after_withheld = True
+                        withheld_seen += 1
+                    elif not (ename == "NameError" and after_withheld):
+                        errors.append(f"{path.stem} cell {index}: {ename}: {evalue[:120]}")
+    assert not errors, errors
+    if not _sandboxed()[0]:
+        assert withheld_seen == 0

@@ -122,7 +122,8 @@ def _test_cells(page: str) -> list[str]:
     starts = [match.start() for match in re.finditer(r"Grade cell: test_", text)]
     cells = []
     for start in starts:
-        end = text.find("In [", start)
+        match = re.compile(r"In\s\[").search(text, start)
+        end = match.start() if match else -1
         cells.append(text[start : end if end != -1 else len(text)])
     return cells
 
@@ -143,11 +144,12 @@ def test_feedback_shows_the_message_not_hidden_tests_nor_tracebacks(feedback):
     assert "scalar-only function" in arrays
 
 
-def test_feedback_of_a_cheat_says_why(feedback):
+def test_feedback_of_a_cheat_shows_the_judges_verdict(feedback):
+    """cheat_patching replaced the checks and NumPy's helpers: the judge's message shows."""
     page = _text(feedback["cheat_patching/01_softsign_definition"])
-    assert "check_softsign was replaced" in page
+    assert "CheckFailure: softsign: wrong value" in page
     inverse = _text(feedback["cheat_patching/04_softsign_vs_tanh"])
-    assert "CheckNotRun" in inverse
+    assert "CheckFailure: softsign_inverse: wrong value" in inverse
 
 
 def test_export_totals_match(graded_sample_class, nbgrader_env, tmp_path):

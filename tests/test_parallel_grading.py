@@ -429,3 +429,11 @@ def test_two_shards_merged_equal_serial(graded_sample_class, tmp_path):
     }
     again = grade_command(course, ASSIGNMENT)
     assert f"graded 0, failed 0, unchanged {len(students)}" in again.stdout
+
+
+def test_the_summary_warns_when_kernels_are_not_isolated(monkeypatch):
+    from source_lib.parallel_grading import RunSummary
+
+    summary = RunSummary("softsign", [], [], 1.0, 2)
+    monkeypatch.setenv("SOFTSIGN_SANDBOX", "off")
+    assert "grading kernels are NOT isolated" in summary.render()

@@ -250,10 +250,11 @@ class JudgedExecute(Execute):
         self._output_bytes: dict[int, int] = {}
         self._withheld = sorted(
             {
-                CHECKS[call.check].exercise  # type: ignore[attr-defined]
+                name
                 for cell in nb.cells
                 if is_autograded_test(cell)
                 for call in _calls_or_none(cell.source)
+                for name in CHECKS[call.check].withholds  # type: ignore[attr-defined]
             }
         )
         return super().preprocess(nb, resources, km=km)
@@ -427,8 +428,19 @@ class JudgedExecute(Execute):
     def output(
         self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None, cell_index: int
     ) -> NotebookNode | None:
-        """Keep at most :attr:`cell_output_limit` bytes of an ordinary cell's output."""
+        """Keep at most :attr:`cell_output_limit` bytes of an ordinary cell's output.
+
+        While a test cell's calls run, only the collector's document is kept
+        (what the student's function prints is of no use to the judge), and
+        only the first few of those.
+        """
         if self._is_test(cell_index):
+            data = msg.get("content", {}).get("data") or {}
+            collected = sum(1 for out in outs if collector.MIME_TYPE in out.get("data", {}))
+            if msg.get("msg_type") != "display_data" or collector.MIME_TYPE not in data:
+                return None
+            if collected >= 4:
+                return None
             return super().output(outs, msg, display_id, cell_index)
         size = len(json.dumps(msg.get("content", {}), default=str))
         used = self._output_bytes.get(cell_index, 0)

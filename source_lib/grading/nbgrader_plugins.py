@@ -39,6 +39,9 @@ from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocess
 from source_lib.grading import repair
 from source_lib.grading.judge import JudgedExecute
 
+#: Part of the message of a function withheld in the grading sandbox.
+WITHHELD_MARK = "is withheld while your notebook is graded"
+
 __all__ = ["ConciseFeedback", "ForgetOldGrades", "TolerantNotebookExporter", "register"]
 
 
@@ -114,8 +117,17 @@ class ConciseFeedback(NbGraderPreprocessor):
     def preprocess_cell(
         self, cell: NotebookNode, resources: Any, cell_index: int
     ) -> tuple[NotebookNode, Any]:
-        """Strip hidden-test regions and shorten error outputs of a test cell."""
-        if cell.cell_type != "code" or not utils.is_grade(cell):
+        """Strip hidden-test regions and shorten error outputs of a test cell.
+
+        In other cells, an error raised by a ``source_lib`` function that the
+        grading sandbox withheld is shortened to its one-line message too.
+        """
+        if cell.cell_type != "code":
+            return cell, resources
+        if not utils.is_grade(cell):
+            for output in cell.get("outputs", []):
+                if output.output_type == "error" and WITHHELD_MARK in str(output.get("evalue")):
+                    output.traceback = [f"\x1b[31m{output.ename}\x1b[39m: {output.evalue}"]
             return cell, resources
         cell.source = _hidden_region(self.config).sub("", cell.source).rstrip("\n")
         for output in cell.get("outputs", []):
