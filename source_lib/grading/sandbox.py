@@ -177,8 +177,8 @@ class _Withheld:
 
     def __call__(self, *args, **kwargs):
         raise NotImplementedError(
-            f"source_lib.@MODULE@.{self._name} does not run in the grading kernel: "
-            "while your notebook is graded, its checks run outside it"
+            f"source_lib.@MODULE@.{self._name} is withheld while your notebook is graded: "
+            "its checks run outside the kernel"
         )
 
     def __repr__(self):
