@@ -262,3 +262,31 @@ def test_the_graders_fingerprint_follows_the_grading_code(monkeypatch):
     assert grader_fingerprint() == first
     monkeypatch.setattr(source_lib, "__version__", "0.0.0-fixed-check")
     assert grader_fingerprint() != first
+
+
+def test_after_a_call_that_ran_out_of_time_the_kernel_runs_no_more(monkeypatch):
+    """An endless loop costs one call's time, not one per planned call."""
+    import sys
+    import types
+
+    published = []
+    fake = types.ModuleType("IPython.display")
+    fake.publish_display_data = published.append
+    monkeypatch.setitem(sys.modules, "IPython.display", fake)
+    calls = []
+
+    def endless(x):
+        calls.append(x)
+        while True:
+            pass
+
+    planner = Planner(3, "softsign")
+    with session(planner):
+        CHECKS["check_softsign"](None, "values")
+    request = {"nonce": "n", "time_limit": 0.2, "calls": planner.calls}
+    collector.run(json.dumps(request), {"softsign": endless})
+    (document,) = published
+    outcomes = json.loads(document[collector.MIME_TYPE])["outcomes"]
+    assert len(outcomes) == len(planner.calls) > 3
+    assert [o["kind"] for o in outcomes] == ["timeout"] * len(outcomes)
+    assert len(calls) == 1

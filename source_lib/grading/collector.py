@@ -512,12 +512,22 @@ def run(request: str, namespace: Mapping[str, Any]) -> None:
 
     Each call names a function in ``namespace`` (the notebook's globals) and
     carries its arguments; the outcomes are published as one display output
-    of type :data:`MIME_TYPE`, echoing the request's ``nonce``.
+    of type :data:`MIME_TYPE`, echoing the request's ``nonce``. After a call
+    that runs out of time, the remaining calls are not run.
     """
     document = json.loads(request)
     limit = float(document.get("time_limit", 3.0))
+    outcomes = []
+    timed_out = False
     with _no_kernel_exit():
-        outcomes = [_run_one(entry, namespace, limit) for entry in document["calls"]]
+        for entry in document["calls"]:
+            # A check stops at the first call that ran out of time, so the calls after it
+            # would only burn the cell's time budget: they are reported as timed out too.
+            outcome = outcome_to_wire(Outcome("timeout")) if timed_out else None
+            if outcome is None:
+                outcome = _run_one(entry, namespace, limit)
+                timed_out = outcome["kind"] == "timeout"
+            outcomes.append(outcome)
     reply = json.dumps({"nonce": document["nonce"], "outcomes": outcomes})
     from IPython.display import publish_display_data
 
