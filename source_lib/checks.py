@@ -94,7 +94,7 @@ import numpy as np
 from numpy._core import multiarray as _multiarray
 from numpy._core import umath as _umath
 
-from source_lib.grading.collector import TEST_FUNCTIONS
+from source_lib.grading.collector import TEST_FUNCTIONS, no_kernel_exit
 from source_lib.grading.collector import call as collector_call
 from source_lib.grading.replay import current_session
 
@@ -291,30 +291,6 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def _refuse_exit(*args: Any, **kwargs: Any) -> None:
-    """Stand-in for IPython's ``ask_exit``: ``exit()`` raises instead of ending the kernel."""
-    raise SystemExit
-
-
-@contextlib.contextmanager
-def _no_kernel_exit() -> Iterator[None]:
-    """Make ``exit()``/``quit()`` in an IPython kernel raise SystemExit for a while."""
-    shell = _ipython_shell()
-    if shell is None or not hasattr(shell, "ask_exit"):
-        yield
-        return
-    had_own = "ask_exit" in vars(shell)
-    previous = vars(shell).get("ask_exit")
-    shell.ask_exit = _refuse_exit
-    try:
-        yield
-    finally:
-        if had_own:
-            shell.ask_exit = previous
-        else:
-            vars(shell).pop("ask_exit", None)
-
-
 _SCALAR_ONLY_MESSAGES = (
     "only length-1 arrays can be converted",
     "only 0-dimensional arrays can be converted",
@@ -412,7 +388,7 @@ def call_student(
     if session is not None:
         outcome = session.call(name, args, kwargs)
     else:
-        with _no_kernel_exit():
+        with no_kernel_exit():
             outcome = collector_call(func, args, kwargs, time_limit)
     if outcome.kind == "value":
         return outcome.value

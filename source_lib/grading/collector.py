@@ -54,6 +54,7 @@ __all__ = [
     "call",
     "decode",
     "encode",
+    "no_kernel_exit",
     "outcome_from_wire",
     "outcome_to_wire",
     "run",
@@ -487,7 +488,7 @@ def _refuse_exit(*args: Any, **kwargs: Any) -> None:
 
 
 @contextlib.contextmanager
-def _no_kernel_exit() -> Iterator[None]:
+def no_kernel_exit() -> Iterator[None]:
     """Make IPython's ``exit()``/``quit()`` raise SystemExit instead of ending the kernel."""
     ipython = sys.modules.get("IPython")
     get_ipython = getattr(ipython, "get_ipython", None)
@@ -519,7 +520,7 @@ def run(request: str, namespace: Mapping[str, Any]) -> None:
     limit = float(document.get("time_limit", 3.0))
     outcomes = []
     timed_out = False
-    with _no_kernel_exit():
+    with no_kernel_exit():
         for entry in document["calls"]:
             # A check stops at the first call that ran out of time, so the calls after it
             # would only burn the cell's time budget: they are reported as timed out too.
