@@ -70,6 +70,14 @@ CHECK_MODULES = ("source_lib.checks", "source_lib.network_checks")
 
 TIMEOUT_ENAME = "CellTimeoutError"
 
+#: Makes ``exit()``/``quit()`` in a notebook cell raise SystemExit (which IPython
+#: reports as the cell's error) instead of ending the kernel after the cell. A
+#: convenience for careless notebooks, not a defence: the kernel decides nothing.
+KEEP_KERNEL_ON_EXIT = (
+    "--IPKernelApp.exec_lines="
+    "get_ipython().ask_exit = lambda *args, **kwargs: exec('raise SystemExit')"
+)
+
 for _module in CHECK_MODULES:  # registers their checks in CHECKS
     importlib.import_module(_module)
 
@@ -257,7 +265,12 @@ class JudgedExecute(Execute):
                 for name in CHECKS[call.check].withholds  # type: ignore[attr-defined]
             }
         )
-        return super().preprocess(nb, resources, km=km)
+        saved_arguments = list(self.extra_arguments)
+        self.extra_arguments = [*saved_arguments, KEEP_KERNEL_ON_EXIT]
+        try:
+            return super().preprocess(nb, resources, km=km)
+        finally:
+            self.extra_arguments = saved_arguments
 
     def create_kernel_manager(self) -> Any:
         """The kernel manager, told which references this notebook's tests withhold."""
