@@ -13,7 +13,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # JupyterLab refuses to run as root unless told so; laptops do not need it.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test install notebooks check-notebooks grade grade-demo dance benchmark lint format clean
+.PHONY: lab test install notebooks check-notebooks grade grade-demo report dance benchmark lint format clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,12 +47,17 @@ grade: $(STAMP)
 grade-demo: $(STAMP)
 	$(BIN)/python -m source_lib.grade_demo
 
+# The class report of the graded course: reports/$(ASSIGNMENT).html and CSV files beside it.
+report: $(STAMP)
+	$(BIN)/softsign-grade report $(ASSIGNMENT)
+
 dance: $(STAMP)
 	$(BIN)/python -m source_lib.dance
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/activations.py
 	$(BIN)/python benchmarks/grading.py
+	$(BIN)/python benchmarks/report.py
 
 clean:
-	rm -rf submitted autograded feedback gradebook.db grades.csv .grade-demo test-artifacts
+	rm -rf submitted autograded feedback gradebook.db grades.csv reports .grade-demo test-artifacts

@@ -1,6 +1,6 @@
-r"""Gradient checking in the manner of CS231n: centered differences and relative errors.
+r"""Gradient checking in the manner of CS231n: centred differences and relative errors.
 
-A derivative written by hand, :math:`f'_a`, is compared with the centered
+A derivative written by hand, :math:`f'_a`, is compared with the centred
 difference :math:`f'_n = (f(x + h) - f(x - h)) / (2h)` through the relative
 error
 
@@ -115,7 +115,7 @@ class GradientCheck:
     analytic : numpy.ndarray
         The derivative under test, ``df(x)``.
     numerical : numpy.ndarray
-        The centered difference ``(f(x + h) - f(x - h)) / (2h)``.
+        The centred difference ``(f(x + h) - f(x - h)) / (2h)``.
     errors : numpy.ndarray
         ``relative_error(analytic, numerical)`` at every point.
     h : float
@@ -169,7 +169,7 @@ class GradientCheck:
 def gradient_check(
     f: Callable[[Any], Any], df: Callable[[Any], Any], x: ArrayLike, h: float = 1e-5
 ) -> GradientCheck:
-    r"""Compare a derivative with the centered difference of its function at the points x.
+    r"""Compare a derivative with the centred difference of its function at the points x.
 
     Parameters
     ----------
@@ -203,8 +203,8 @@ def gradient_check(
     Notes
     -----
     The verdict uses the thresholds in :data:`THRESHOLDS` (module notes). At
-    a kink such as softsign's at 0, where :math:`|x|` has one, the centered
-    difference of softsign is :math:`1 / (1 + h)`, a relative error of about
+    0, where :math:`|x|` has a kink (softsign itself has none, its derivative
+    has one), the centred difference of softsign is :math:`1 / (1 + h)`, a relative error of about
     h: "acceptable", not "correct".
 
     Examples

@@ -10,7 +10,9 @@ runs the same plain nbgrader commands an instructor runs for a real class:
 5. ``nbgrader export`` writes ``grades.csv``;
 
 then prints a per-student, per-exercise score table, with each student's
-expected total beside the actual one.
+expected total beside the actual one, and ends by writing the class report
+(``softsign-grade report softsign``: ``reports/softsign.html`` in the scratch
+course) and printing its path.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 
 from source_lib.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
+from source_lib.instructor.report import build_report
 from source_lib.sample_class import (
     GradedCell,
     build_sample_class,
@@ -155,7 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     scores = _read_scores(course)
     print()
     print(score_table(course, scores, expected))
-    print(f"\nDone in {time.perf_counter() - started:.0f} s.")
+
+    _step(f"softsign-grade report {ASSIGNMENT}  (the class report)")
+    page, report = build_report(course, ASSIGNMENT)
+    print(f"    {len(report.students)} students; CSV files beside it")
+    print(f"\nDone in {time.perf_counter() - started:.0f} s. The class report: {page}")
     differ = any(
         scores.get(student, {}).get(key, 0.0) != points
         for student, cells in expected.items()

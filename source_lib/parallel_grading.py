@@ -1349,7 +1349,8 @@ def _grade_parser() -> argparse.ArgumentParser:
         description=(
             "Autograde every new or changed submission of an assignment with N parallel "
             "nbgrader workers and merge the results into the course gradebook. "
-            "`softsign-grade merge ASSIGNMENT --shards N` merges the results of --shard runs."
+            "`softsign-grade merge ASSIGNMENT --shards N` merges the results of --shard runs; "
+            "`softsign-grade report ASSIGNMENT` writes the class report (reports/ASSIGNMENT.html)."
         ),
         epilog=(
             "Options of the form --Class.trait=value (e.g. --Execute.timeout=30) are passed "
@@ -1438,6 +1439,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["_worker"]:
         return _worker_command(argv[1:])
+    if argv[:1] == ["report"]:
+        from source_lib.instructor.report import main as report_main
+
+        return report_main(argv[1:])
     merging = argv[:1] == ["merge"]
     parser = _merge_parser() if merging else _grade_parser()
     args, nbgrader_args = _split_nbgrader_options(parser, argv[1:] if merging else argv)

@@ -63,6 +63,15 @@ STUDENT_DIR = REPO_ROOT / "notebooks" / ASSIGNMENT
 SOLUTION_DIR = REPO_ROOT / "solutions" / ASSIGNMENT
 #: Screenshots and the JupyterLab log (``test-artifacts/`` is git-ignored).
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser"
+#: Screenshots of the class report (kept apart: the JupyterLab tests clear ``ARTIFACTS``).
+REPORT_ARTIFACTS = REPO_ROOT / "test-artifacts" / "report"
+
+#: Each image of a page: loaded, its natural width and its alt text.
+IMAGES_JS = """
+() => Array.from(document.images).map(image => ({
+  complete: image.complete, width: image.naturalWidth, alt: image.alt
+}))
+"""
 
 #: Command-line switches for Chromium: headless, no GPU, nothing fetched from the network.
 CHROMIUM_ARGS = (

@@ -30,6 +30,8 @@ import pytest
 from browser_support import (
     ARTIFACTS,
     CHROMIUM_ARGS,
+    IMAGES_JS,
+    REPORT_ARTIFACTS,
     LabServer,
     NotebookPlan,
     NotebookUI,
@@ -310,3 +312,48 @@ def test_validate_then_solve_first_exercise(open_notebook: Callable[[str], Noteb
     assert report.count("The following cell failed:") == len(remaining), report
     if not remaining:
         assert "Success! Your notebook passes all the tests." in report, report
+
+
+@pytest.mark.slow
+def test_the_class_report_renders_with_its_figures(
+    graded_sample_class, browser: BrowserContext, tmp_path: Path
+):
+    """The sample class's report, opened from its file: figures load, nothing is fetched.
+
+    Screenshots (a desktop and a phone width) go to ``test-artifacts/report/``.
+    """
+    from source_lib.course import ASSIGNMENT
+    from source_lib.instructor.report import build_report
+
+    path, report = build_report(graded_sample_class.course, ASSIGNMENT, output_dir=tmp_path)
+    REPORT_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page()
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    try:
+        page.set_viewport_size({"width": 1100, "height": 1400})
+        page.goto(path.as_uri(), wait_until="load")
+        assert page.title() == f"Class report: {ASSIGNMENT}"
+        images = page.evaluate(IMAGES_JS)
+        assert len(images) == len(report.exercises) + 2, images
+        for image in images:
+            assert image["complete"], image["alt"]
+            assert image["width"] > 0, image["alt"]
+            assert image["alt"].strip()
+        assert "most worth revisiting" in page.inner_text("#revisit")
+        assert all(url.startswith(("file:", "data:")) for url in fetched), fetched
+        page.screenshot(path=str(REPORT_ARTIFACTS / "class_report.png"))
+
+        # The student table starts sorted by total; a click on "student" sorts by id.
+        column = "#students tbody tr td:first-child"
+        first = page.locator(column).all_inner_texts()
+        assert first == [row.student for row in report.students]
+        page.locator("#students th button", has_text="student").click()
+        assert page.locator(column).all_inner_texts() == sorted(first)
+
+        page.set_viewport_size({"width": 390, "height": 844})
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the page is {width} px wide on a phone"
+        page.screenshot(path=str(REPORT_ARTIFACTS / "class_report_phone.png"), full_page=True)
+    finally:
+        page.close()

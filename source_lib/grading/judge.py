@@ -18,6 +18,14 @@ restored it), and for each one
    the check's message when it failed, and an explanation when there is no
    verdict (the kernel died, timed out, or sent something unreadable).
 
+Beside the output, the judge records its diagnosis of the cell in the cell's
+metadata, ``cell.metadata["softsign"]`` (see :func:`diagnosis`): the verdict,
+the check, the hint and one example input/expected/got, as small JSON-safe
+data for the instructor's class report (:mod:`source_lib.instructor.report`).
+It is written by the judge only: any ``softsign`` metadata a submission brings
+along is removed before grading starts, and nbgrader scores from the outputs
+alone, so the record never changes a score.
+
 nbgrader then scores the cell from that output as usual (an error output
 scores 0). Nothing the kernel prints, raises or displays reaches a test
 cell's output, so no kernel output can earn or cost a point; a cell without a
@@ -55,8 +63,10 @@ from source_lib.grading import collector
 from source_lib.grading.replay import Planner, Replayer, ReplayMismatch, session
 
 __all__ = [
+    "DIAGNOSIS_KEY",
     "CheckCall",
     "JudgedExecute",
+    "diagnosis",
     "grader_fingerprint",
     "is_autograded_test",
     "parse_check_calls",
@@ -69,6 +79,24 @@ COLLECTOR_SOURCE = Path(collector.__file__).read_text(encoding="utf-8")
 CHECK_MODULES = ("source_lib.checks", "source_lib.network_checks")
 
 TIMEOUT_ENAME = "CellTimeoutError"
+
+#: The cell-metadata key under which the judge records its diagnosis of a test cell.
+DIAGNOSIS_KEY = "softsign"
+
+#: Version of the diagnosis record's layout.
+DIAGNOSIS_VERSION = 1
+
+#: Characters kept of each text field of a diagnosis.
+DIAGNOSIS_TEXT_LIMIT = 300
+
+#: What the sandbox's stand-in for a withheld reference says when it is called.
+WITHHELD_MESSAGE = "is withheld while your notebook is graded"
+
+#: The diagnosis of a function that called a withheld reference instead of computing.
+WITHHELD_HINT = (
+    "the function calls the course library's own implementation (withheld while "
+    "grading) instead of computing the result itself"
+)
 
 #: Makes ``exit()``/``quit()`` in a notebook cell raise SystemExit (which IPython
 #: reports as the cell's error) instead of ending the kernel after the cell. A
@@ -194,6 +222,8 @@ class Verdict:
     passed: bool
     message: str = ""
     reason: str = ""  # "" when decided, else why there is no verdict
+    call: CheckCall | None = None  # the check call that decided (the failing one)
+    withheld: bool = False  # the failing call reached a reference withheld in the sandbox
 
     def outputs(self) -> list[NotebookNode]:
         """The cell's outputs: none for a pass, one error output otherwise."""
@@ -211,8 +241,135 @@ class Verdict:
         ]
 
 
-def _no_verdict(reason: str) -> Verdict:
-    return Verdict(False, reason=f"no verdict, so no points: {reason}")
+def _no_verdict(reason: str, call: CheckCall | None = None) -> Verdict:
+    return Verdict(False, reason=f"no verdict, so no points: {reason}", call=call)
+
+
+#: Message fields of :func:`source_lib.checks._message`, as they start a line.
+_FIELDS = {
+    "input:": "input",
+    "expected:": "expected",
+    "got:": "got",
+    "hint:": "hint",
+    "first wrong element:": "element",
+}
+
+
+def _message_fields(message: str) -> dict[str, str]:
+    """The fields of a check's failure message: ``problem`` and input/expected/got/hint.
+
+    The message's first line is ``NAME: PROBLEM``; each later line that starts
+    (after its indent) with ``input:``, ``expected:``, ``got:``, ``hint:`` or
+    ``first wrong element:`` gives that field, and the lines after it that
+    start with none of these continue it (an array's repr).
+    """
+    lines = message.splitlines()
+    fields: dict[str, str] = {}
+    if lines:
+        _, _, problem = lines[0].partition(": ")
+        fields["problem"] = problem.strip() or lines[0].strip()
+    last = None
+    for line in lines[1:]:
+        text = line.strip()
+        for label, key in _FIELDS.items():
+            if text.startswith(label):
+                # the first input/expected/got; the last hint (a returned value's repr
+                # shown in "got:" can hold anything, but the checks' hint comes last)
+                last = key if key not in fields or key == "hint" else None
+                if last:
+                    fields[key] = text[len(label) :].strip()
+                break
+        else:  # an array's repr goes on over several lines
+            if last and text:
+                fields[last] += " " + text
+    return fields
+
+
+def _capped(text: str | None) -> str | None:
+    if text is None:
+        return None
+    text = " ".join(str(text).split())
+    limit = DIAGNOSIS_TEXT_LIMIT
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def diagnosis(verdict: Verdict, calls: list[CheckCall]) -> dict[str, Any]:
+    """The judge's record of one test cell, stored in ``cell.metadata["softsign"]``.
+
+    Keys: ``version``; ``verdict``, one of
+
+    ``"pass"``
+        every check passed;
+    ``"fail"``
+        a check failed on a wrong answer (a wrong value, shape or type, a
+        modified input, a missing ``return``);
+    ``"not_attempted"``
+        the student's function still raises ``NotImplementedError``;
+    ``"error"``
+        the function raised another exception, is not defined, or stopped Python;
+    ``"timeout"``
+        a call ran out of time, or the cell out of its budget;
+    ``"no_verdict"``
+        the judge could not decide (the kernel died, its answer was unreadable,
+        the cell is not one the judge can run);
+
+    ``check`` and ``function`` (the check call that decided, or the cell's
+    first); ``problem`` (the message's first line without the function
+    name, or why there is no verdict); ``hint`` (the message's hint, or
+    None); ``example``, the ``input``, ``expected`` and ``got`` lines of the
+    message where it has them (a hidden case has only its input's kind).
+
+    A failure with a hint is a *diagnosed* mistake: the hint comes from one of
+    the checks' models of a wrong answer (``source_lib.checks.Mistake``) or
+    from one of their rules (wrong only for negative inputs, nan at 0, a
+    scalar-only function given an array...). A failure without a hint is one
+    the checks could not name. A function that reached one of ``source_lib``'s
+    implementations, withheld in the sandbox (where it raises
+    ``NotImplementedError``), is a ``"fail"`` with :data:`WITHHELD_HINT`, not
+    ``"not_attempted"``. Every text is capped at
+    :data:`DIAGNOSIS_TEXT_LIMIT` characters.
+    """
+    call = verdict.call or (calls[0] if calls else None)
+    record: dict[str, Any] = {
+        "version": DIAGNOSIS_VERSION,
+        "verdict": "pass",
+        "check": call.check if call else None,
+        "function": call.target if call else None,
+        "problem": None,
+        "hint": None,
+        "example": {},
+    }
+    if verdict.passed:
+        return record
+    if verdict.reason:
+        budget = "did not finish within its budget" in verdict.reason
+        record["verdict"] = "timeout" if budget else "no_verdict"
+        record["problem"] = _capped(verdict.reason.removeprefix("no verdict, so no points: "))
+        return record
+    fields = _message_fields(verdict.message)
+    problem = fields.get("problem", "")
+    if verdict.withheld:  # NotImplementedError, but from the library's stand-in
+        record["verdict"] = "fail"
+        record["problem"] = "called a withheld reference"
+        record["hint"] = WITHHELD_HINT
+        record["example"] = {"input": _capped(fields["input"])} if "input" in fields else {}
+        return record
+    if problem.startswith("not implemented"):
+        record["verdict"] = "not_attempted"
+    elif problem.startswith("did not finish within"):
+        record["verdict"] = "timeout"
+    elif problem.startswith(
+        ("raised ", "is not defined", "expected a function", "called sys.exit")
+    ):
+        record["verdict"] = "error"
+    else:
+        record["verdict"] = "fail"
+    record["problem"] = _capped(problem)
+    record["hint"] = _capped(fields.get("hint"))
+    record["example"] = {
+        key: _capped(fields[key]) for key in ("input", "expected", "got") if key in fields
+    }
+    return record
 
 
 class JudgedExecute(Execute):
@@ -256,6 +413,10 @@ class JudgedExecute(Execute):
         self._restarts = 0
         self._dead = False
         self._output_bytes: dict[int, int] = {}
+        for cell in nb.cells:  # only the judge writes diagnoses
+            metadata = cell.get("metadata")
+            if isinstance(metadata, dict):
+                metadata.pop(DIAGNOSIS_KEY, None)
         self._withheld = sorted(
             {
                 name
@@ -289,6 +450,7 @@ class JudgedExecute(Execute):
             verdict = self._judge(cell, index)
             cell.outputs = verdict.outputs()
             cell.execution_count = None
+            cell.metadata[DIAGNOSIS_KEY] = diagnosis(verdict, _calls_or_none(cell.source))
             if not verdict.passed:
                 self.log.info(
                     "Test cell %s: %s",
@@ -330,7 +492,7 @@ class JudgedExecute(Execute):
                     CHECKS[call.check](None, call.group)
             except CheckFailure as failure:  # the reference failed its own check: a course bug
                 self.log.error("The judge cannot plan %s: %s", call.check, failure)
-                return _no_verdict(f"{call.check} could not be planned")
+                return _no_verdict(f"{call.check} could not be planned", call)
             plans.append((call, seed, planner.calls))
         requested = [entry for _, _, entries in plans for entry in entries]
         outcomes = self._collect(requested, index)
@@ -344,11 +506,17 @@ class JudgedExecute(Execute):
                 with session(replayer):
                     CHECKS[call.check](None, call.group)
             except CheckFailure as failure:
-                return Verdict(False, message=str(failure))
+                last = replayer.outcomes[replayer.used - 1] if replayer.used else None
+                withheld = (
+                    last is not None
+                    and last.kind == "not_implemented"
+                    and WITHHELD_MESSAGE in (last.message or "")
+                )
+                return Verdict(False, message=str(failure), call=call, withheld=withheld)
             except ReplayMismatch as error:
-                return _no_verdict(f"the kernel's answers did not match the calls ({error})")
+                return _no_verdict(f"the kernel's answers did not match the calls ({error})", call)
             if replayer.used != len(entries):
-                return _no_verdict("the kernel's answers did not match the calls")
+                return _no_verdict("the kernel's answers did not match the calls", call)
         return Verdict(True)
 
     def _collect(self, requested: list[dict[str, Any]], index: int) -> list[Any] | str:

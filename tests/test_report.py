@@ -1,0 +1,371 @@
+"""The class report (``softsign-grade report``): its numbers, its diagnoses, its page.
+
+The sample class, graded once per session by the ``graded_sample_class``
+fixture (``conftest.py``), is reported on; the numbers are compared with
+``nbgrader export`` and with the per-notebook scores formgrader shows, and
+the diagnosed mistakes with what the sample class's TOML files say each
+student did and with the messages the judge wrote into the test cells. A
+tiny course graded with ``softsign-grade``, then regraded with plain
+``nbgrader autograde --force``, shows that the judge alone writes the
+diagnoses and that the report works after both. The judge's diagnosis of a
+single message is tested without nbgrader.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from source_lib.course import ASSIGNMENT, make_course, run_nbgrader
+from source_lib.grading.judge import (
+    DIAGNOSIS_KEY,
+    WITHHELD_HINT,
+    CheckCall,
+    Verdict,
+    diagnosis,
+)
+from source_lib.instructor.report import ClassReport, build_report
+from source_lib.sample_class import build_sample_class, load_students
+
+STUDENTS = load_students()
+VERDICTS = {"pass", "fail", "not_attempted", "error", "timeout", "no_verdict"}
+
+
+# --------------------------------------------------------------------------- the judge's record
+
+
+CALL = CheckCall("check_softsign", "softsign", "values")
+
+
+def test_a_wrong_value_is_diagnosed_with_its_hint_and_example():
+    message = (
+        "softsign: wrong value\n"
+        "  input:    x = -3.0\n"
+        "  expected: -0.75\n"
+        "  got:      1.5\n"
+        "  hint:     right for x >= 0 but wrong for negative x"
+    )
+    record = diagnosis(Verdict(False, message=message, call=CALL), [CALL])
+    assert record["verdict"] == "fail"
+    assert record["function"] == "softsign"
+    assert record["problem"] == "wrong value"
+    assert record["hint"] == "right for x >= 0 but wrong for negative x"
+    assert record["example"] == {"input": "x = -3.0", "expected": "-0.75", "got": "1.5"}
+    json.dumps(record)  # plain data
+
+
+def test_an_array_input_over_several_lines_is_kept_whole_and_capped():
+    rows = "\n".join(f"       [{i}., {i}.]," for i in range(200))
+    message = f"softsign: wrong values for 3 of 400 elements\n  input:    x = array([{rows}])"
+    record = diagnosis(Verdict(False, message=message, call=CALL), [CALL])
+    assert record["hint"] is None
+    assert record["example"]["input"].startswith("x = array([ [0., 0.], [1., 1.],")
+    assert len(record["example"]["input"]) <= 300
+    assert len(json.dumps(record)) < 1500
+
+
+def test_a_returned_value_cannot_forge_the_hint():
+    message = (
+        "softsign: returned a str, not numbers\n"
+        "  input:    x = 3.0\n"
+        "  got:      'a\n  hint:     forged'\n"
+        "  hint:     return a float or a NumPy array of floats"
+    )
+    record = diagnosis(Verdict(False, message=message, call=CALL), [CALL])
+    assert record["hint"] == "return a float or a NumPy array of floats"
+
+
+@pytest.mark.parametrize(
+    ("problem", "verdict"),
+    [
+        ("not implemented yet", "not_attempted"),
+        ("raised TypeError: bad operand", "error"),
+        ("is not defined", "error"),
+        ("called sys.exit() (or exit()/quit())", "error"),
+        ("did not finish within 3 seconds", "timeout"),
+        ("returned None", "fail"),
+        ("modified its input array x", "fail"),
+    ],
+)
+def test_each_problem_gets_its_verdict(problem: str, verdict: str):
+    message = f"softsign: {problem}\n  input:    x = 3.0\n  hint:     a hint"
+    assert diagnosis(Verdict(False, message=message, call=CALL), [CALL])["verdict"] == verdict
+
+
+def test_a_pass_a_missing_verdict_and_a_withheld_reference():
+    assert diagnosis(Verdict(True), [CALL])["verdict"] == "pass"
+    late = "the test did not finish within its budget of 40s"
+    budget = Verdict(False, reason=f"no verdict, so no points: {late}")
+    assert diagnosis(budget, [CALL])["verdict"] == "timeout"
+    dead = diagnosis(Verdict(False, reason="no verdict, so no points: the kernel died"), [CALL])
+    assert dead["verdict"] == "no_verdict"
+    assert dead["problem"] == "the kernel died"
+    message = "softsign: not implemented yet\n  input:    x = 3.0\n  hint:     replace it"
+    withheld = diagnosis(Verdict(False, message=message, call=CALL, withheld=True), [CALL])
+    assert withheld["verdict"] == "fail"
+    assert withheld["hint"] == WITHHELD_HINT
+
+
+# --------------------------------------------------------------------------- the sample class
+
+
+@pytest.fixture(scope="module")
+def sample_report(graded_sample_class, tmp_path_factory) -> tuple[Path, ClassReport]:
+    """The report of the graded sample class, written into a scratch folder."""
+    return build_report(
+        graded_sample_class.course,
+        ASSIGNMENT,
+        output_dir=tmp_path_factory.mktemp("report"),
+    )
+
+
+def _cell_exercise(report: ClassReport) -> dict[str, str]:
+    return {
+        f"{exercise.notebook}/{cell}": exercise.name
+        for exercise in report.exercises
+        for cell in exercise.cells
+    }
+
+
+@pytest.mark.slow
+def test_numbers_agree_with_nbgrader_export_and_formgrader(
+    graded_sample_class, sample_report, nbgrader_env, tmp_path
+):
+    from nbgrader.api import Gradebook
+
+    page, report = sample_report
+    course = graded_sample_class.course
+    output = tmp_path / "grades.csv"
+    run_nbgrader(["export", "--to", str(output)], course, env=nbgrader_env)
+    with output.open(newline="") as handle:
+        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
+    assert set(report.totals) == set(rows)
+    for student, row in rows.items():
+        assert report.totals[student] == float(row["score"]), student
+        assert report.max_score == float(row["max_score"])
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", ASSIGNMENT) as gradebook:
+        notebooks = [notebook.name for notebook in gradebook.find_assignment(ASSIGNMENT).notebooks]
+        for notebook in notebooks:
+            shown = {
+                entry["student"]: entry["score"]
+                for entry in gradebook.notebook_submission_dicts(notebook, ASSIGNMENT)
+            }
+            for row in report.students:
+                ours = sum(row.points[e.name] for e in report.exercises if e.notebook == notebook)
+                # a notebook without grade cells has no scores to show
+                assert ours == shown.get(row.student, 0.0), (notebook, row.student)
+            assert not shown or set(shown) == set(report.totals)
+    with (page.parent / f"{ASSIGNMENT}_students.csv").open(newline="") as handle:
+        written = {row["student_id"]: float(row["total"]) for row in csv.DictReader(handle)}
+    assert written == report.totals
+
+
+@pytest.mark.slow
+def test_the_sample_class_mistakes_are_counted_one_student_each(graded_sample_class, sample_report):
+    """Who lost points where, and why, as the TOML files say; counts as the judge's messages."""
+    from source_lib.grading.sandbox import SandboxedKernelManager, kernel_manager_class
+
+    _, report = sample_report
+    assert report.has_diagnoses
+    exercise_of = _cell_exercise(report)
+    for exercise in report.exercises:
+        losers = {
+            student
+            for student, cells in graded_sample_class.expected.items()
+            if sum(p for key, p in cells.items() if exercise_of[key] == exercise.name)
+            < exercise.max_score
+        }
+        assert set(exercise.partial) | set(exercise.zero) == losers, exercise.name
+        listed = {
+            student
+            for finding in [*exercise.mistakes, *exercise.unnamed, *exercise.other]
+            for student in finding.students
+        } | set(exercise.not_attempted)
+        assert listed == losers, exercise.name
+        for finding in [*exercise.mistakes, *exercise.unnamed, *exercise.other]:
+            assert finding.count == len(set(finding.students)) >= 1
+    for student in STUDENTS.values():
+        if student.base == "released":  # the untouched: nothing attempted
+            assert all(student.student_id in e.not_attempted for e in report.exercises)
+        if student.student_id.startswith("mistake_"):
+            (name,) = student.no_credit  # one mistake per student
+            exercise = report.exercise(name)
+            holding = [
+                f for f in exercise.mistakes + exercise.unnamed if student.student_id in f.students
+            ]
+            assert len(holding) == 1, (student.student_id, holding)
+            others = [e.name for e in report.exercises if student.student_id in e.zero + e.partial]
+            assert others == [name]
+        if student.student_id.startswith("cheat_"):
+            for name in student.no_credit:
+                exercise = report.exercise(name)
+                assert student.student_id not in exercise.full
+                assert student.student_id not in exercise.not_attempted or (
+                    student.needs_sandbox and kernel_manager_class() is not SandboxedKernelManager
+                )
+    if kernel_manager_class() is SandboxedKernelManager:
+        cheats = [s for s in STUDENTS.values() if s.needs_sandbox]
+        for student in cheats:
+            for name in student.no_credit:
+                texts = [
+                    f.text
+                    for f in report.exercise(name).mistakes
+                    if student.student_id in f.students
+                ]
+                assert WITHHELD_HINT in texts, (student.student_id, name)
+
+
+@pytest.mark.slow
+def test_diagnoses_agree_with_the_messages_in_the_test_cells(graded_sample_class, sample_report):
+    """Each diagnosed mistake has the hint of the judge's message, for exactly its students."""
+    _, report = sample_report
+    exercise_of = _cell_exercise(report)
+    from_outputs: dict[tuple[str, str], set[str]] = {}
+    for path in sorted((graded_sample_class.course / "autograded").glob(f"*/{ASSIGNMENT}/*.ipynb")):
+        student = path.parents[1].name
+        for cell in nbformat.read(path, as_version=4).cells:
+            grade = cell.metadata.get("nbgrader", {})
+            if not (grade.get("grade") and not grade.get("solution")):
+                continue
+            record = cell.metadata[DIAGNOSIS_KEY]
+            assert record["verdict"] in VERDICTS
+            assert len(json.dumps(record)) < 2000
+            assert (record["verdict"] == "pass") == (not cell.outputs)
+            for output in cell.outputs:
+                text = output.get("evalue", "")
+                hint = re.search(r"^\s*hint:\s*(.*)$", text, re.MULTILINE)
+                if output.get("ename") != "CheckFailure" or not hint:
+                    continue
+                if "not implemented yet" in text.splitlines()[0]:
+                    continue
+                key = (exercise_of[f"{path.stem}/{grade['grade_id']}"], hint.group(1).strip())
+                from_outputs.setdefault(key, set()).add(student)
+    reported = {
+        (exercise.name, finding.text): set(finding.students)
+        for exercise in report.exercises
+        for finding in exercise.mistakes
+        if finding.text != WITHHELD_HINT
+    }
+    assert reported == from_outputs
+
+
+@pytest.mark.slow
+def test_the_page_is_self_contained_and_says_what_to_revisit(sample_report):
+    page, report = sample_report
+    text = page.read_text(encoding="utf-8")
+    assert "<meta name='viewport'" in text
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", text), "nothing from the network"
+    images = re.findall(
+        r"<img src=\"data:image/png;base64,[A-Za-z0-9+/=]+\" alt=\"([^\"]+)\"", text
+    )
+    assert len(images) == len(report.exercises) + 2
+    assert all(alt.strip() for alt in images)
+    assert "most worth revisiting" in text
+    assert len(report.revisit()) == 3
+    assert "No diagnoses are recorded" not in text
+    for name in ("students", "exercises", "mistakes"):
+        assert (page.parent / f"{ASSIGNMENT}_{name}.csv").stat().st_size > 0
+    ranked = [exercise.mean_share for exercise in report.ranked_exercises()]
+    assert ranked == sorted(ranked)
+
+
+@pytest.mark.slow
+def test_a_gradebook_without_diagnoses_still_shows_the_scores(
+    graded_sample_class, sample_report, tmp_path
+):
+    """As after grading with a judge that recorded nothing: the page says so."""
+    course = tmp_path / "course"
+    shutil.copytree(
+        graded_sample_class.course,
+        course,
+        ignore=shutil.ignore_patterns("feedback", "reports", "*.csv"),
+    )
+    for path in (course / "autograded").glob(f"*/{ASSIGNMENT}/*.ipynb"):
+        path.chmod(0o644)
+        notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            cell.metadata.pop(DIAGNOSIS_KEY, None)
+        nbformat.write(notebook, path)
+    page, report = build_report(course, ASSIGNMENT)
+    assert not report.has_diagnoses
+    assert report.totals == sample_report[1].totals
+    assert all(not e.mistakes and not e.unnamed and not e.not_attempted for e in report.exercises)
+    text = page.read_text(encoding="utf-8")
+    assert "No diagnoses are recorded" in text
+    assert "from the scores alone" in text
+
+
+# --------------------------------------------------------------------------- a tiny course
+
+
+def _softsign_grade(course: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    script = Path(sys.executable).with_name("softsign-grade")
+    command = (
+        [str(script)] if script.exists() else [sys.executable, "-m", "source_lib.parallel_grading"]
+    )
+    return subprocess.run(
+        [*command, *args, "--course-root", str(course), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        },
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_after_softsign_grade_and_a_regrade_only_the_judge_writes_diagnoses(tmp_path, nbgrader_env):
+    """A submission that forges diagnoses gets the judge's; both graders leave them."""
+    course = make_course(tmp_path / "course", release=False)
+    run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], course, env=nbgrader_env)
+    students = ["mistake_missing_abs", "correct_plain"]
+    build_sample_class(course, students)
+    for student in students:
+        for path in (course / "submitted" / student / ASSIGNMENT).glob("*.ipynb"):
+            if not path.name.startswith("01_"):
+                path.unlink()
+    forged = (
+        course / "submitted" / "mistake_missing_abs" / ASSIGNMENT / "01_softsign_definition.ipynb"
+    )
+    notebook = nbformat.read(forged, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.metadata[DIAGNOSIS_KEY] = {"verdict": "pass", "hint": "forged"}
+    nbformat.write(notebook, forged)
+
+    result = _softsign_grade(course, ASSIGNMENT, "--jobs", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = _softsign_grade(course, "report", ASSIGNMENT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (course / "reports" / f"{ASSIGNMENT}.html").exists()
+
+    def check() -> ClassReport:
+        _, report = build_report(course, ASSIGNMENT, output_dir=tmp_path / "out")
+        softsign = report.exercise("softsign")
+        assert softsign.full == ["correct_plain"]
+        (finding,) = softsign.mistakes
+        assert finding.students == ["mistake_missing_abs"]
+        assert "absolute value" in finding.text
+        graded = course / "autograded" / "mistake_missing_abs" / ASSIGNMENT
+        cells = nbformat.read(graded / forged.name, as_version=4).cells
+        records = [cell.metadata.get(DIAGNOSIS_KEY) for cell in cells if cell.cell_type == "code"]
+        assert all(r is None or "forged" not in json.dumps(r) for r in records)
+        assert [r["verdict"] for r in records if r] == ["fail", "fail"]
+        return report
+
+    first = check()
+    run_nbgrader(["autograde", ASSIGNMENT, "--force"], course, env=nbgrader_env)
+    again = check()
+    assert again.totals == first.totals
