@@ -20,11 +20,14 @@ that compare them.
 
 References
 ----------
-.. [1] J. Bergstra, G. Desjardins, P. Lamblin and Y. Bengio, "Quadratic
+.. [1] D. L. Elliott, "A better activation function for artificial neural
+   networks", Technical Report TR 93-8, Institute for Systems Research,
+   University of Maryland, 1993.
+.. [2] J. Bergstra, G. Desjardins, P. Lamblin and Y. Bengio, "Quadratic
    polynomials learn better image features", Technical report 1337,
    Département d'informatique et de recherche opérationnelle, Université de
    Montréal, 2009.
-.. [2] X. Glorot and Y. Bengio, "Understanding the difficulty of training deep
+.. [3] X. Glorot and Y. Bengio, "Understanding the difficulty of training deep
    feedforward neural networks", Proceedings of the 13th International
    Conference on Artificial Intelligence and Statistics (AISTATS), 2010.
 """
@@ -152,10 +155,12 @@ def softsign(x: ArrayLike, *, out: np.ndarray | None = None) -> FloatResult:
     -----
     .. math:: \operatorname{softsign}(x) = \frac{x}{1 + |x|}
 
-    Bergstra et al. [1]_ introduced it; Glorot and Bengio [2]_ found that,
-    used in deep networks in place of tanh, its units saturate less. Its
-    tails approach :math:`\pm 1` polynomially, as :math:`1 - 1/|x|`, where
-    tanh's do exponentially.
+    Elliott [1]_ proposed it in 1993 as a sigmoid that needs no exponential
+    (it is still called the Elliott sigmoid); Bergstra et al. [2]_ used it as a
+    hidden-unit nonlinearity and named it softsign; Glorot and Bengio [3]_
+    found that, used in deep networks in place of tanh, its units' activations
+    saturate less. Its tails approach :math:`\pm 1` polynomially, as
+    :math:`1 - 1/|x|`, where tanh's do exponentially.
 
     The limits :math:`\operatorname{softsign}(\pm\infty) = \pm 1` are
     returned (the plain formula gives :math:`\infty / \infty` = nan there);
@@ -166,10 +171,13 @@ def softsign(x: ArrayLike, *, out: np.ndarray | None = None) -> FloatResult:
 
     References
     ----------
-    .. [1] J. Bergstra, G. Desjardins, P. Lamblin and Y. Bengio, "Quadratic
+    .. [1] D. L. Elliott, "A better activation function for artificial neural
+       networks", Technical Report TR 93-8, Institute for Systems Research,
+       University of Maryland, 1993.
+    .. [2] J. Bergstra, G. Desjardins, P. Lamblin and Y. Bengio, "Quadratic
        polynomials learn better image features", Technical report 1337,
        Université de Montréal, 2009.
-    .. [2] X. Glorot and Y. Bengio, "Understanding the difficulty of training
+    .. [3] X. Glorot and Y. Bengio, "Understanding the difficulty of training
        deep feedforward neural networks", AISTATS 2010.
 
     Examples
@@ -224,8 +232,10 @@ def softsign_derivative(x: ArrayLike, *, out: np.ndarray | None = None) -> Float
 
     At 0 the two one-sided derivatives agree (both are 1), so softsign is
     differentiable there even though :math:`|x|` is not. The derivative decays
-    like :math:`x^{-2}`, against :math:`4 e^{-2|x|}` for tanh, which is why
-    softsign units saturate more gently [2]_.
+    like :math:`x^{-2}`, against :math:`4 e^{-2|x|}` for tanh: it is the
+    larger of the two for :math:`|x| > 1.616` (where :math:`\cosh x = 1 + |x|`),
+    the smaller nearer 0. Softsign units therefore saturate more gently [2]_,
+    but pass back less gradient where most pre-activations lie.
 
     It is computed as :math:`(1 / (1 + |x|))^2`: squaring first would
     overflow (with a warning) for :math:`|x| > 10^{154}`, whereas this form
@@ -449,9 +459,12 @@ def tanh(x: ArrayLike) -> FloatResult:
     -----
     .. math:: \tanh x = \frac{e^x - e^{-x}}{e^x + e^{-x}}
 
-    Computed by ``numpy.tanh``; it reaches :math:`\pm 1` in float64 from
-    :math:`|x| \approx 19.1` on, where :math:`1 - \tanh x` drops below half
-    an ulp of 1.
+    Computed by ``numpy.tanh``, which returns :math:`\pm 1` in float64 from
+    :math:`|x| \approx 19.0` on (the smallest float64 with
+    ``np.tanh(x) == 1.0`` is 18.9903... with common NumPy builds). It is
+    faithfully rounded there, not correctly: a correctly rounded tanh would
+    wait until :math:`1 - \tanh x = 2 / (e^{2x} + 1)` drops below half an ulp
+    of 1, :math:`2^{-54}`, at :math:`x = \ln(2^{55} - 1) / 2 \approx 19.06`.
 
     Examples
     --------
@@ -459,6 +472,8 @@ def tanh(x: ArrayLike) -> FloatResult:
     np.float64(0.0)
     >>> tanh([-np.inf, np.inf])
     array([-1.,  1.])
+    >>> bool(tanh(18.5) < 1.0 == tanh(19.5))  # 1.0 from about 19 on
+    True
     """
     array, scalar = as_float_array(x, "x")
     return finish(np.tanh(array), scalar)

@@ -112,6 +112,32 @@ def test_softsign_docstrings_cite_the_papers(function):
     assert "Glorot" in function.__doc__
 
 
+def test_softsign_docstring_credits_elliott_and_bergstra_with_the_name():
+    doc = softsign.__doc__
+    assert "Elliott [1]_ proposed it in 1993" in doc
+    assert "introduced" not in doc
+    assert "named it softsign" in doc
+
+
+def test_tanh_reaches_one_from_about_19_as_its_docstring_says():
+    """The smallest float64 with np.tanh(x) == 1.0, found by bisection on the bit patterns."""
+    low = int(np.float64(18.0).view(np.int64))
+    high = int(np.float64(20.0).view(np.int64))
+    while high - low > 1:
+        middle = (low + high) // 2
+        if np.tanh(np.int64(middle).view(np.float64)) == 1.0:
+            high = middle
+        else:
+            low = middle
+    first = float(np.int64(high).view(np.float64))
+    # Faithful rounding may give 1.0 a little before the correctly rounded point.
+    correctly_rounded = np.log(2.0**55 - 1) / 2
+    assert 18.7 < first <= correctly_rounded
+    assert round(first, 1) == 19.0
+    assert "19.0" in activations.tanh.__doc__
+    assert "19.1" not in activations.tanh.__doc__
+
+
 # --------------------------------------------------------------------------- softsign values
 
 

@@ -158,3 +158,111 @@ def test_format_table_has_one_line_per_function_and_an_optional_cost_column():
 def test_unknown_names_are_refused():
     with pytest.raises(ValueError, match="unknown activation"):
         slope_at_zero("relu")
+
+
+# --------------------------------------------------------------------------- softsign in practice
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0, 0.5, 8.0])
+def test_algebraic_family_satisfies_the_generalised_elliott_equation(p):
+    # Far out 1 - |y|^p cancels (relative error about eps |x|^p), so the
+    # equation is checked where that stays small; the derivative itself is exact.
+    x = np.concatenate([-np.geomspace(1e-6, 10, 200), [0.0], np.geomspace(1e-6, 10, 200)])
+    y = family.algebraic_family(x, p)
+    from_output = (1 - np.abs(y) ** p) ** ((p + 1) / p)
+    np.testing.assert_allclose(family.algebraic_family_derivative(x, p), from_output, rtol=1e-6)
+    np.testing.assert_array_equal(family.algebraic_family(-x, p), -y)
+    assert np.all(np.abs(y) < 1)
+    assert np.all(np.diff(y[np.argsort(x)]) > 0)
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0])
+def test_algebraic_family_derivative_matches_finite_differences(p):
+    x = np.linspace(-5, 5, 41) + 0.01  # away from 0, where f'' may jump
+    estimate = (family.algebraic_family(x + 1e-6, p) - family.algebraic_family(x - 1e-6, p)) / 2e-6
+    np.testing.assert_allclose(family.algebraic_family_derivative(x, p), estimate, rtol=1e-6)
+
+
+def test_algebraic_family_contains_softsign_and_the_algebraic_sigmoid_and_tends_to_hard_tanh():
+    x = np.array([-np.inf, -1e300, -7.0, -1.0, -0.3, 0.0, 0.2, 1.0, 4.0, 1e300, np.inf])
+    np.testing.assert_allclose(
+        family.algebraic_family(x, 1), ACTIVATIONS["softsign"](x), rtol=1e-15
+    )
+    np.testing.assert_allclose(
+        family.algebraic_family(x, 2), ACTIVATIONS["algebraic_sigmoid"](x), rtol=1e-15
+    )
+    np.testing.assert_allclose(
+        family.algebraic_family_derivative(x, 1), DERIVATIVES["softsign"](x), rtol=1e-15
+    )
+    np.testing.assert_allclose(
+        family.algebraic_family(x, 200), ACTIVATIONS["hard_tanh"](x), atol=4e-3
+    )
+    assert np.isnan(family.algebraic_family(np.nan, 2))
+    with pytest.raises(ValueError, match="positive"):
+        family.algebraic_family(1.0, 0.0)
+
+
+def _bfloat16_by_exact_arithmetic(value: float) -> float:
+    """The nearest bfloat16 (8 significant bits) to a finite float, ties to even, in Python."""
+    if value == 0:
+        return value
+    mantissa, exponent = math.frexp(abs(value))  # value = mantissa * 2**exponent, 0.5 <= m < 1
+    scaled = mantissa * 2**8
+    rounded = round(scaled)  # Python's round: ties to even
+    return math.copysign(rounded * 2.0 ** (exponent - 8), value)
+
+
+def test_round_to_bfloat16_is_round_to_nearest_even():
+    rng = np.random.default_rng(1)
+    values = np.concatenate(
+        [
+            rng.standard_normal(2000).astype(np.float32) * np.float32(100),
+            # exact ties: 9 significant bits with the last one set
+            (rng.integers(256, 512, 500) * 2 + 1).astype(np.float32) * np.float32(2**-9),
+            np.array([1.0, -1.0, 0.0, -0.0, 2**-126], dtype=np.float32),
+        ]
+    )
+    rounded = family.round_to_bfloat16(values)
+    assert rounded.dtype == np.float32
+    expected = np.array([_bfloat16_by_exact_arithmetic(float(v)) for v in values], np.float32)
+    np.testing.assert_array_equal(rounded, expected)
+    # results are bfloat16 numbers: the lower 16 bits are clear
+    assert not np.any(rounded.view(np.uint32) & 0xFFFF)
+    np.testing.assert_array_equal(family.round_to_bfloat16(rounded), rounded)
+
+
+def test_round_to_bfloat16_special_values_and_argument_left_alone():
+    values = np.array([np.inf, -np.inf, np.nan, 3.4e38, -3.4e38], dtype=np.float32)
+    before = values.copy()
+    rounded = family.round_to_bfloat16(values)
+    np.testing.assert_array_equal(rounded, [np.inf, -np.inf, np.nan, np.inf, -np.inf])
+    np.testing.assert_array_equal(values, before)
+
+
+def test_gaussian_expectation_of_known_moments_and_the_slopes():
+    assert family.gaussian_expectation(lambda z: z**4) == pytest.approx(3.0, rel=1e-12)
+    assert family.gaussian_expectation(np.cos, scale=2.0) == pytest.approx(math.exp(-2), rel=1e-12)
+    # E[softsign'(Z)] and E[tanh'(Z)], against a very fine trapezoid rule
+    z = np.linspace(-12, 12, 2_400_001)
+    density = np.exp(-(z**2) / 2) / math.sqrt(2 * math.pi)
+    for name, value in (("softsign", 0.41276), ("tanh", 0.60571)):
+        quadrature = family.gaussian_expectation(DERIVATIVES[name])
+        assert quadrature == pytest.approx(
+            np.trapezoid(DERIVATIVES[name](z) * density, z), rel=1e-9
+        )
+        assert quadrature == pytest.approx(value, abs=1e-5)
+
+
+def test_variance_gain_makes_unit_variance_a_fixed_point():
+    for name in ("softsign", "tanh"):
+        gain = family.variance_gain(name)
+        f = ACTIVATIONS[name]
+        assert gain**2 * family.gaussian_expectation(lambda z, f=f: f(z) ** 2) == pytest.approx(1)
+    assert family.variance_gain("softsign") == pytest.approx(2.3375, abs=1e-4)
+
+
+def test_round_to_bfloat16_keeps_the_shape():
+    assert family.round_to_bfloat16(np.float32(1 + 2**-8)) == np.float32(1.0)
+    assert isinstance(family.round_to_bfloat16(2.0), np.float32)
+    assert family.round_to_bfloat16(np.ones((2, 3))).shape == (2, 3)
+    assert family.round_to_bfloat16([]).shape == (0,)
