@@ -16,7 +16,16 @@ Notes
 For an activation whose range is :math:`(-1, 1)` (softsign, tanh) a unit's
 *saturation* is :math:`|a|`. The logistic sigmoid has range :math:`(0, 1)` and
 saturates at both ends, so its saturation is measured as :math:`|2a - 1|`;
-in both cases 0 is the centre of the range and 1 is full saturation.
+in both cases 0 is the centre of the range and 1 is full saturation. (The
+paper plotted the 98th percentile and the standard deviation of the activation
+values themselves; the 98th percentile of the saturation is this module's
+adaptation of that measure, which counts both ends of the range.)
+
+Saturation alone does not say how much gradient a unit passes back: the same
+:math:`|a|` means different slopes for different activations (at
+:math:`|a| = 0.9`, softsign' is 0.01 and tanh' is 0.19). So every record also
+holds the slope :math:`f'(z)` itself, its share below a small threshold (units
+that pass back almost nothing) and the size :math:`|z|` of the pre-activations.
 
 References
 ----------
@@ -50,6 +59,7 @@ __all__ = [
     "RunResult",
     "accuracy_summary",
     "forward",
+    "forward_with_pre_activations",
     "gradients",
     "initialize_parameters",
     "layer_backward",
@@ -309,17 +319,47 @@ def forward(
     probabilities : ndarray, shape (n, n_classes)
         The softmax output.
     """
+    _, hidden, probabilities = forward_with_pre_activations(x, weights, biases, activation)
+    return hidden, probabilities
+
+
+def forward_with_pre_activations(
+    x: FloatArray, weights: Sequence[FloatArray], biases: Sequence[FloatArray], activation: str
+) -> tuple[list[FloatArray], list[FloatArray], FloatArray]:
+    """Run the network like `forward`, and also return every hidden layer's pre-activations.
+
+    Returns
+    -------
+    pre_activations : list of ndarray
+        z = x @ W + b of every hidden layer, first to last.
+    hidden : list of ndarray
+        The output f(z) of every hidden layer, first to last.
+    probabilities : ndarray, shape (n, n_classes)
+        The softmax output.
+
+    Examples
+    --------
+    >>> weights, biases = initialize_parameters([2, 3, 2], "standard", np.random.default_rng(0))
+    >>> pre, hidden, probabilities = forward_with_pre_activations(
+    ...     np.ones((4, 2)), weights, biases, "softsign"
+    ... )
+    >>> bool(np.allclose(hidden[0], pre[0] / (1 + np.abs(pre[0])))), probabilities.shape
+    (True, (4, 2))
+    """
     _check_activation(activation)
     function = HIDDEN_ACTIVATIONS[activation][0]
+    pre_activations = []
     hidden = []
     a = x
     for w, b in zip(weights[:-1], biases[:-1], strict=True):
-        a = function(a @ w + b)
+        z = a @ w + b
+        a = function(z)
+        pre_activations.append(z)
         hidden.append(a)
     logits = a @ weights[-1] + biases[-1]
     logits = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(logits)
-    return hidden, exp / exp.sum(axis=1, keepdims=True)
+    return pre_activations, hidden, exp / exp.sum(axis=1, keepdims=True)
 
 
 def gradients(
@@ -474,6 +514,9 @@ class ExperimentConfig:
         The percentile of the saturation distribution that is recorded (98).
     threshold : float
         A unit counts as saturated when its saturation exceeds this (0.9).
+    flat_slope : float
+        A unit counts as nearly dead (it passes back almost no gradient) when
+        its slope f'(z) is below this (0.05).
     histogram_bins : int
         Number of bins of the final activation histograms.
     """
@@ -485,6 +528,7 @@ class ExperimentConfig:
     records_per_epoch: int = 2
     percentile: float = 98.0
     threshold: float = 0.9
+    flat_slope: float = 0.05
     histogram_bins: int = 50
 
 
@@ -505,8 +549,20 @@ class RunResult:
     share_saturated : ndarray, shape (n_records, n_hidden)
         The share of (unit, example) pairs of each hidden layer whose saturation
         exceeds the threshold.
+    count_saturated : ndarray of int, shape (n_records, n_hidden)
+        How many (unit, example) pairs of each hidden layer exceed the threshold.
+    values_per_layer : ndarray of int, shape (n_hidden,)
+        How many (unit, example) pairs each hidden layer has on the test set.
     mean_activation : ndarray, shape (n_records, n_hidden)
         The mean activation value of each hidden layer on the test set.
+    mean_derivative : ndarray, shape (n_records, n_hidden)
+        The mean slope f'(z) of each hidden layer on the test set: the factor by
+        which the layer scales the gradient it passes back, on average.
+    share_flat : ndarray, shape (n_records, n_hidden)
+        The share of (unit, example) pairs of each hidden layer whose slope
+        f'(z) is below ``config.flat_slope`` (nearly dead units).
+    mean_abs_pre_activation : ndarray, shape (n_records, n_hidden)
+        The mean of |z| over each hidden layer's pre-activations on the test set.
     histogram_edges : ndarray, shape (n_bins + 1,)
         Bin edges of the activation histograms (the activation's own range).
     histograms : ndarray, shape (n_hidden, n_bins)
@@ -529,7 +585,12 @@ class RunResult:
     record_epochs: FloatArray
     percentile: FloatArray
     share_saturated: FloatArray
+    count_saturated: NDArray[np.int_]
+    values_per_layer: NDArray[np.int_]
     mean_activation: FloatArray
+    mean_derivative: FloatArray
+    share_flat: FloatArray
+    mean_abs_pre_activation: FloatArray
     histogram_edges: FloatArray
     histograms: FloatArray
     weight_grad_norms: FloatArray
@@ -539,14 +600,45 @@ class RunResult:
     config: ExperimentConfig = field(repr=False, default_factory=ExperimentConfig)
 
 
+#: The measurements of one record, in the order `_measure` returns them.
+_RECORDED = (
+    "percentile",
+    "share_saturated",
+    "count_saturated",
+    "mean_activation",
+    "mean_derivative",
+    "share_flat",
+    "mean_abs_pre_activation",
+)
+
+
 def _measure(
-    activation: str, hidden: list[FloatArray], config: ExperimentConfig
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+    activation: str,
+    pre_activations: list[FloatArray],
+    hidden: list[FloatArray],
+    config: ExperimentConfig,
+) -> tuple[FloatArray, ...]:
+    derivative = HIDDEN_ACTIVATIONS[activation][1]
     values = [saturation(activation, a) for a in hidden]
-    percentile = np.array([np.percentile(v, config.percentile) for v in values])
-    share = np.array([np.mean(v > config.threshold) for v in values])
-    mean = np.array([a.mean() for a in hidden])
-    return percentile, share, mean
+    slopes = [derivative(a) for a in hidden]
+    return (
+        np.array([np.percentile(v, config.percentile) for v in values]),
+        np.array([np.mean(v > config.threshold) for v in values]),
+        np.array([np.count_nonzero(v > config.threshold) for v in values]),
+        np.array([a.mean() for a in hidden]),
+        np.array([s.mean() for s in slopes]),
+        np.array([np.mean(s < config.flat_slope) for s in slopes]),
+        np.array([np.abs(z).mean() for z in pre_activations]),
+    )
+
+
+def _probe(
+    data: DigitsData, weights: list[FloatArray], biases: list[FloatArray], activation: str
+) -> tuple[list[FloatArray], list[FloatArray]]:
+    pre_activations, hidden, _ = forward_with_pre_activations(
+        data.x_test, weights, biases, activation
+    )
+    return pre_activations, hidden
 
 
 def train(
@@ -603,8 +695,7 @@ def _train(
         np.linspace(0, n_batches, config.records_per_epoch + 1)[1:].round().astype(int).tolist()
     )
     record_epochs = [0.0]
-    hidden, _ = forward(data.x_test, weights, biases, activation)
-    records = [_measure(activation, hidden, config)]
+    records = [_measure(activation, *_probe(data, weights, biases, activation), config)]
     train_loss = np.empty(config.epochs)
     for epoch in range(config.epochs):
         order = order_rng.permutation(n_train)
@@ -620,8 +711,9 @@ def _train(
             for b, g in zip(biases, grad_b, strict=True):
                 b -= config.learning_rate * g
             if batch + 1 in record_at:
-                hidden, _ = forward(data.x_test, weights, biases, activation)
-                records.append(_measure(activation, hidden, config))
+                records.append(
+                    _measure(activation, *_probe(data, weights, biases, activation), config)
+                )
                 record_epochs.append(epoch + (batch + 1) / n_batches)
         train_loss[epoch] = np.mean(losses)
 
@@ -630,15 +722,17 @@ def _train(
     low = 0.0 if activation == "logistic" else -1.0
     edges = np.linspace(low, 1.0, config.histogram_bins + 1)
     histograms = np.array([np.histogram(a, bins=edges, density=True)[0] for a in hidden])
-    percentiles, shares, means = (np.array(column) for column in zip(*records, strict=True))
+    recorded = {
+        name: np.array(column)
+        for name, column in zip(_RECORDED, zip(*records, strict=True), strict=True)
+    }
     return RunResult(
         activation=activation,
         init=init,
         seed=seed,
         record_epochs=np.array(record_epochs),
-        percentile=percentiles,
-        share_saturated=shares,
-        mean_activation=means,
+        values_per_layer=np.array([a.size for a in hidden]),
+        **recorded,
         histogram_edges=edges,
         histograms=histograms,
         weight_grad_norms=weight_grad_norms,

@@ -21,6 +21,7 @@ and non-contiguous inputs) and ``"hidden"`` (all of them).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -31,10 +32,12 @@ from source_lib.checks import (
     Mistake,
     _absolute,
     _array,
+    _as_result_array,
     _asarray,
     _check_unchanged,
     _close,
     _copy_input,
+    _field,
     _message,
     _read_only,
     _strided,
@@ -42,7 +45,6 @@ from source_lib.checks import (
     call_student,
     case_rng,
     check_function,
-    compare,
 )
 
 __all__ = ["check_softsign_layer_backward", "numerical_layer_gradients"]
@@ -136,6 +138,11 @@ MISTAKES: tuple[Mistake, ...] = (
         "z = x @ W + b: 1 / (1 + |z|)**2, which equals (1 - |a|)**2",
     ),
     Mistake(
+        _model(lambda z, a: (1.0 - _absolute(z)) ** 2),
+        "(1 - |a|)**2 needs the output a = softsign(z), not z; "
+        "from z the slope is 1 / (1 + |z|)**2",
+    ),
+    Mistake(
         _model(lambda z, a: 1.0 - _absolute(a)),
         "is the square missing? softsign'(z) = (1 - |a|)**2 = 1 / (1 + |z|)**2",
     ),
@@ -189,6 +196,104 @@ _SHAPE_HINTS = {
     "grad_W": "grad_W has the shape of W, (d_in, d_out): x.T @ delta",
     "grad_b": "grad_b has the shape of b, (d_out,): delta.sum(axis=0) adds up the batch",
 }
+
+
+#: What the Setup cell of notebook 05 imports from source_lib for the student's use.
+SETUP_IMPORTS = ("softsign", "softsign_derivative")
+
+#: Other activations of source_lib a student may use in the backward pass.
+_LIBRARY_ACTIVATIONS = (
+    "softsign_derivative_from_output",
+    "abs_derivative",
+    "tanh_derivative",
+)
+
+#: Names a backward pass computes for itself: when one is undefined, a line is missing.
+_LOCAL_NAMES = ("z", "a", "delta", "grad_x", "grad_W", "grad_b")
+
+
+def _name_error_hint(text: str) -> str | None:
+    """A hint for ``NameError: name 'NAME' is not defined`` in a backward pass, or None."""
+    found = re.search(r"name '(\w+)('?)", text)
+    if found is None:
+        return None
+    name = found.group(1)
+    if not found.group(2):  # the message was cut inside the name: complete a known one
+        known = {*SETUP_IMPORTS, *_LIBRARY_ACTIVATIONS, *_LOCAL_NAMES}
+        matching = [candidate for candidate in known if candidate.startswith(name)]
+        if len(name) < 3 or len(matching) != 1:
+            return None
+        name = matching[0]
+    if name in SETUP_IMPORTS:
+        return (
+            f"`{name}` comes from the course library: the Setup cell runs "
+            f"`from source_lib import {', '.join(SETUP_IMPORTS)}`. Run the Setup cell, "
+            "then your cell and this test"
+        )
+    if name == "softsign_derivative_from_output":
+        return (
+            "`softsign_derivative_from_output` is defined in the cell above the exercise "
+            "(The derivative, from the output): run that cell, then yours and this test"
+        )
+    if name in _LIBRARY_ACTIVATIONS:
+        return f"add `from source_lib import {name}` at the top of your cell and run it again"
+    if name in _LOCAL_NAMES:
+        return f"`{name}` is used before it is computed: compute it inside your function first"
+    return (
+        f"`{name}` is not defined: define it inside your function, or run the cell "
+        "that defines it (and the Setup cell)"
+    )
+
+
+def _compare_gradient(
+    have: Any,
+    want: np.ndarray,
+    label: str,
+    inputs: dict[str, Any],
+    rtol: float,
+    atol: float,
+    hint: Callable[[], str | None],
+) -> None:
+    """Fail unless one returned gradient matches, naming the first wrong entry of the gradient."""
+    __tracebackhide__ = True
+    name = f"{NAME} ({label})"
+    got = _as_result_array(have, name, inputs, want)
+    matches = _close(got, want, rtol, atol)
+    if bool(matches.all()):
+        return
+    mismatch = ~matches
+    index = tuple(int(i) for i in np.argwhere(mismatch)[0])
+    where = ", ".join(map(str, index))
+    lines = _message(
+        name,
+        f"wrong values in {int(mismatch.sum())} of {mismatch.size} entries of {label}",
+        inputs=inputs,
+        expected=want[index],
+        got=got[index],
+        hint=hint(),
+    ).splitlines()
+    # Name the wrong entry of the gradient (not an entry of an input of the same shape),
+    # just before the values it concerns (or the hint, when a hidden case shows none).
+    at = next(
+        (i for i, line in enumerate(lines) if line.startswith(("  expected:", "  hint:"))),
+        len(lines),
+    )
+    lines.insert(at, _field("first wrong entry:", f"{label}[{where}]"))
+    raise CheckFailure("\n".join(lines))
+
+
+def _with_hint(text: str, hint: str) -> str:
+    """A failure message with its hint (and the hint's wrapped lines) replaced by ``hint``."""
+    lines: list[str] = []
+    in_hint = False
+    for line in text.splitlines():
+        if line.startswith("  hint:"):
+            in_hint = True
+        elif not (in_hint and line.startswith(" " * 12)):
+            in_hint = False
+        if not in_hint:
+            lines.append(line)
+    return "\n".join([*lines, _field("hint:", hint)])
 
 
 # --------------------------------------------------------------------------- cases
@@ -272,7 +377,10 @@ def _check_case(func: Callable[..., Any], case: Case) -> None:
     except CheckFailure as failure:
         text = str(failure)
         if "matmul" in text and "hint:" not in text:
-            raise CheckFailure(f"{text}\n  hint:     {_MATMUL_HINT}") from None
+            raise CheckFailure(_with_hint(text, _MATMUL_HINT)) from None
+        name_hint = _name_error_hint(" ".join(text.split())) if "NameError" in text else None
+        if name_hint is not None:
+            raise CheckFailure(_with_hint(text, name_hint)) from None
         raise
     for name, value, copy in zip(ARGUMENTS, given, before, strict=True):
         _check_unchanged(value, copy, NAME, {name: value})
@@ -303,14 +411,14 @@ def _check_case(func: Callable[..., Any], case: Case) -> None:
                 )
             )
         scale = float(_absolute(want).max()) if want.size else 0.0
-        compare(
+        _compare_gradient(
             have,
             want,
-            name=f"{NAME} ({label})",
-            inputs=inputs,
-            rtol=rtol,
-            atol=atol * max(1.0, scale),
-            hint=lambda mismatch, g, e, w=which: _mistake_hint(case, tuple(got), w),
+            label,
+            inputs,
+            rtol,
+            atol * max(1.0, scale),
+            lambda w=which: _mistake_hint(case, tuple(got), w),
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from source_lib.network import (
     ExperimentConfig,
     accuracy_summary,
     forward,
+    forward_with_pre_activations,
     gradients,
     initialize_parameters,
     load_digits_arrays,
@@ -224,7 +226,14 @@ def test_training_is_deterministic_per_seed(data):
     first = train("softsign", "standard", 3, data, TINY)
     again = train("softsign", "standard", 3, data, TINY)
     other = train("softsign", "standard", 4, data, TINY)
-    for field in ("percentile", "share_saturated", "mean_activation", "histograms", "train_loss"):
+    for field in (
+        "percentile",
+        "share_saturated",
+        "mean_activation",
+        "mean_derivative",
+        "histograms",
+        "train_loss",
+    ):
         np.testing.assert_array_equal(getattr(first, field), getattr(again, field))
     assert first.test_accuracy == again.test_accuracy
     assert not np.array_equal(first.train_loss, other.train_loss)
@@ -236,10 +245,25 @@ def test_a_run_records_what_the_notebook_plots(data, activation):
     result = train(activation, "normalized", 0, data, config)
     n_records = 1 + config.epochs * config.records_per_epoch
     np.testing.assert_allclose(result.record_epochs, np.linspace(0, 3, n_records))
-    for field in ("percentile", "share_saturated", "mean_activation"):
+    for field in (
+        "percentile",
+        "share_saturated",
+        "count_saturated",
+        "mean_activation",
+        "mean_derivative",
+        "share_flat",
+        "mean_abs_pre_activation",
+    ):
         assert getattr(result, field).shape == (n_records, 2)
     assert ((result.percentile >= 0) & (result.percentile <= 1)).all()
-    assert ((result.share_saturated >= 0) & (result.share_saturated <= 1)).all()
+    for field in ("share_saturated", "share_flat"):
+        assert ((getattr(result, field) >= 0) & (getattr(result, field) <= 1)).all()
+    highest_slope = 0.25 if activation == "logistic" else 1.0
+    assert ((result.mean_derivative > 0) & (result.mean_derivative <= highest_slope)).all()
+    assert result.values_per_layer.tolist() == [len(data.y_test) * 10] * 2
+    np.testing.assert_array_equal(
+        result.count_saturated, np.round(result.share_saturated * result.values_per_layer)
+    )
     widths = np.diff(result.histogram_edges)
     np.testing.assert_allclose(result.histograms @ widths, 1.0)
     low = 0.0 if activation == "logistic" else -1.0
@@ -255,9 +279,21 @@ def test_measurements_match_a_direct_computation(data):
     init_rng = np.random.default_rng(np.random.SeedSequence(5).spawn(2)[0])
     weights, biases = initialize_parameters([64, 16, 16, 10], "standard", init_rng)
     hidden, probabilities = forward(data.x_test, weights, biases, "tanh")
+    pre_activations, hidden_again, _ = forward_with_pre_activations(
+        data.x_test, weights, biases, "tanh"
+    )
     for layer, values in enumerate(hidden):
+        np.testing.assert_array_equal(hidden_again[layer], values)
+        np.testing.assert_allclose(np.tanh(pre_activations[layer]), values)
+        slope = 1 / np.cosh(pre_activations[layer]) ** 2
         assert result.percentile[0, layer] == pytest.approx(np.percentile(np.abs(values), 98))
         assert result.share_saturated[0, layer] == pytest.approx(np.mean(np.abs(values) > 0.9))
+        assert result.count_saturated[0, layer] == np.count_nonzero(np.abs(values) > 0.9)
+        assert result.mean_derivative[0, layer] == pytest.approx(slope.mean())
+        assert result.share_flat[0, layer] == pytest.approx(np.mean(slope < 0.05))
+        assert result.mean_abs_pre_activation[0, layer] == pytest.approx(
+            np.abs(pre_activations[layer]).mean()
+        )
     assert result.test_accuracy == pytest.approx(np.mean(probabilities.argmax(1) == data.y_test))
     _, grad_w, _, grad_pre = gradients(data.x_train, data.y_train, weights, biases, "tanh")
     np.testing.assert_allclose(result.weight_grad_norms, [np.linalg.norm(g) for g in grad_w])
@@ -307,6 +343,11 @@ def test_unknown_activation_is_refused(data):
 
 
 # --------------------------------------------------------------------------- the grader
+
+
+def _unwrapped(failure):
+    """A failure message with its line wrapping undone (messages wrap at 79 columns)."""
+    return " ".join(str(failure).split())
 
 
 def _backward_with(derivative, *, grad_b=lambda delta: delta.sum(axis=0)):
@@ -361,6 +402,7 @@ WRONG = [
     (_backward_with(lambda z: 1 / (1 + z) ** 2), "wrong where z < 0"),
     (_backward_with(lambda z: 1 / (1 + np.abs(softsign(z))) ** 2), "evaluated at the output"),
     (_backward_with(lambda z: 1 - softsign(z) ** 2), "tanh's derivative"),
+    (_backward_with(lambda z: (1 - np.abs(z)) ** 2), r"needs the output a = softsign\(z\), not z"),
     (
         _backward_with(lambda z: 1 / (1 + np.abs(z)) ** 2, grad_b=lambda d: d.mean(axis=0)),
         "SUM of delta",
@@ -375,8 +417,51 @@ WRONG = [
 
 @pytest.mark.parametrize(("func", "hint"), WRONG)
 def test_check_rejects_common_mistakes_with_a_hint(func, hint):
-    with pytest.raises(CheckFailure, match=hint):
+    with pytest.raises(CheckFailure) as failure:
         check_softsign_layer_backward(func, "values")
+    assert re.search(hint, _unwrapped(failure.value))
+
+
+def test_check_names_the_wrong_gradient_entry_not_an_input_entry():
+    def doubled_bias_gradient(x, W, b, grad_output):
+        grad_x, grad_w, grad_b = _from_output(x, W, b, grad_output)
+        return grad_x, grad_w, 2 * grad_b
+
+    with pytest.raises(CheckFailure) as failure:
+        check_softsign_layer_backward(doubled_bias_gradient, "values")
+    message = _unwrapped(failure.value)
+    assert "first wrong entry: grad_b[0]" in message
+    assert "b[0] =" not in message
+    assert "expected: 0.16" in message
+    assert "got: 0.32" in message
+
+
+def _uses_undefined(name):
+    namespace = {"np": np}
+    exec(
+        f"def backward(x, W, b, grad_output):\n    {name}(x @ W + b)\n    return x, W, b\n",
+        namespace,
+    )
+    return namespace["backward"]
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("softsign", "the Setup cell runs `from source_lib import softsign, softsign_derivative`"),
+        ("softsign_derivative_from_output", "defined in the cell above the exercise"),
+        ("tanh_derivative", "add `from source_lib import tanh_derivative`"),
+        ("z", "`z` is used before it is computed"),
+        ("my_helper", "`my_helper` is not defined: define it inside your function"),
+    ],
+)
+def test_check_says_where_an_undefined_name_comes_from(name, hint):
+    with pytest.raises(CheckFailure) as failure:
+        check_softsign_layer_backward(_uses_undefined(name), "values")
+    message = _unwrapped(failure.value)
+    assert f"NameError: name '{name[:10]}" in message
+    assert hint in message
+    assert message.count("hint:") == 1
 
 
 def test_check_explains_a_missing_transpose():
@@ -431,3 +516,20 @@ def test_numerical_layer_gradients_agree_with_the_reference():
         numerical_layer_gradients(x, W, b, g), reference_backward(x, W, b, g), strict=True
     ):
         np.testing.assert_allclose(numerical, analytic, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("func", "hint"),
+    [
+        (_backward_with(lambda z: (1 - np.abs(z)) ** 2), "needs the output a = softsign(z)"),
+        (_uses_undefined("softsign"), "the Setup cell runs `from source_lib import softsign,"),
+    ],
+)
+def test_the_judge_gives_the_new_hints_as_the_check_does(func, hint):
+    """Through the judge's wire (plan, kernel outcomes, replay) the message is the same."""
+    from test_judge import direct, judge
+
+    for group in ("values", "arrays", "hidden_values", "hidden_arrays"):
+        message = judge(check_softsign_layer_backward, func, group)
+        assert message == direct(check_softsign_layer_backward, func, group)
+        assert hint in " ".join(message.split())
