@@ -22,3 +22,10 @@ c.OverwriteCells.add_missing_cells = True
 from source_lib.grading.nbgrader_plugins import register  # noqa: E402
 
 register(c)
+
+# The student release keeps the outputs of the teaching cells (figures, tables), so a
+# notebook reads before it runs; solution, test and try-it cells are cleared as before
+# (source_lib/release.py). Only generate_assignment is affected.
+from source_lib.release import release_preprocessors  # noqa: E402
+
+c.GenerateAssignment.preprocessors = release_preprocessors()

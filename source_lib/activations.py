@@ -376,7 +376,7 @@ def abs_derivative(x: ArrayLike) -> FloatResult:
 
 
 def numerical_derivative(f: Callable[[Any], Any], x: ArrayLike, h: float = 1e-5) -> FloatResult:
-    r"""Centered finite-difference estimate of the derivative of f at x, element-wise.
+    r"""Centred finite-difference estimate of the derivative of f at x, element-wise.
 
     Parameters
     ----------

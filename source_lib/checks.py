@@ -15,13 +15,17 @@ check                                     graded function (student's)
 ========================================  ==========================================
 
 ``group`` is one of :data:`GROUPS`: ``"values"`` (Python and NumPy scalars:
-positive, negative, zero), ``"arrays"`` (0-d, empty, 1-D and 2-D arrays; the
-input must not be modified), and the groups the graders add in hidden tests:
-``"hidden_values"`` (more scalars of every kind) beside ``"values"``, and
-``"hidden_arrays"`` (random arrays over many orders of magnitude,
-float16/float32/int inputs, read-only and non-contiguous arrays) beside
-``"arrays"``, so that a bug that shows only in arrays costs the arrays cell and
-not the values cell. ``"hidden"`` runs all of them. Every group also draws a
+positive, negative, zero and -0.0, ints, float32 and float16), ``"arrays"``
+(1-D, 2-D, 3-D, 0-d and empty arrays; float64, float32, float16 and int
+arrays; read-only and non-contiguous ones; for the exercises defined on the
+whole line, magnitudes from 1e-100 to 1e100; the input must not be modified),
+and the groups the graders add in hidden tests: ``"hidden_values"`` beside
+``"values"`` and ``"hidden_arrays"`` beside ``"arrays"``. The hidden groups
+check nothing the visible ones do not: they hold the same kinds of input with
+other values (mostly random), so a student whose visible tests pass loses
+marks only for a function that is wrong on values the visible tests did not
+try. A bug that shows only in arrays costs the arrays cell and not the values
+cell. ``"hidden"`` runs all of them. Every group also draws a
 few inputs at random, fresh each time it runs. A check returns ``None`` when
 the function is right and raises :class:`CheckFailure` otherwise, with a short
 message a student can act on: the input, the expected value, the value
@@ -43,8 +47,9 @@ What a check guarantees
 * Every correct vectorised form passes (``np.where`` branches, ``np.sign``
   tricks, ``np.sqrt(x * x)`` for ``|x|``, ``1 / np.cosh(x)**2``...): values
   are compared with a relative tolerance and a small absolute one, never with
-  ``==``, on inputs where every correct form is exact enough. Any real numeric
-  result dtype is accepted; the shape must match.
+  ``==``, on inputs where every correct form is exact enough. A result must
+  hold floating-point numbers (of any precision), also for integer input, as
+  the exercises ask, and have the input's shape.
 * Student code runs with warnings ignored, floating-point errors silenced and
   ``stdout``/``stderr`` captured; the judge ignores everything the kernel
   prints, so output never costs marks.
@@ -83,7 +88,9 @@ import contextlib
 import contextvars
 import functools
 import math
+import re
 import sys
+import textwrap
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -242,11 +249,42 @@ def _describe(value: Any) -> str:
     if callable(value):
         return format_value(value)
     if isinstance(value, _ndarray):
-        kind = "read-only " if not value.flags.writeable else ""
-        return f"a {kind}{value.dtype} array of shape {value.shape}"
+        kind = f"read-only {value.dtype}" if not value.flags.writeable else str(value.dtype)
+        article = "an" if kind[0] in "aeiou" else "a"
+        return f"{article} {kind} array of shape {value.shape}"
     if isinstance(value, np.generic):
         return f"a NumPy {value.dtype} scalar"
     return f"a Python {type(value).__name__}"
+
+
+#: The width of a failure message: ``nbgrader validate`` and narrow notebook
+#: columns cut longer lines off.
+MESSAGE_WIDTH = 79
+
+_INDENT = " " * 12  # under the text of "  hint:     "
+_CODE_SPAN = re.compile(r"`[^`]*`")
+_KEEP = "\x00"  # a space that wrapping keeps
+
+
+def _field(label: str, text: str) -> str:
+    """``label`` and ``text``, wrapped to :data:`MESSAGE_WIDTH` under the text.
+
+    Each line of ``text`` (an array's repr has several) is wrapped on its own,
+    never inside a word, a number or a `code span`.
+    """
+    lines = []
+    for index, line in enumerate(text.splitlines() or [""]):
+        line = _CODE_SPAN.sub(lambda span: span.group(0).replace(" ", _KEEP), line)
+        first = f"  {label:<9} " if index == 0 else _INDENT
+        lines += textwrap.wrap(
+            line,
+            MESSAGE_WIDTH,
+            initial_indent=first,
+            subsequent_indent=_INDENT,
+            break_long_words=False,
+            break_on_hyphens=False,
+        ) or [first.rstrip()]
+    return "\n".join(lines).replace(_KEEP, " ")
 
 
 def _message(
@@ -264,17 +302,17 @@ def _message(
     if _HIDDEN_GROUP.get():
         if inputs:
             described = ", ".join(f"{key} = {_describe(value)}" for key, value in inputs.items())
-            lines.append(f"  input:    a hidden case ({described})")
+            lines.append(_field("input:", f"a hidden case ({described})"))
     else:
         if inputs:
-            lines.append(f"  input:    {_format_inputs(inputs)}")
+            lines.append(_field("input:", _format_inputs(inputs)))
         if element:
-            lines.append(f"  first wrong element: {_format_inputs(element)}")
+            lines.append(_field("first wrong element:", _format_inputs(element)))
         if show_values:
-            lines.append(f"  expected: {format_value(expected)}")
-            lines.append(f"  got:      {format_value(got)}")
+            lines.append(_field("expected:", format_value(expected)))
+            lines.append(_field("got:", format_value(got)))
     if hint:
-        lines.append(f"  hint:     {hint}")
+        lines.append(_field("hint:", hint))
     return "\n".join(lines)
 
 
@@ -299,33 +337,78 @@ _SCALAR_ONLY_MESSAGES = (
     "only integer scalar arrays",
 )
 _SCALAR_ONLY_HINT = (
-    "a scalar-only function (from the math module, or float()/int()) was given an array: "
-    "use the NumPy version (np.abs, np.tanh, np.cosh...), which works element-wise"
+    "a scalar-only function (from the math module, or float()/int()) was given "
+    "an array: use the NumPy version (np.abs, np.tanh, np.cosh...), which works "
+    "element-wise"
 )
 _TRUTH_VALUE_HINT = (
     "`if x < 0:` (or `and`/`or`/max/min) works on one number only: "
     "use np.where, np.abs or np.sign, which work element-wise"
 )
-_READ_ONLY_HINT = (
-    "your function modified its argument in place (e.g. `x[x < 0] *= -1` or `x /= ...`): "
-    "compute a new array instead, e.g. np.abs(x) or x / (1 + np.abs(x))"
+
+#: Parts of the messages Python and NumPy give when a loop meets a scalar or
+#: a 0-d array (``for v in x``, ``range(len(x))``, ``x[i]``).
+_LOOP_MESSAGES = (
+    "object is not iterable",
+    "iteration over a 0-d array",
+    "len() of unsized object",
+    "has no len()",
+    "invalid index to scalar variable",
+    "too many indices for array",
+    "object is not subscriptable",
+    "object does not support item assignment",
 )
 
+#: A right answer for each exercise, written as one NumPy expression (hints).
+_EXAMPLES = {
+    "softsign": "x / (1 + np.abs(x))",
+    "abs_derivative": "np.sign(np.asarray(x, dtype=float))",
+    "softsign_derivative": "1 / (1 + np.abs(x)) ** 2",
+    "numerical_derivative": "(f(x + h) - f(x - h)) / (2 * h)",
+    "tanh_derivative": "1 - np.tanh(x) ** 2",
+    "softsign_inverse": "y / (1 - np.abs(y))",
+}
 
-def _hint_for_exception(error: str, text: str) -> str | None:
+
+def _example(name: str) -> str:
+    return _EXAMPLES.get(name, "np.abs(x)")
+
+
+def _loop_hint(name: str) -> str:
+    return (
+        "a Python loop over the input (`for v in x`, `range(len(x))`) fails for "
+        "scalars and 0-d arrays and is slow: write one NumPy expression that "
+        f"works on the whole array at once, e.g. `{_example(name)}`"
+    )
+
+
+def _read_only_hint(name: str) -> str:
+    """The hint for a function that changed its argument, with that function's own example."""
+    variable = "y" if name == "softsign_inverse" else "x"
+    return (
+        f"{name} changed its argument in place (`{variable} *= ...`, "
+        f"`{variable}[...] = ...`): np.asarray({variable}) does not copy a float "
+        "array, so the caller's array changes too. Compute a new array instead, "
+        f"e.g. `{_example(name)}`"
+    )
+
+
+def _hint_for_exception(error: str, text: str, name: str = "") -> str | None:
     """A hint for an exception named ``error`` (its class name) with message ``text``."""
     if error == "TypeError" and any(part in text for part in _SCALAR_ONLY_MESSAGES):
         return _SCALAR_ONLY_HINT
     if "truth value of an array" in text:
         return _TRUTH_VALUE_HINT
     if error == "ValueError" and "read-only" in text:
-        return _READ_ONLY_HINT
+        return _read_only_hint(name)
+    if error in ("TypeError", "IndexError") and any(part in text for part in _LOOP_MESSAGES):
+        return _loop_hint(name)
     if error in ("NameError", "UnboundLocalError"):
         return "a name is not defined: did you run every cell above, including the Setup cell?"
     if error == "ZeroDivisionError":
         return (
-            "a Python number divided by zero (NumPy would give inf and a warning instead): "
-            "start with x = np.asarray(x, dtype=float), or avoid the division"
+            "a Python number divided by zero (NumPy would give inf and a warning "
+            "instead): start with `x = np.asarray(x, dtype=float)`, or avoid the division"
         )
     return None
 
@@ -412,8 +495,10 @@ def call_student(
         problem = "called sys.exit() (or exit()/quit())"
         hint = "a graded function must return its result, not stop Python"
     else:
-        problem = f"raised {outcome.error}: {_shorten(outcome.message)}"
-        hint = _hint_for_exception(outcome.error, outcome.message)
+        # the first line stays within MESSAGE_WIDTH (it is not wrapped)
+        room = MESSAGE_WIDTH - len(f"{name}: raised {outcome.error}: ")
+        problem = f"raised {outcome.error}: {_shorten(outcome.message, max(room, 24))}"
+        hint = _hint_for_exception(outcome.error, outcome.message, name)
     raise CheckFailure(_message(name, problem, inputs=inputs, hint=hint, show_values=False))
 
 
@@ -471,6 +556,36 @@ def _as_result_array(got: Any, name: str, inputs: Mapping[str, Any], expected: A
     return array
 
 
+def _integer_hint(name: str) -> str:
+    return (
+        "return floating-point numbers, also for integer input: np.sign, np.abs "
+        "and np.where(..., 1, -1) keep integers as integers. Convert first with "
+        "`x = np.asarray(x, dtype=float)`, or write 1.0 and -1.0"
+        if name != "softsign_inverse"
+        else "return floating-point numbers, also for integer input: convert first "
+        "with `y = np.asarray(y, dtype=float)`"
+    )
+
+
+def _require_float(
+    got_array: np.ndarray, got: Any, name: str, inputs: Mapping[str, Any], expected: Any
+) -> None:
+    """Fail unless the (right) result holds floating-point numbers, as the exercises ask."""
+    __tracebackhide__ = True
+    if got_array.dtype.kind == "f":
+        return
+    raise CheckFailure(
+        _message(
+            name,
+            f"returned integers ({got_array.dtype}), not floating-point numbers",
+            inputs=inputs,
+            expected=expected,
+            got=got,
+            hint=_integer_hint(name),
+        )
+    )
+
+
 def _close(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> np.ndarray:
     got = _asarray(got, dtype=np.float64)
     expected = _asarray(expected, dtype=np.float64)
@@ -500,6 +615,7 @@ def compare(
     atol: float = 1e-12,
     hint: str | Callable[[np.ndarray, np.ndarray, np.ndarray], str | None] | None = None,
     problem: str | None = None,
+    require_float: bool = False,
 ) -> None:
     """Raise :class:`CheckFailure` unless ``got`` matches ``expected`` element-wise.
 
@@ -523,6 +639,9 @@ def compare(
         where ``mismatch`` is a boolean array of the wrong elements.
     problem : str, optional
         The first line of the message (default: "wrong value" / "wrong values").
+    require_float : bool, optional
+        Also fail a right result of an integer dtype (the course's exercises
+        return floats, whatever the input's dtype).
 
     Raises
     ------
@@ -548,7 +667,9 @@ def compare(
         shape_hint = (
             "a scalar input needs a scalar (or 0-d) result"
             if expected_array.shape == ()
-            else "return one value per input element, in an array of the input's shape"
+            else "return one value per input element, in an array of the input's "
+            "shape: a loop or list comprehension over x loses the shape, one NumPy "
+            "expression on the whole array keeps it"
         )
         raise CheckFailure(
             _message(
@@ -562,6 +683,8 @@ def compare(
         )
     matches = _close(got_array, expected_array, rtol, atol)
     if bool(matches.all()):
+        if require_float:
+            _require_float(got_array, got, name, inputs, expected)
         return
     mismatch = ~matches
     text = hint(mismatch, got_array, expected_array) if callable(hint) else hint
@@ -641,7 +764,8 @@ def check_function(name: str) -> Callable[[Callable[..., None]], Callable[..., N
                 failure = CheckFailure(
                     _message(
                         name,
-                        f"could not be checked ({type(error).__name__}: {_shorten(str(error))})",
+                        f"could not be checked ({type(error).__name__}: "
+                        f"{_shorten(str(error), max(24, 60 - len(name)))})",
                         hint="make sure it returns floats of the input's shape",
                         show_values=False,
                     )
@@ -706,16 +830,42 @@ def _strided(array: np.ndarray) -> np.ndarray:
     return base[..., 0]
 
 
-def _array_inputs(values: Sequence[float], integers: np.ndarray) -> list[Any]:
+#: Magnitudes of the visible arrays group's wide array (the hidden groups draw
+#: theirs from 1e-100 to 1e100 at random).
+_WIDE = (1e-100, 1e-40, 1e-8, 1e8, 1e40, 1e100)
+
+
+def _array_inputs(values: Sequence[float], integers: np.ndarray, *, wide: bool) -> list[Any]:
+    """The visible arrays: every kind of array the hidden arrays group holds, other values.
+
+    1-D, 2-D, 3-D, 0-d (also -0.0) and empty arrays; float32, float16 and
+    integer dtypes; a read-only and a non-contiguous array; and, for an
+    exercise defined on the whole line, magnitudes from 1e-100 to 1e100.
+    """
     column = np.array(values, dtype=np.float64)
-    return [
+    cases: list[Any] = [
         column,
         column[:6].reshape(2, 3),
+        column[:8].reshape(2, 2, 2),
         np.array(column[0]),
+        np.array(-0.0),
         np.array([], dtype=np.float64),
         np.empty((0, 3)),
         integers,
+        column[::-1].astype(np.float32),
+        column[1:5].astype(np.float16),
+        _read_only(column[::-1]),
+        _strided(column),
     ]
+    if wide:
+        magnitudes = np.array(_WIDE)
+        cases.append(np.concatenate([-magnitudes[::-1], magnitudes]))
+    return cases
+
+
+def _visible_scalars(values: Sequence[Any]) -> list[Any]:
+    """The visible values: the exercise's own, and NumPy float32/float16 scalars and -0.0."""
+    return [*values, np.float32(-values[0]), np.float16(-values[1]), -0.0]
 
 
 def _random_scalars(rng: np.random.Generator, low: float, high: float, count: int) -> list[float]:
@@ -800,16 +950,32 @@ def _copy_input(value: Any) -> Any:
     return value
 
 
+def _model_rtol(dtype: np.dtype) -> float:
+    """How closely a mistake's float64 model must match a result computed in ``dtype``."""
+    if dtype.kind != "f" or dtype.itemsize >= 8:
+        return 1e-6
+    return 1e-4 if dtype.itemsize == 4 else 1e-2
+
+
 def _hint_from_patterns(
     spec: _Elementwise,
     x: np.ndarray,
     got: np.ndarray,
     expected: np.ndarray,
     mismatch: np.ndarray,
+    rtol: Any = None,
 ) -> str | None:
+    """The hint of the first mistake whose model gives the wrong values, else a general one.
+
+    ``rtol`` (a number, or one per element) is how closely the model must
+    match: by default as closely as ``x``'s precision allows.
+    """
     x64 = _asarray(x, dtype=np.float64)
     got64 = _asarray(got, dtype=np.float64)
     wrong_x = x64[mismatch]
+    if rtol is None:
+        rtol = _model_rtol(_asarray(x).dtype)
+    rtol = np.broadcast_to(_asarray(rtol, dtype=np.float64), x64.shape)[mismatch]
     for mistake in spec.mistakes:
         with _quiet():
             try:
@@ -817,7 +983,7 @@ def _hint_from_patterns(
             except Exception:
                 continue
         if model.shape == got64.shape and bool(
-            _close(got64[mismatch], model[mismatch], 1e-6, 1e-12).all()
+            _close(got64[mismatch], model[mismatch], rtol, 1e-12).all()
         ):
             return mistake.hint
     zero = _equal(wrong_x, 0.0)
@@ -846,11 +1012,11 @@ def _run_elementwise(spec: _Elementwise, func: Callable[..., Any], group: str) -
     rng = case_rng()
     cases: list[Any] = []
     if group in ("values", "hidden"):
-        cases += [*spec.values, *_random_scalars(rng, low, high, 2)]
+        cases += [*_visible_scalars(spec.values), *_random_scalars(rng, low, high, 2)]
     if group in ("hidden_values", "hidden"):
         cases += _hidden_scalars(rng, low=low, high=high, scalars=spec.values)
     if group in ("arrays", "hidden"):
-        cases += _array_inputs(spec.arrays, np.array(spec.integers))
+        cases += _array_inputs(spec.arrays, np.array(spec.integers), wide=spec.wide)
         cases.append(rng.uniform(low, high, size=5))
     if group in ("hidden_arrays", "hidden"):
         cases += _hidden_arrays(rng, low=low, high=high, wide=spec.wide)
@@ -886,6 +1052,7 @@ def _run_elementwise(spec: _Elementwise, func: Callable[..., Any], group: str) -
             hint=lambda mismatch, g, e, x=case: _hint_from_patterns(
                 spec, _asarray(x), g, e, mismatch
             ),
+            require_float=True,
         )
     if not scalar_x:
         return
@@ -900,10 +1067,15 @@ def _run_elementwise(spec: _Elementwise, func: Callable[..., Any], group: str) -
         ]
     )
     if bool(matches.all()):
+        for case, got_array, expected, got in zip(
+            scalar_x, scalar_got, scalar_expected, scalar_labels, strict=True
+        ):
+            _require_float(got_array, got, spec.name, {spec.argname: case}, expected)
         return
     mismatch = ~matches
     first = int(np.argmax(mismatch))
-    hint = _hint_from_patterns(spec, x_all, got_all, expected_all, mismatch)
+    rtols = [_model_rtol(_asarray(value).dtype) for value in scalar_x]
+    hint = _hint_from_patterns(spec, x_all, got_all, expected_all, mismatch, rtols)
     raise CheckFailure(
         _message(
             spec.name,
@@ -933,16 +1105,16 @@ def _check_unchanged(given: Any, before: np.ndarray, name: str, inputs: Mapping[
             name,
             f"modified its input array {argument}",
             inputs=inputs,
-            hint=_READ_ONLY_HINT,
+            hint=_read_only_hint(name),
             show_values=False,
         )
     else:
         message = "\n".join(
             [
                 f"{name}: modified its input array {argument}",
-                f"  {argument} before the call: {format_value(before)}",
-                f"  {argument} after the call:  {format_value(given)}",
-                f"  hint:     {_READ_ONLY_HINT}",
+                _field(f"{argument} before the call:", format_value(before)),
+                _field(f"{argument} after the call: ", format_value(given)),
+                _field("hint:", _read_only_hint(name)),
             ]
         )
     raise CheckFailure(message)
@@ -1098,6 +1270,11 @@ _SOFTSIGN_INVERSE = _Elementwise(
             "is the absolute value missing from the denominator, y / (1 - |y|)?",
         ),
         Mistake(
+            lambda y: _absolute(y) / (1 - _absolute(y)),
+            "the sign is lost: softsign_inverse is negative for negative y; only the "
+            "denominator uses |y|: y / (1 - |y|)",
+        ),
+        Mistake(
             _softsign_model,
             "you returned softsign(y); the inverse solves y = x / (1 + |x|) for x: y / (1 - |y|)",
         ),
@@ -1139,8 +1316,9 @@ def check_softsign(func: Callable[[Any], Any], group: str = "values") -> None:
       input:    x = -3.0
       expected: -0.75
       got:      1.5
-      hint:     right for x >= 0 but wrong for negative x: is the absolute value missing from the denominator?
-    """  # noqa: E501
+      hint:     right for x >= 0 but wrong for negative x: is the absolute value
+                missing from the denominator?
+    """
     __tracebackhide__ = True
     _run_elementwise(_SOFTSIGN, func, group)
 
@@ -1158,7 +1336,7 @@ def check_abs_derivative(func: Callable[[Any], Any], group: str = "values") -> N
 
     Examples
     --------
-    >>> check_abs_derivative(np.sign, "hidden")
+    >>> check_abs_derivative(lambda x: np.sign(np.asarray(x, dtype=float)), "hidden")
     """
     __tracebackhide__ = True
     _run_elementwise(_ABS_DERIVATIVE, func, group)
@@ -1257,20 +1435,85 @@ def _evaluated_at(recorder: _Recorder, targets: np.ndarray) -> bool:
     return True
 
 
-def _difference_hint(recorder: _Recorder, x: Any, h: float) -> str | None:
+_CENTRED = "`(f(x + h) - f(x - h)) / (2 * h)`"
+
+#: Wrong ways to combine f(x + h) and f(x - h), as (model, hint); ``plus`` and
+#: ``minus`` are f(x + h) and f(x - h), ``h`` the step.
+_COMBINATIONS: tuple[tuple[Callable[[Any, Any, float], Any], str], ...] = (
+    (
+        lambda plus, minus, h: (minus - plus) / (2 * h),
+        "the sign is flipped: that is (f(x - h) - f(x + h)) / (2h); subtract "
+        f"f(x - h) from f(x + h): {_CENTRED}",
+    ),
+    (
+        lambda plus, minus, h: (plus - minus) / 2 * h,
+        "operator precedence: `/ 2 * h` divides by 2 and then multiplies by h; "
+        f"put 2 * h in parentheses: {_CENTRED}",
+    ),
+    (
+        lambda plus, minus, h: (plus - minus) / h,
+        f"f was evaluated at x + h and x - h: divide their difference by 2h, not by h: {_CENTRED}",
+    ),
+    (
+        lambda plus, minus, h: plus - minus,
+        f"f was evaluated at x + h and x - h: divide their difference by 2h: {_CENTRED}",
+    ),
+    (
+        lambda plus, minus, h: (plus - minus) / 2,
+        f"the difference is divided by 2 but not by h: {_CENTRED}",
+    ),
+)
+
+
+def _centred(function: Callable[[Any], Any]) -> Callable[[Any, float], Any]:
+    return lambda x, h: (function(x + h) - function(x - h)) / (2 * h)
+
+
+#: What a numerical_derivative that ignores its ``f`` may return: (the fixed
+#: function it differentiates, the test function it is right for, a model).
+_FIXED_DERIVATIVES: tuple[tuple[str, str, Callable[[Any, float], Any]], ...] = (
+    ("softsign", "", _centred(_softsign_model)),
+    ("softsign", "", lambda x, h: 1 / (1 + _absolute(x)) ** 2),
+    ("tanh", "np.tanh", _centred(_tanh)),
+    ("sin", "np.sin", _centred(_umath.sin)),
+)
+
+
+def _matches(got: Any, model: Any, mismatch: np.ndarray) -> bool:
+    got64 = _asarray(got, dtype=np.float64)
+    model64 = _asarray(model, dtype=np.float64)
+    if model64.shape != got64.shape:
+        return False
+    return bool(_close(got64[mismatch], model64[mismatch], 1e-5, 1e-12).all())
+
+
+def _difference_hint(
+    recorder: _Recorder, x: Any, h: float, got: Any = None, mismatch: Any = None
+) -> str | None:
     x64 = _asarray(x, dtype=np.float64)
     plus, minus = x64 + h, x64 - h
+    if got is not None and mismatch is None:
+        mismatch = np.ones(_asarray(got).shape, dtype=bool)
     if _evaluated_at(recorder, plus) and _evaluated_at(recorder, minus):
-        return "f was evaluated at x + h and x - h: divide their difference by 2h"
+        if got is not None:
+            with _quiet():
+                f_plus, f_minus = recorder.function(plus), recorder.function(minus)
+                for model, hint in _COMBINATIONS:
+                    if _matches(got, model(f_plus, f_minus, h), mismatch):
+                        return hint
+        return (
+            "f was evaluated at x + h and x - h, but not combined as "
+            f"{_CENTRED}: check the signs, the parentheses and the 2h"
+        )
     if _evaluated_at(recorder, plus) and _evaluated_at(recorder, x64):
         return (
-            "that is a forward difference, (f(x + h) - f(x)) / h; a centered one was asked "
-            "for: (f(x + h) - f(x - h)) / (2h)"
+            "that is a forward difference, (f(x + h) - f(x)) / h; a centred one "
+            f"was asked for: {_CENTRED}"
         )
     if _evaluated_at(recorder, minus) and _evaluated_at(recorder, x64):
         return (
-            "that is a backward difference, (f(x) - f(x - h)) / h; a centered one was asked "
-            "for: (f(x + h) - f(x - h)) / (2h)"
+            "that is a backward difference, (f(x) - f(x - h)) / h; a centred one "
+            f"was asked for: {_CENTRED}"
         )
     if recorder.points:
         seen = np.concatenate(recorder.points)
@@ -1280,12 +1523,23 @@ def _difference_hint(recorder: _Recorder, x: Any, h: float) -> str | None:
         step = float(np.max(steps)) if steps.size else 0.0
         if step > 0 and not math.isclose(step, h, rel_tol=1e-6):
             return (
-                f"the given h = {h:g} seems ignored (f was evaluated at distance {step:.3g} "
-                "from x): use the parameter h, not a fixed step"
+                f"the given h = {h:g} seems ignored (f was evaluated at distance "
+                f"{step:.3g} from x): use the parameter h, not a fixed step"
             )
-    elif not recorder.points:
-        return "f was never called: numerical_derivative must evaluate f(x + h) and f(x - h)"
-    return None
+        return None
+    if got is not None:
+        with _quiet():
+            for label, right_for, model in _FIXED_DERIVATIVES:
+                if right_for != recorder.label and _matches(got, model(x64, h), mismatch):
+                    return (
+                        f"that is the derivative of {label}, whatever f is: "
+                        "numerical_derivative must differentiate the f it is given, "
+                        "f(x + h) and f(x - h), not a fixed function"
+                    )
+    return (
+        "f was never called: numerical_derivative must differentiate the f it is "
+        "given: evaluate f(x + h) and f(x - h), not a fixed function"
+    )
 
 
 @check_function("numerical_derivative")
@@ -1293,7 +1547,7 @@ def check_numerical_derivative(func: Callable[..., Any], group: str = "values") 
     """Check a student's ``numerical_derivative(f, x, h=1e-5)``: (f(x+h) - f(x-h)) / (2h).
 
     The student's function is called with test functions ``f`` (a cubic, whose
-    centered difference differs from the true derivative by exactly h**2,
+    centred difference differs from the true derivative by exactly h**2,
     and NumPy's sin, tanh and exp), with the step ``h`` given positionally,
     by keyword, or not at all (the default 1e-5). Results are compared with
     the reference central difference for the same ``f``, ``x`` and ``h``, so a
@@ -1324,6 +1578,8 @@ def check_numerical_derivative(func: Callable[..., Any], group: str = "values") 
             ("x**3", 3, 1e-3, True),
             ("x**3", 2.0, None, False),
             ("np.sin", np.float64(0.5), None, False),
+            ("np.tanh", -0.75, 1e-3, True),
+            ("np.exp", np.float32(-0.5), 1e-2, False),
             ("x**3", *_random_scalars(rng, -4.0, 4.0, 1), 0.01, False),
         ]
     if group in ("hidden_values", "hidden"):
@@ -1342,6 +1598,9 @@ def check_numerical_derivative(func: Callable[..., Any], group: str = "values") 
             ("np.sin", grid, None, False),
             ("x**3", np.array(1.5), 0.01, False),
             ("x**3", np.array([]), 0.1, False),
+            ("np.tanh", _read_only(grid / 2), 1e-3, False),
+            ("np.exp", (grid / 3).astype(np.float32), 1e-2, True),
+            ("x**3", _strided(grid[::-1]), 0.05, False),
             ("np.sin", rng.uniform(-4.0, 4.0, size=5), 1e-3, True),
         ]
     if group in ("hidden_arrays", "hidden"):
@@ -1389,5 +1648,8 @@ def check_numerical_derivative(func: Callable[..., Any], group: str = "values") 
             inputs=inputs,
             rtol=rtol,
             atol=atol,
-            hint=lambda mismatch, g, e, r=recorder, x=x, s=step: _difference_hint(r, x, s),
+            hint=lambda mismatch, g, e, r=recorder, x=x, s=step: _difference_hint(
+                r, x, s, g, mismatch
+            ),
+            require_float=True,
         )

@@ -505,7 +505,7 @@ def test_a_wrong_out_is_refused_clearly(function):
 # --------------------------------------------------------------------------- numerical_derivative
 
 
-def test_numerical_derivative_is_the_centered_difference_with_the_given_step():
+def test_numerical_derivative_is_the_centred_difference_with_the_given_step():
     x = np.array([-2.0, 0.0, 0.5])
     for h in (1e-5, 1e-3, 0.1, 1):
         expected = (np.sin(x + h) - np.sin(x - h)) / (2 * h)

@@ -81,10 +81,11 @@ RIGHT = {
         lambda x: np.divide(x, np.add(1.0, np.abs(x))),
     ],
     check_abs_derivative: [
-        np.sign,
+        lambda x: np.sign(np.asarray(x, dtype=float)),
         _abs_derivative_where,
         lambda x: (np.asarray(x) > 0).astype(float) - (np.asarray(x) < 0),
-        lambda x: np.where(np.asarray(x) > 0, 1, np.where(np.asarray(x) < 0, -1, 0)),
+        lambda x: np.where(np.asarray(x) > 0, 1.0, np.where(np.asarray(x) < 0, -1.0, 0.0)),
+        lambda x: np.sign(x).astype(np.float32),
     ],
     check_softsign_derivative: [
         lambda x: 1 / (1 + np.abs(x)) ** 2,
@@ -145,13 +146,21 @@ def _mutating_inverse(y):
     return sign * y / (1 - y)
 
 
+def _loop_derivative(x):
+    result = []
+    for value in x:
+        result.append(1 / (1 + abs(value)) ** 2)
+    return np.array(result)
+
+
+def _list_inverse(y):
+    if np.ndim(y) == 0:
+        return y / (1 - abs(y))
+    return np.array([value / (1 - abs(value)) for value in y])
+
+
 WRONG = [
-    (
-        check_softsign,
-        lambda x: x / (1 + x),
-        "right for x >= 0 but wrong for negative x: "
-        "is the absolute value missing from the denominator?",
-    ),
+    (check_softsign, lambda x: x / (1 + x), "right for x >= 0 but wrong for negative x"),
     (check_softsign, np.tanh, "you returned tanh(x)"),
     (check_softsign, lambda x: np.abs(x) / (1 + np.abs(x)), "the sign is lost"),
     (
@@ -187,6 +196,36 @@ WRONG = [
         lambda f, x, h=1e-5: (f(x + h) - f(x - h)) / h,
         "divide their difference by 2h",
     ),
+    # the hints of the sharper second reading
+    (check_abs_derivative, np.sign, "returned integers (int64)"),
+    (
+        check_abs_derivative,
+        lambda x: np.where(np.asarray(x) > 0, 1, np.where(np.asarray(x) < 0, -1, 0)),
+        "also for integer input",
+    ),
+    (
+        check_numerical_derivative,
+        lambda f, x, h=1e-5: (f(x + h) - f(x - h)) / 2 * h,
+        "operator precedence: `/ 2 * h`",
+    ),
+    (
+        check_numerical_derivative,
+        lambda f, x, h=1e-5: (f(x - h) - f(x + h)) / (2 * h),
+        "the sign is flipped",
+    ),
+    (
+        check_numerical_derivative,
+        lambda f, x, h=1e-5: (source_lib.softsign(x + h) - source_lib.softsign(x - h)) / (2 * h),
+        "that is the derivative of softsign, whatever f is",
+    ),
+    (
+        check_numerical_derivative,
+        lambda f, x, h=1e-5: source_lib.softsign_derivative(x),
+        "that is the derivative of softsign, whatever f is",
+    ),
+    (check_softsign_derivative, _loop_derivative, "a Python loop over the input"),
+    (check_softsign_inverse, _list_inverse, "a loop or list comprehension over x"),
+    (check_softsign_inverse, lambda y: np.abs(y) / (1 - np.abs(y)), "the sign is lost"),
 ]
 
 
@@ -202,7 +241,7 @@ def test_common_mistakes_fail_with_their_hint(check, func, hint):
         except CheckFailure as failure:
             failures.append(str(failure))
     assert failures, "a wrong answer passed"
-    assert any(hint in text for text in failures), failures
+    assert any(hint in text for text in failures), failures  # on one line of the message
     with pytest.raises(CheckFailure):
         check(func, "hidden")
 
@@ -213,7 +252,9 @@ def test_failure_message_is_short_and_complete():
     message = str(caught.value)
     lines = message.splitlines()
     assert lines[0] == "softsign: wrong value"
-    assert [line.split(":")[0].strip() for line in lines[1:]] == [
+    assert max(map(len, lines)) <= checks.MESSAGE_WIDTH
+    fields = [line for line in lines[1:] if not line.startswith(" " * 12)]  # wrapped lines
+    assert [line.split(":")[0].strip() for line in fields] == [
         "input",
         "expected",
         "got",
@@ -246,8 +287,10 @@ def test_hidden_cases_are_described_not_shown():
     assert "got" not in message
 
 
-def test_results_of_any_real_dtype_are_accepted_but_shape_must_match():
-    check_abs_derivative(lambda x: np.sign(np.asarray(x)).astype(np.int8), "arrays")
+def test_floats_of_any_precision_are_accepted_but_shape_must_match():
+    check_abs_derivative(lambda x: np.sign(np.asarray(x)).astype(np.float16), "arrays")
+    with pytest.raises(CheckFailure, match=r"returned integers \(int8\)"):
+        check_abs_derivative(lambda x: np.sign(np.asarray(x)).astype(np.int8), "arrays")
     with pytest.raises(CheckFailure, match="returned shape"):
         check_softsign(lambda x: np.atleast_1d(x / (1 + np.abs(x))), "values")
     with pytest.raises(CheckFailure, match="complex"):
@@ -414,7 +457,7 @@ def test_a_student_sees_the_message_not_a_traceback():
     assert [output.output_type for output in outputs] == ["error"]
     error = outputs[0]
     assert error.ename == "CheckFailure"
-    assert "is the absolute value missing from the denominator?" in error.evalue
+    assert "is the absolute value missing from the denominator?" in " ".join(error.evalue.split())
     shown = "\n".join(error.traceback)
     assert "checks.py" not in shown
     assert "source_lib" in shown  # only the test cell's own import line
@@ -424,3 +467,88 @@ def test_a_student_sees_the_message_not_a_traceback():
     assert exit_error.ename == "CheckFailure"
     assert "called sys.exit() (or exit()/quit())" in exit_error.evalue
     assert notebook.cells[3].outputs[0].text == "the kernel is alive\n"
+
+
+# ------------------------------------------------------------------------- hints for each exercise
+
+
+def _in_place(expression):
+    """A function that computes the right answer in its caller's own array."""
+
+    def mutate(x):
+        x = np.asarray(x, dtype=float)
+        result = expression(x.copy())
+        x *= 0
+        x += result
+        return x
+
+    return mutate
+
+
+IN_PLACE = {
+    check_softsign: (_in_place(lambda x: x / (1 + np.abs(x))), "x / (1 + np.abs(x))"),
+    check_abs_derivative: (_in_place(np.sign), "np.sign(np.asarray(x, dtype=float))"),
+    check_softsign_derivative: (
+        _in_place(lambda x: 1 / (1 + np.abs(x)) ** 2),
+        "1 / (1 + np.abs(x)) ** 2",
+    ),
+    check_tanh_derivative: (_in_place(lambda x: 1 - np.tanh(x) ** 2), "1 - np.tanh(x) ** 2"),
+    check_softsign_inverse: (_in_place(lambda y: y / (1 - np.abs(y))), "y / (1 - np.abs(y))"),
+}
+
+
+@pytest.mark.parametrize("check", list(IN_PLACE), ids=lambda check: check.__name__)
+def test_the_in_place_hint_is_written_for_each_function(check):
+    func, example = IN_PLACE[check]
+    name = check.__name__.removeprefix("check_")
+    with pytest.raises(CheckFailure, match="modified its input array") as caught:
+        check(func, "arrays")
+    message = " ".join(str(caught.value).split())
+    assert f"{name} changed its argument in place" in message
+    assert f"e.g. `{example}`" in message
+    if name != "softsign":
+        assert "x / (1 + np.abs(x))" not in message
+
+
+def test_a_read_only_input_written_to_gets_the_in_place_hint():
+    def writes(x):
+        x = np.asarray(x)
+        x[...] = 1 - np.tanh(x) ** 2
+        return x
+
+    read_only = np.linspace(-1.0, 1.0, 5)
+    read_only.flags.writeable = False
+    with pytest.raises(CheckFailure, match="raised ValueError") as caught:
+        call_student(writes, read_only, name="tanh_derivative")
+    assert "tanh_derivative changed its argument in place" in " ".join(str(caught.value).split())
+
+
+@pytest.mark.parametrize(
+    ("check", "func"),
+    [
+        pytest.param(check, func, id=f"{check.__name__}-{i}")
+        for i, (check, func, _) in enumerate(WRONG)
+    ],
+)
+def test_every_message_line_fits_nbgrader_validate(check, func):
+    """No line of a failure message is longer than 79 characters (validate cuts them)."""
+    messages = []
+    for group in GROUPS:
+        try:
+            check(func, group)
+        except CheckFailure as failure:
+            messages.append(str(failure))
+    assert messages
+    for message in messages:
+        assert max(map(len, message.splitlines())) <= checks.MESSAGE_WIDTH, message
+
+
+def test_a_loop_that_meets_a_0d_array_gets_the_loop_hint():
+    def loop(x):
+        return np.array([1 - np.tanh(value) ** 2 for value in x])
+
+    with pytest.raises(CheckFailure, match="TypeError") as caught:
+        check_tanh_derivative(loop, "values")
+    message = " ".join(str(caught.value).split())
+    assert "a Python loop over the input" in message
+    assert "e.g. `1 - np.tanh(x) ** 2`" in message

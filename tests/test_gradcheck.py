@@ -93,7 +93,7 @@ def test_a_small_mistake_is_suspicious():
 
 
 def test_kink_gives_an_acceptable_verdict_only():
-    # At 0 the centered difference is 1/(1 + h): a relative error h/(1 + h) from the slope 1.
+    # At 0 the centred difference is 1/(1 + h): a relative error h/(1 + h) from the slope 1.
     check = gradient_check(softsign, softsign_derivative, [0.0], h=1e-5)
     assert check.numerical[0] == pytest.approx(1 / (1 + 1e-5), rel=1e-12)
     assert check.max_error == pytest.approx(1e-5 / (1 + 1e-5), rel=1e-6)

@@ -158,16 +158,83 @@ def test_student_notebooks_match_a_fresh_generation(tmp_path):
         )
 
 
-@pytest.mark.parametrize("notebook_name", NOTEBOOKS)
-def test_student_notebooks_hide_solutions(notebook_name):
-    notebook = _read(STUDENT / notebook_name)
-    text = json.dumps(notebook)
-    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS"):
+def _output_text(cell) -> str:
+    """Everything a cell's outputs show as text (images left out)."""
+    parts = []
+    for output in cell.get("outputs", []):
+        parts.append(str(output.get("text", "")))
+        parts += [str(output.get(key, "")) for key in ("ename", "evalue")]
+        for mime, data in output.get("data", {}).items():
+            if not mime.startswith("image/"):
+                parts.append(data if isinstance(data, str) else json.dumps(data))
+    return "\n".join(parts)
+
+
+def _solution_lines(notebook) -> set[str]:
+    """The lines of the solution regions and hidden tests, long enough to be telling."""
+    lines = set()
+    for cell in notebook.cells:
+        regions = re.findall(r"### BEGIN (SOLUTION|HIDDEN TESTS)(.*?)### END \1", cell.source, re.S)
+        for _, region in regions:
+            lines |= {line.strip() for line in region.splitlines() if len(line.strip()) >= 12}
+    return lines
+
+
+def _comparable(outputs) -> list:
+    return [{k: v for k, v in output.items() if k != "execution_count"} for output in outputs]
+
+
+def check_student_notebook(student, instructor) -> None:
+    """The release hides solutions and hidden tests, also in outputs, and keeps teaching outputs.
+
+    Solution cells, test cells and every cell that calls a function defined in
+    a solution cell above it (the exercise's "try it" cell) have no outputs;
+    every other code cell shows the instructor notebook's outputs, so its
+    figures are there before the student runs anything. No output shows a
+    line of a solution region or of the hidden tests.
+    """
+    text = json.dumps(student)
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "NBVAL_IGNORE_OUTPUT"):
         assert marker not in text
-    for cell in _solution_cells(notebook):
+    for cell in _solution_cells(student):
         if re.search(r"^def \w+\(", cell.source, re.M):
             assert "raise NotImplementedError" in cell.source
-    assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code")
+    assert len(student.cells) == len(instructor.cells)
+    secrets = _solution_lines(instructor)
+    solved: set[str] = set()
+    for index, (cell, original) in enumerate(zip(student.cells, instructor.cells, strict=True)):
+        if cell.cell_type != "code":
+            continue
+        shown = _output_text(cell)
+        leaked = [line for line in secrets if line in shown]
+        assert not leaked, f"cell {index} shows solution lines {leaked}"
+        calls_solution = any(re.search(rf"(?<![.\w]){name}\b", cell.source) for name in solved)
+        if _nbgrader(cell).get("solution") or _nbgrader(cell).get("grade") or calls_solution:
+            assert not cell.get("outputs"), f"cell {index} shows the solution's outputs"
+        else:
+            assert _comparable(cell.outputs) == _comparable(original.outputs), (
+                f"cell {index} lost its teaching outputs"
+            )
+            assert cell.execution_count is None
+        if _nbgrader(cell).get("solution"):
+            solved |= set(re.findall(r"^def (\w+)\(", cell.source, re.M))
+
+
+@pytest.mark.parametrize("notebook_name", NOTEBOOKS)
+def test_student_notebooks_hide_solutions(notebook_name):
+    check_student_notebook(_read(STUDENT / notebook_name), _read(SOLUTIONS / notebook_name))
+
+
+def test_a_fresh_release_keeps_teaching_outputs_and_hides_solutions(tmp_path):
+    for path in generate_student_notebooks(tmp_path):
+        check_student_notebook(_read(path), _read(SOLUTIONS / path.name))
+    figures = sum(
+        "image/png" in output.get("data", {})
+        for path in tmp_path.glob("*.ipynb")
+        for cell in _read(path).cells
+        for output in cell.get("outputs", [])
+    )
+    assert figures >= len(NOTEBOOKS), "the release shows (nearly) no figures"
 
 
 @pytest.fixture(scope="module")

@@ -148,7 +148,7 @@ def test_arrays_keep_shape_and_dtype_equal_the_formula_and_are_not_modified(x):
     st.floats(min_value=-1e4, max_value=1e4).filter(lambda x: abs(x) >= 1e-3),
     st.sampled_from([1e-7, 1e-6, 1e-5]),
 )
-def test_derivative_equals_a_centered_difference(x, relative_step):
+def test_derivative_equals_a_centred_difference(x, relative_step):
     h = relative_step * (1 + abs(x))  # keeps x - h and x + h on the same side of the kink
     numerical = float(numerical_derivative(softsign, x, h))
     analytic = float(softsign_derivative(x))
