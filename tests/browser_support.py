@@ -175,6 +175,11 @@ class NotebookPlan:
         return any("$" in self.cells[i].source for i in self.markdown_cells)
 
     @property
+    def solutions(self) -> set[int]:
+        """Indices of the solution cells."""
+        return {exercise.solution_cell for exercise in self.exercises}
+
+    @property
     def tests(self) -> dict[int, Exercise]:
         """``{test cell index: the exercise it checks}``."""
         return {i: exercise for exercise in self.exercises for i in exercise.test_cells}
