@@ -242,12 +242,14 @@ def test_diagnoses_agree_with_the_messages_in_the_test_cells(graded_sample_class
             assert (record["verdict"] == "pass") == (not cell.outputs)
             for output in cell.outputs:
                 text = output.get("evalue", "")
-                hint = re.search(r"^\s*hint:\s*(.*)$", text, re.MULTILINE)
+                # the hint is the message's last field; a long one goes on, indented
+                hint = re.search(r"^\s*hint:\s*(.*(?:\n {12}\S.*)*)", text, re.MULTILINE)
                 if output.get("ename") != "CheckFailure" or not hint:
                     continue
                 if "not implemented yet" in text.splitlines()[0]:
                     continue
-                key = (exercise_of[f"{path.stem}/{grade['grade_id']}"], hint.group(1).strip())
+                hint_text = " ".join(hint.group(1).split())
+                key = (exercise_of[f"{path.stem}/{grade['grade_id']}"], hint_text)
                 from_outputs.setdefault(key, set()).add(student)
     reported = {
         (exercise.name, finding.text): set(finding.students)
