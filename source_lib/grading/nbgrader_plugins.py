@@ -37,10 +37,10 @@ from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor
 
 from source_lib.grading import repair
-from source_lib.grading.judge import JudgedExecute
+from source_lib.grading.judge import WITHHELD_MESSAGE, JudgedExecute
 
 #: Part of the message of a function withheld in the grading sandbox.
-WITHHELD_MARK = "is withheld while your notebook is graded"
+WITHHELD_MARK = WITHHELD_MESSAGE
 
 __all__ = ["ConciseFeedback", "ForgetOldGrades", "TolerantNotebookExporter", "register"]
 

@@ -59,6 +59,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from source_lib.grading.judge import DIAGNOSIS_KEY
+
 __all__ = [
     "ClassReport",
     "ExerciseSummary",
@@ -70,9 +72,6 @@ __all__ = [
     "main",
     "write_report",
 ]
-
-#: The cell-metadata key of the judge's diagnosis (``source_lib.grading.judge.DIAGNOSIS_KEY``).
-DIAGNOSIS_KEY = "softsign"
 
 #: Okabe and Ito's colour-blind-safe palette: full, partial, zero points (and more).
 FULL_COLOUR, PARTIAL_COLOUR, ZERO_COLOUR = "#009E73", "#E69F00", "#D55E00"
