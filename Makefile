@@ -39,13 +39,13 @@ format: $(STAMP)
 
 # Regenerate the student notebooks from the instructor notebooks (never edit notebooks/ by hand).
 notebooks: $(STAMP)
-	$(BIN)/python -m source_lib.release
+	$(BIN)/python -m source_lib.instructor.release
 
 grade: $(STAMP)
 	$(BIN)/softsign-grade $(ASSIGNMENT) --jobs $(JOBS) $(GRADE_ARGS)
 
 grade-demo: $(STAMP)
-	$(BIN)/python -m source_lib.grade_demo
+	$(BIN)/python -m source_lib.instructor.demo
 
 # The class report of the graded course: reports/$(ASSIGNMENT).html and CSV files beside it.
 report: $(STAMP)

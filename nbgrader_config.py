@@ -25,7 +25,7 @@ register(c)
 
 # The student release keeps the outputs of the teaching cells (figures, tables), so a
 # notebook reads before it runs; solution, test and try-it cells are cleared as before
-# (source_lib/release.py). Only generate_assignment is affected.
-from source_lib.release import release_preprocessors  # noqa: E402
+# (source_lib/instructor/release.py). Only generate_assignment is affected.
+from source_lib.instructor.release import release_preprocessors  # noqa: E402
 
 c.GenerateAssignment.preprocessors = release_preprocessors()

@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from source_lib.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
 from source_lib.grading.judge import DIAGNOSIS_KEY, DIAGNOSIS_VERSION, _calls_or_none
+from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
 from source_lib.instructor.report import build_report
 
 #: nbgrader runs the `alembic` executable beside this Python when it creates a gradebook.
@@ -46,11 +46,11 @@ TARGET_SECONDS = 10.0
 
 def _known_mistakes() -> dict[str, list[str]]:
     """The hints of the checks' modelled mistakes, by graded function."""
-    import source_lib.checks
-    import source_lib.network_checks
+    import source_lib.grading.exercises
+    import source_lib.grading.network_exercise
 
     hints: dict[str, list[str]] = {}
-    for module in (source_lib.checks, source_lib.network_checks):
+    for module in (source_lib.grading.exercises, source_lib.grading.network_exercise):
         for value in vars(module).values():
             name, mistakes = getattr(value, "name", None), getattr(value, "mistakes", None)
             if isinstance(name, str) and isinstance(mistakes, tuple):
@@ -132,7 +132,7 @@ def synthetic_class(root: Path, students: int, seed: int = 0) -> Path:
 
 
 def _graded_sample_class(root: Path) -> Path:
-    from source_lib.sample_class import build_sample_class
+    from source_lib.instructor.sample_class import build_sample_class
 
     course = make_course(root, release=False)
     run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], course, env=NBGRADER_ENV)

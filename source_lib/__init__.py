@@ -3,7 +3,7 @@
 softsign(x) = x / (1 + |x|). This package holds reference implementations of
 every function the course's exercises ask for, a registry of related
 activations, and gradient-check helpers. The graders live in
-:mod:`source_lib.checks`; the instructor tooling in its own modules.
+:mod:`source_lib.grading.exercises`; the instructor tooling in its own modules.
 """
 
 from source_lib.activations import (

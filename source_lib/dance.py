@@ -274,7 +274,7 @@ def save_dance_gif(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Write ``docs/softsign_dance.gif`` (or the path given) and report its size."""
-    from source_lib.course import REPO_ROOT
+    from source_lib.instructor.course import REPO_ROOT
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(

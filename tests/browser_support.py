@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import nbformat
 
-from source_lib.course import ASSIGNMENT, REPO_ROOT, make_course
+from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT, make_course
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
@@ -277,7 +277,7 @@ def friendly_failure_problems(text: str, function: str) -> list[str]:
     >>> friendly_failure_problems(good, "softsign")
     []
     >>> bare = '''NotImplementedError                       Traceback (most recent call last)
-    ... File source_lib/checks.py:590, in call_student
+    ... File source_lib/grading/exercises.py:590, in call_student
     ... NotImplementedError: '''
     >>> len(friendly_failure_problems(bare, "softsign"))
     4

@@ -1,7 +1,7 @@
 """Shared fixtures.
 
 ``graded_sample_class`` autogrades the whole sample class (``tests/submissions``,
-built by :func:`source_lib.sample_class.build_sample_class`) once per test
+built by :func:`source_lib.instructor.sample_class.build_sample_class`) once per test
 session with plain, serial ``nbgrader autograde``, so that every test that needs
 a graded class (the grading tests, the parallel-grading comparison) shares it.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from source_lib.course import ASSIGNMENT, make_course, run_nbgrader
-from source_lib.sample_class import build_sample_class
+from source_lib.instructor.course import ASSIGNMENT, make_course, run_nbgrader
+from source_lib.instructor.sample_class import build_sample_class
 
 #: nbgrader runs the `alembic` executable beside this Python when it creates a gradebook.
 NBGRADER_ENV = {
@@ -66,7 +66,7 @@ def read_scores(course: Path) -> dict[str, dict[str, float | None]]:
 
 @pytest.fixture(scope="session")
 def nbgrader_env() -> dict[str, str]:
-    """Environment additions for :func:`source_lib.course.run_nbgrader` (finds `alembic`)."""
+    """Environment for :func:`source_lib.instructor.course.run_nbgrader` (finds `alembic`)."""
     return dict(NBGRADER_ENV)
 
 

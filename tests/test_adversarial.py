@@ -1,7 +1,7 @@
 """The red team's suite: hostile and unusual submissions, graded by real nbgrader.
 
 Every case is one TOML file in ``tests/adversarial/``, in the format of
-``tests/submissions/`` (see :mod:`source_lib.sample_class`) with these additions:
+``tests/submissions/`` (see :mod:`source_lib.instructor.sample_class`) with these additions:
 
 ``notebooks``
     The notebooks the student submits (default ``["01_softsign_definition"]``);
@@ -64,8 +64,8 @@ from typing import Any
 import nbformat
 import pytest
 
-from source_lib.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
-from source_lib.sample_class import (
+from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
+from source_lib.instructor.sample_class import (
     SampleStudent,
     _course_folder,
     _notebooks,

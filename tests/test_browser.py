@@ -343,7 +343,7 @@ def test_the_class_report_renders_with_its_figures(
 
     Screenshots (a desktop and a phone width) go to ``test-artifacts/report/``.
     """
-    from source_lib.course import ASSIGNMENT
+    from source_lib.instructor.course import ASSIGNMENT
     from source_lib.instructor.report import build_report
 
     path, report = build_report(graded_sample_class.course, ASSIGNMENT, output_dir=tmp_path)

@@ -1,6 +1,6 @@
 """The check functions accept every right answer and explain every wrong one.
 
-These tests call ``source_lib.checks`` directly, the way a notebook's test
+These tests call ``source_lib.grading.exercises`` directly, the way a notebook's test
 cells do in JupyterLab, with right answers in many algebraic forms and the
 common mistakes. One test runs a real Jupyter kernel to see what a student sees
 when a check fails. The same checks run by the judge, outside the kernel, are
@@ -21,8 +21,8 @@ import pytest
 from nbclient import NotebookClient
 
 import source_lib
-import source_lib.checks as checks
-from source_lib.checks import (
+import source_lib.grading.exercises as checks
+from source_lib.grading.exercises import (
     GROUPS,
     CheckFailure,
     call_student,
@@ -444,7 +444,7 @@ def test_a_student_sees_the_message_not_a_traceback():
     notebook.cells = [
         nbformat.v4.new_code_cell("import numpy as np\n\ndef softsign(x):\n    return x / (1 + x)"),
         nbformat.v4.new_code_cell(
-            '"""Check softsign."""\nfrom source_lib.checks import check_softsign\n\n'
+            '"""Check softsign."""\nfrom source_lib.grading.exercises import check_softsign\n\n'
             'check_softsign(softsign, "values")'
         ),
         nbformat.v4.new_code_cell(

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from test_checks import RIGHT, WRONG
 
-from source_lib.checks import CHECKS, CheckFailure
 from source_lib.grading import collector
+from source_lib.grading.exercises import CHECKS, CheckFailure
 from source_lib.grading.judge import CheckCall, UnjudgeableCell, parse_check_calls
 from source_lib.grading.replay import Planner, Replayer, ReplayMismatch, session
 
@@ -224,7 +224,7 @@ def test_a_forged_outcome_is_refused():
 def test_test_cells_are_read_as_check_calls():
     source = (
         '"""Check softsign."""\n'
-        "from source_lib.checks import check_softsign\n\n"
+        "from source_lib.grading.exercises import check_softsign\n\n"
         'check_softsign(softsign, "values")\n'
         "### BEGIN HIDDEN TESTS\n"
         'check_softsign(softsign, group="hidden_values")\n'

@@ -11,7 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from source_lib import softsign, softsign_derivative
-from source_lib.checks import CheckFailure
+from source_lib.grading.exercises import CheckFailure
+from source_lib.grading.network_exercise import (
+    _check_case,
+    check_softsign_layer_backward,
+    numerical_layer_gradients,
+)
 from source_lib.network import (
     HIDDEN_ACTIVATIONS,
     ExperimentConfig,
@@ -32,11 +37,6 @@ from source_lib.network import (
     train,
 )
 from source_lib.network import softsign_layer_backward as reference_backward
-from source_lib.network_checks import (
-    _check_case,
-    check_softsign_layer_backward,
-    numerical_layer_gradients,
-)
 
 TINY = ExperimentConfig(hidden_sizes=(12, 12, 12), epochs=2, batch_size=50, learning_rate=0.1)
 

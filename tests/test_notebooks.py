@@ -15,8 +15,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from source_lib.course import ASSIGNMENT, REPO_ROOT, make_course, notebook_names, run_nbgrader
-from source_lib.release import generate_student_notebooks
+from source_lib.instructor.course import (
+    ASSIGNMENT,
+    REPO_ROOT,
+    make_course,
+    notebook_names,
+    run_nbgrader,
+)
+from source_lib.instructor.release import generate_student_notebooks
 
 SOLUTIONS = REPO_ROOT / "solutions" / ASSIGNMENT
 STUDENT = REPO_ROOT / "notebooks" / ASSIGNMENT

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from source_lib.course import REPO_ROOT
+from source_lib.instructor.course import REPO_ROOT
 
 REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$")
 

@@ -6,7 +6,7 @@ Two classes are graded here, both through real nbgrader:
   nbgrader configuration, whose students include a dead kernel, a notebook that is
   not JSON and a submission too slow for the per-student time limit: it checks
   failure isolation, re-grading only what changed, and ``nbgrader export``;
-- the course's sample class (``source_lib.sample_class``), graded serially once by
+- the course's sample class (``source_lib.instructor.sample_class``), graded serially once by
   the session fixture ``graded_sample_class`` and here again in parallel, in one
   run and in two shards merged afterwards: every cell of every student must get
   the same score.
@@ -25,8 +25,12 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from source_lib.course import ASSIGNMENT, run_nbgrader
-from source_lib.parallel_grading import parse_shard, shard_students, submission_fingerprint
+from source_lib.instructor.course import ASSIGNMENT, run_nbgrader
+from source_lib.instructor.parallel_grading import (
+    parse_shard,
+    shard_students,
+    submission_fingerprint,
+)
 
 #: nbgrader runs the `alembic` executable beside this Python when it creates a gradebook.
 NBGRADER_ENV = {
@@ -42,7 +46,7 @@ def softsign_grade() -> list[str]:
     script = Path(sys.executable).with_name("softsign-grade")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-m", "source_lib.parallel_grading"]
+    return [sys.executable, "-m", "source_lib.instructor.parallel_grading"]
 
 
 def grade_command(course: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -432,7 +436,7 @@ def test_two_shards_merged_equal_serial(graded_sample_class, tmp_path):
 
 
 def test_the_summary_warns_when_kernels_are_not_isolated(monkeypatch):
-    from source_lib.parallel_grading import RunSummary
+    from source_lib.instructor.parallel_grading import RunSummary
 
     summary = RunSummary("softsign", [], [], 1.0, 2)
     monkeypatch.setenv("SOFTSIGN_SANDBOX", "off")

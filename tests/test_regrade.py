@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from source_lib.course import ASSIGNMENT, make_course, run_nbgrader
-from source_lib.sample_class import build_sample_class
+from source_lib.instructor.course import ASSIGNMENT, make_course, run_nbgrader
+from source_lib.instructor.sample_class import build_sample_class
 
 pytestmark = pytest.mark.slow
 

@@ -32,8 +32,8 @@ import nbformat
 import pytest
 from nbformat import NotebookNode
 
-from source_lib.course import ASSIGNMENT, make_course, run_nbgrader
 from source_lib.grading.repair import install, sanitize_steps
+from source_lib.instructor.course import ASSIGNMENT, make_course, run_nbgrader
 
 NOTEBOOK = "01_softsign_definition"
 FULL = {"test_softsign_values": 2.0, "test_softsign_arrays": 1.0}

@@ -25,7 +25,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from source_lib.course import ASSIGNMENT, make_course, run_nbgrader
 from source_lib.grading.judge import (
     DIAGNOSIS_KEY,
     WITHHELD_HINT,
@@ -33,8 +32,9 @@ from source_lib.grading.judge import (
     Verdict,
     diagnosis,
 )
+from source_lib.instructor.course import ASSIGNMENT, make_course, run_nbgrader
 from source_lib.instructor.report import ClassReport, build_report
-from source_lib.sample_class import build_sample_class, load_students
+from source_lib.instructor.sample_class import build_sample_class, load_students
 
 STUDENTS = load_students()
 VERDICTS = {"pass", "fail", "not_attempted", "error", "timeout", "no_verdict"}
@@ -312,7 +312,9 @@ def test_a_gradebook_without_diagnoses_still_shows_the_scores(
 def _softsign_grade(course: Path, *args: str) -> subprocess.CompletedProcess[str]:
     script = Path(sys.executable).with_name("softsign-grade")
     command = (
-        [str(script)] if script.exists() else [sys.executable, "-m", "source_lib.parallel_grading"]
+        [str(script)]
+        if script.exists()
+        else [sys.executable, "-m", "source_lib.instructor.parallel_grading"]
     )
     return subprocess.run(
         [*command, *args, "--course-root", str(course), "--no-progress"],

@@ -23,7 +23,6 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from source_lib.course import REPO_ROOT
 from source_lib.grading.sandbox import (
     NOT_ISOLATED_WARNING,
     SANDBOX_ENV,
@@ -35,6 +34,7 @@ from source_lib.grading.sandbox import (
     sandbox_available,
     sandbox_problem,
 )
+from source_lib.instructor.course import REPO_ROOT
 
 UNDER_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 WITHHELD = "is withheld while your notebook is graded"
@@ -277,7 +277,7 @@ def test_source_lib_installation_is_read_only(sandboxed: Kernel):
 
 def test_graded_references_are_withheld(sandboxed: Kernel):
     result = sandboxed.value(
-        "import source_lib, source_lib.activations, source_lib.checks\n"
+        "import source_lib, source_lib.activations, source_lib.grading.exercises\n"
         "from source_lib import softsign\n"
         "def attempt(call):\n"
         "    try:\n"
@@ -296,7 +296,7 @@ def test_graded_references_are_withheld(sandboxed: Kernel):
         "    'lazy': attempt(lambda: source_lib.softsign_layer_backward(1.0, 1.0, 1.0)),\n"
         "    'relative_error': source_lib.relative_error(1.0, 2.0),\n"
         "    'tanh': float(source_lib.activations.ACTIVATIONS['tanh'](0.0)),\n"
-        "    'checks': source_lib.checks.__name__,\n"
+        "    'checks': source_lib.grading.exercises.__name__,\n"
         "}"
     )
     for name in ("softsign", "registry", "derivatives", "module", "backward", "lazy"):
@@ -306,7 +306,7 @@ def test_graded_references_are_withheld(sandboxed: Kernel):
     assert "source_lib.softsign_layer_backward is withheld" in result["backward"]
     assert result["relative_error"] == pytest.approx(0.5)
     assert result["tanh"] == 0.0
-    assert result["checks"] == "source_lib.checks"
+    assert result["checks"] == "source_lib.grading.exercises"
 
 
 def test_no_network(sandboxed: Kernel):

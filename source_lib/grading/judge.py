@@ -58,8 +58,8 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
-from source_lib.checks import CALL_TIME_LIMIT, CHECKS, CheckFailure
 from source_lib.grading import collector
+from source_lib.grading.exercises import CALL_TIME_LIMIT, CHECKS, CheckFailure
 from source_lib.grading.replay import Planner, Replayer, ReplayMismatch, session
 
 __all__ = [
@@ -76,7 +76,7 @@ __all__ = [
 COLLECTOR_SOURCE = Path(collector.__file__).read_text(encoding="utf-8")
 
 #: Modules whose check functions a test cell may import.
-CHECK_MODULES = ("source_lib.checks", "source_lib.network_checks")
+CHECK_MODULES = ("source_lib.grading.exercises", "source_lib.grading.network_exercise")
 
 TIMEOUT_ENAME = "CellTimeoutError"
 
@@ -160,7 +160,7 @@ def parse_check_calls(source: str) -> list[CheckCall]:
 
     Examples
     --------
-    >>> parse_check_calls('from source_lib.checks import check_softsign\\n'
+    >>> parse_check_calls('from source_lib.grading.exercises import check_softsign\\n'
     ...                   'check_softsign(softsign, "values")')
     [CheckCall(check='check_softsign', target='softsign', group='values')]
     """
@@ -245,7 +245,7 @@ def _no_verdict(reason: str, call: CheckCall | None = None) -> Verdict:
     return Verdict(False, reason=f"no verdict, so no points: {reason}", call=call)
 
 
-#: Message fields of :func:`source_lib.checks._message`, as they start a line.
+#: Message fields of :func:`source_lib.grading.exercises._message`, as they start a line.
 _FIELDS = {
     "input:": "input",
     "expected:": "expected",
@@ -320,7 +320,7 @@ def diagnosis(verdict: Verdict, calls: list[CheckCall]) -> dict[str, Any]:
     message where it has them (a hidden case has only its input's kind).
 
     A failure with a hint is a *diagnosed* mistake: the hint comes from one of
-    the checks' models of a wrong answer (``source_lib.checks.Mistake``) or
+    the checks' models of a wrong answer (``source_lib.grading.exercises.Mistake``) or
     from one of their rules (wrong only for negative inputs, nan at 0, a
     scalar-only function given an array...). A failure without a hint is one
     the checks could not name. A function that reached one of ``source_lib``'s

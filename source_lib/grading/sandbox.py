@@ -79,7 +79,7 @@ during grading the checks run in the judge, so the kernel holds no grading code 
 all. Every other module of the copy ends by calling the generated
 ``source_lib._withheld.withhold(globals())``, which replaces each withheld function
 (those the notebook's own test cells grade, with their private twins:
-:data:`source_lib.checks.WITHHELD`), as a module global and inside module-level
+:data:`source_lib.grading.exercises.WITHHELD`), as a module global and inside module-level
 dicts (``ACTIVATIONS``, ``DERIVATIVES``, the network's registry), with a stub that
 raises :class:`NotImplementedError`. Figures of the notebook that call a withheld
 function therefore fail while it is graded; they carry no points. This withholds the
@@ -148,21 +148,14 @@ GRADED_FUNCTIONS = (
 #: Files and folders of the source_lib package left out of the kernel edition.
 EDITION_EXCLUDED = (
     "__pycache__",
-    "parallel_grading.py",
-    "sample_class.py",
-    "grade_demo.py",
-    "release.py",
-    "course.py",
     "grading",
-    "nbgrader_plugins.py",
-    "checks.py",
-    "network_checks.py",
+    "instructor",
 )
 
 #: Modules replaced in the kernel edition by stand-ins whose public names all raise:
 #: while a notebook is graded, its checks run in the judge, outside the kernel, and the
 #: kernel holds no grading code (no references, no models of mistakes).
-EDITION_STAND_INS = ("checks", "network_checks")
+EDITION_STAND_INS = ("grading.exercises", "grading.network_exercise")
 
 _STAND_IN_MODULE = '''\
 """source_lib.@MODULE@ in the grading kernel: the checks run outside it, in the judge.
@@ -510,10 +503,14 @@ def _build_edition(package_dir: Path, target: Path, withheld: Sequence[str]) -> 
         else:
             shutil.copyfile(package_dir / relative, destination)
     for stand_in in EDITION_STAND_INS:
-        names = _public_names(package_dir / f"{stand_in}.py")
+        relative = Path(*stand_in.split(".")).with_suffix(".py")
+        names = _public_names(package_dir / relative)
         definitions = "\n".join(f"{name} = _Withheld({name!r})" for name in names)
         text = _STAND_IN_MODULE.replace("@MODULE@", stand_in).replace("@DEFINITIONS@", definitions)
-        (target / f"{stand_in}.py").write_text(text, encoding="utf-8")
+        for package in relative.parents[:-1]:
+            (target / package).mkdir(parents=True, exist_ok=True)
+            (target / package / "__init__.py").touch()
+        (target / relative).write_text(text, encoding="utf-8")
     module = _WITHHELD_MODULE.replace("@NAMES@", repr(tuple(sorted(withheld))))
     (target / "_withheld.py").write_text(module, encoding="utf-8")
     compileall.compile_dir(target, quiet=1)

@@ -491,7 +491,7 @@ def load_report(
     progress : bool
         Show a progress bar while the autograded notebooks are read.
     """
-    from source_lib.parallel_grading import GradingError, load_course
+    from source_lib.instructor.parallel_grading import GradingError, load_course
 
     start = time.perf_counter()
     if not (Path(course_root) / "nbgrader_config.py").is_file():

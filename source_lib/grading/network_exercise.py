@@ -1,6 +1,6 @@
 """The grader of notebook 05's exercise, ``softsign_layer_backward(x, W, b, grad_output)``.
 
-Built on the framework of :mod:`source_lib.checks` (safe calls, friendly
+Built on the framework of :mod:`source_lib.grading.exercises` (safe calls, friendly
 messages, and the same check in JupyterLab and in the judge). The student's
 three gradients are compared with a *numerical* gradient: central differences of the scalar loss
 
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from source_lib.checks import (
+from source_lib.grading.exercises import (
     CheckFailure,
     Mistake,
     _absolute,

@@ -1,6 +1,6 @@
 """Regenerate the student notebooks in ``notebooks/`` from ``solutions/`` with nbgrader.
 
-Run it as ``make notebooks`` (or ``python -m source_lib.release``). The student
+Run it as ``make notebooks`` (or ``python -m source_lib.instructor.release``). The student
 notebooks are derived files: never edit them by hand. The test suite fails
 when the committed copies differ from a fresh generation.
 
@@ -27,7 +27,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import ClearOutput
 
-from source_lib.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
+from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
 
 __all__ = [
     "ReleaseOutputs",

@@ -125,10 +125,10 @@ _MAX_NOTES = 20
 _MANIFEST = "manifest.json"
 #: Started as ``python -c``: finds this package even when it is not installed, without
 #: putting the repository on the path of the students' kernels.
-_PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 _WORKER_BOOTSTRAP = (
     f"import sys; sys.path.insert(0, {_PACKAGE_PARENT!r}); "
-    "from source_lib.parallel_grading import main; sys.exit(main(sys.argv[1:]))"
+    "from source_lib.instructor.parallel_grading import main; sys.exit(main(sys.argv[1:]))"
 )
 #: Course folders the worker sets itself; nbgrader refuses a trait given twice.
 _WORKSPACE_TRAITS = tuple(

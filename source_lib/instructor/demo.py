@@ -1,4 +1,4 @@
-"""The instructor's tour of grading: ``make grade-demo`` (``python -m source_lib.grade_demo``).
+"""The instructor's tour of grading: ``make grade-demo`` (``python -m source_lib.instructor.demo``).
 
 In a scratch course folder (``.grade-demo/`` in the repository, git-ignored) it
 runs the same plain nbgrader commands an instructor runs for a real class:
@@ -24,9 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-from source_lib.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
+from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
 from source_lib.instructor.report import build_report
-from source_lib.sample_class import (
+from source_lib.instructor.sample_class import (
     GradedCell,
     build_sample_class,
     graded_cells,
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _step(f"making a scratch course in {dest}")
     course = make_course(dest, release=False)
-    (course / _MARKER).write_text("made by python -m source_lib.grade_demo\n")
+    (course / _MARKER).write_text("made by python -m source_lib.instructor.demo\n")
 
     _step(f"nbgrader generate_assignment {ASSIGNMENT}  (release the student notebooks)")
     run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], course, env=env)

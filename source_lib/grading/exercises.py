@@ -63,7 +63,7 @@ Writing a new check
 A check for another exercise (for example in its own module) is built from the
 public pieces here::
 
-    from source_lib.checks import call_student, case_rng, check_function, compare
+    from source_lib.grading.exercises import call_student, case_rng, check_function, compare
 
     @check_function("softsign_layer_backward")
     def check_softsign_layer_backward(func, group):
@@ -130,7 +130,7 @@ GROUPS = ("values", "arrays", "hidden_values", "hidden_arrays", "hidden")
 #: Seconds one call of a student's function may take before it is stopped.
 CALL_TIME_LIMIT = 3.0
 
-_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+_PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 
 # NumPy's building blocks, bound once (the checks' arithmetic on results).
 _asarray = _multiarray.asarray
@@ -654,7 +654,7 @@ def compare(
     >>> compare(0.4, 0.5, name="f", inputs={"x": 1.0}, hint="halve it")
     Traceback (most recent call last):
     ...
-    source_lib.checks.CheckFailure: f: wrong value
+    source_lib.grading.exercises.CheckFailure: f: wrong value
       input:    x = 1.0
       expected: 0.5
       got:      0.4
@@ -1312,7 +1312,7 @@ def check_softsign(func: Callable[[Any], Any], group: str = "values") -> None:
     >>> check_softsign(lambda x: x / (1 + x), "values")
     Traceback (most recent call last):
     ...
-    source_lib.checks.CheckFailure: softsign: wrong value
+    source_lib.grading.exercises.CheckFailure: softsign: wrong value
       input:    x = -3.0
       expected: -0.75
       got:      1.5

@@ -57,7 +57,7 @@ from pathlib import Path
 
 import nbformat
 
-from source_lib.course import ASSIGNMENT, REPO_ROOT
+from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT
 
 __all__ = [
     "SUBMISSIONS_DIR",
@@ -302,7 +302,7 @@ def build_sample_class(
     ----------
     course_root : Path
         An nbgrader course directory (for example made by
-        :func:`source_lib.course.make_course`). Its ``notebooks/softsign`` and
+        :func:`source_lib.instructor.course.make_course`). Its ``notebooks/softsign`` and
         ``solutions/softsign`` are used when present, else the repository's.
     students : list of str, optional
         Student ids (file stems in ``tests/submissions``) to build; default all.
