@@ -1,6 +1,7 @@
 # One entry point for students, instructors and contributors.
 #   make lab     create .venv, install everything, open JupyterLab on the student notebooks
-#   make test    create .venv if needed, run the whole test suite
+#   make test    create .venv if needed, run everything: lint, the whole pytest suite, nbval
+#   make check   the fast lane: unit, property and doctests and the notebook contract (< 1 min)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,26 +13,56 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 export PATH := $(abspath $(BIN)):$(PATH)
 # JupyterLab refuses to run as root unless told so; laptops do not need it.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# nbval re-executes every instructor notebook and compares its outputs with the committed ones.
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with=tests/nbval_sanitize.cfg \
+	--nbval-cell-timeout=120
+# The fast lane leaves out the integration tests (see the markers in pyproject.toml).
+FAST := -m "not slow and not browser"
 
-.PHONY: lab test install notebooks check-notebooks grade grade-demo report dance benchmark lint format clean
+.PHONY: lab student-release test check install constraints notebooks check-notebooks grade grade-demo report dance benchmark lint format clean
 
-$(STAMP): pyproject.toml
+# The versions in constraints.txt are the ones the whole suite last passed with.
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	@touch $(STAMP)
 
 install: $(STAMP)
 
+# The server root is the course root, so nbgrader's formgrader (course root = this folder) is
+# under it; JupyterLab opens on the first student notebook, its file browser on their folder.
+LAB_URL ?= /lab/tree/$(firstword $(sort $(wildcard notebooks/$(ASSIGNMENT)/*.ipynb)))
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks/softsign $(ALLOW_ROOT) $(LAB_ARGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=$(LAB_URL) $(ALLOW_ROOT) $(LAB_ARGS)
 
-test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# What students receive: dist/student-release/ and its .zip, notebooks and library without
+# solutions/ or the instructor tooling (RELEASE_ARGS="--branch NAME" commits it on a branch too).
+student-release: $(STAMP)
+	$(BIN)/python -m source_lib.instructor.student_release $(RELEASE_ARGS)
+
+test: lint
+	$(BIN)/python -m pytest $(NBVAL) $(PYTEST_ARGS)
+
+check: $(STAMP)
+	$(BIN)/python -m pytest $(FAST) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m mypy
+
+# Pin what .venv has now (run after `make test` passes): a scratch venv installs the course
+# with those versions, so constraints.txt lists what the course installs and nothing else.
+constraints: $(STAMP)
+	rm -rf $(VENV)-constraints
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v ' @ ' > $(VENV)-constraints.txt
+	$(PYTHON) -m venv $(VENV)-constraints
+	$(VENV)-constraints/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)-constraints/bin/python -m pip install --quiet -c $(VENV)-constraints.txt -e ".[dev]"
+	{ echo '# The versions `make test` last passed with. Refresh: `make constraints` (README).'; \
+	  $(VENV)-constraints/bin/python -m pip freeze --exclude-editable; } > constraints.txt
+	rm -rf $(VENV)-constraints $(VENV)-constraints.txt
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -29,3 +29,30 @@ register(c)
 from source_lib.instructor.release import release_preprocessors  # noqa: E402
 
 c.GenerateAssignment.preprocessors = release_preprocessors()
+
+# --- Exchange (JupyterHub): where release_assignment, fetch_assignment, submit, collect
+# and release_feedback meet. Every user must be able to write there (see the README's
+# "On a JupyterHub server"). nbgrader's default is /usr/local/share/nbgrader/exchange.
+# c.Exchange.root = "/srv/nbgrader/exchange"
+
+# --- An LMS download: `nbgrader zip_collect ASSIGNMENT` reads the archive(s) in
+# downloaded/ASSIGNMENT/archive/ and writes submitted/<student id>/ASSIGNMENT/. The pattern
+# reads Canvas's `doejane_12345_67890_01_softsign_definition.ipynb` and Moodle's
+# `Jane Doe_12345_assignsubmission_file_/01_softsign_definition.ipynb` names; the number
+# after the name is the student id (source_lib/instructor/lms.py).
+from source_lib.instructor.lms import LMS_FILE_NAME_PATTERN  # noqa: E402
+
+c.FileNameCollectorPlugin.named_regexp = LMS_FILE_NAME_PATTERN
+# Skip files whose notebook name is not one of the assignment's (a renamed upload).
+c.ZipCollectApp.strict = True
+
+# --- Late work: 10 % of a notebook's score per started day past the due date (plus the
+# student's extension), at most 50 %; no due date, no penalty (source_lib/instructor/late.py).
+c.AssignLatePenalties.plugin_class = "source_lib.instructor.late.PerDayLatePenalty"
+# c.PerDayLatePenalty.fraction_per_day = 0.1
+# c.PerDayLatePenalty.max_fraction = 0.5
+
+# --- The LMS export (`nbgrader export --exporter=source_lib.instructor.lms.LmsExportPlugin`):
+# name each assignment's total column as the LMS expects it, e.g. Canvas's header.
+# c.LmsExportPlugin.column_names = {"softsign": "softsign (12345)"}
+# c.LmsExportPlugin.id_column = "ID"

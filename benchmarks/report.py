@@ -34,13 +34,17 @@ from pathlib import Path
 import numpy as np
 
 from source_lib.grading.judge import DIAGNOSIS_KEY, DIAGNOSIS_VERSION, _calls_or_none
-from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
+from source_lib.instructor.course import (
+    ASSIGNMENT,
+    REPO_ROOT,
+    make_course,
+    run_nbgrader,
+    tool_path_env,
+)
 from source_lib.instructor.report import build_report
 
 #: nbgrader runs the `alembic` executable beside this Python when it creates a gradebook.
-NBGRADER_ENV = {
-    "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-}
+NBGRADER_ENV = {"PATH": tool_path_env()["PATH"]}
 TARGET_SECONDS = 10.0
 
 

@@ -6,6 +6,8 @@ activations, and gradient-check helpers. The graders live in
 :mod:`source_lib.grading.exercises`; the instructor tooling in its own modules.
 """
 
+from typing import Any
+
 from source_lib.activations import (
     ACTIVATIONS,
     DERIVATIVES,
@@ -38,7 +40,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     """Load the deep-network reference (notebook 05) only when it is asked for."""
     if name == "softsign_layer_backward":
         from source_lib.network import softsign_layer_backward

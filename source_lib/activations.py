@@ -34,12 +34,10 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeAlias
-
 import numpy as np
 from numpy.typing import ArrayLike
 
+from source_lib._types import Activation, FloatResult
 from source_lib._validation import as_float_array, broadcast_result, check_out, finish
 
 __all__ = [
@@ -60,68 +58,6 @@ __all__ = [
     "tanh",
     "tanh_derivative",
 ]
-
-#: What the functions return: a NumPy scalar for scalar input, an array otherwise.
-FloatResult: TypeAlias = "np.ndarray | np.floating[Any]"
-
-#: Elements per block in :func:`softsign` and :func:`softsign_derivative`. 2**17 float64
-#: values are 1 MiB: a block and its scratch copy stay in the L2 or L3 cache while the
-#: three or four passes over them run, so the data crosses the memory bus only once.
-#: Smaller blocks cost more Python overhead per element; see benchmarks/activations.py.
-BLOCK_SIZE = 1 << 17
-
-_Kernel = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
-
-
-def _softsign_block(block: np.ndarray, scratch: np.ndarray, out: np.ndarray) -> None:
-    """Write block / (1 + |block|) into out; scratch is workspace of the same size."""
-    np.abs(block, out=scratch)
-    np.add(scratch, 1, out=scratch)
-    try:
-        np.divide(block, scratch, out=out)
-    except FloatingPointError:
-        # Only inf / inf is invalid here (nan / nan is quiet): this block holds an
-        # infinite input. The division has written every element; fix the infinite
-        # ones, whose limit is +-1. Blocks without infinities pay nothing for this.
-        np.copysign(1, block, out=out, where=np.isinf(block))
-
-
-def _softsign_derivative_block(block: np.ndarray, scratch: np.ndarray, out: np.ndarray) -> None:
-    """Write (1 / (1 + |block|))**2 into out; scratch is workspace of the same size."""
-    np.abs(block, out=scratch)
-    np.add(scratch, 1, out=scratch)
-    np.reciprocal(scratch, out=scratch)
-    np.multiply(scratch, scratch, out=out)
-
-
-def _blockwise(kernel: _Kernel, x: ArrayLike, out: np.ndarray | None) -> FloatResult:
-    """Apply an element-wise ``kernel`` to ``x`` in cache-sized blocks.
-
-    Handles the conversions, the ``out`` argument, memory layouts and
-    overlap between ``x`` and ``out``, so that kernels see C-contiguous
-    one-dimensional blocks only.
-    """
-    array, scalar = as_float_array(x, "x")
-    if out is None:
-        result = np.empty(array.shape, dtype=array.dtype)
-    else:
-        result = check_out(out, array.shape, array.dtype)
-        if np.may_share_memory(array, result):
-            array = array.copy()  # kernels read a block after writing its output
-    source = np.ascontiguousarray(array).reshape(-1)
-    target = result if result.flags.c_contiguous else np.empty(array.shape, array.dtype)
-    flat_target = target.reshape(-1)
-    size = source.size
-    scratch = np.empty(min(size, BLOCK_SIZE), dtype=array.dtype)
-    # Kernels cannot divide by zero or overflow; results below the smallest float are 0,
-    # correctly; invalid operations are signalled so that kernels can handle them.
-    with np.errstate(under="ignore", invalid="raise"):
-        for start in range(0, size, BLOCK_SIZE):
-            stop = min(start + BLOCK_SIZE, size)
-            kernel(source[start:stop], scratch[: stop - start], flat_target[start:stop])
-    if target is not result:
-        np.copyto(result, target)
-    return result if out is not None else finish(result, scalar)
 
 
 def softsign(x: ArrayLike, *, out: np.ndarray | None = None) -> FloatResult:
@@ -165,9 +101,8 @@ def softsign(x: ArrayLike, *, out: np.ndarray | None = None) -> FloatResult:
     The limits :math:`\operatorname{softsign}(\pm\infty) = \pm 1` are
     returned (the plain formula gives :math:`\infty / \infty` = nan there);
     nan stays nan and -0.0 stays -0.0. Finite results equal the plain
-    formula's bit for bit. Arrays are processed in cache-sized blocks, so
-    that the data crosses the memory bus once rather than once per
-    intermediate result.
+    formula's bit for bit: it is computed as written, in three NumPy passes
+    that write into one new array (or into ``out``).
 
     References
     ----------
@@ -191,7 +126,22 @@ def softsign(x: ArrayLike, *, out: np.ndarray | None = None) -> FloatResult:
     >>> softsign(np.array([2.0], dtype=np.float32))
     array([0.6666667], dtype=float32)
     """
-    return _blockwise(_softsign_block, x, out)
+    array, scalar = as_float_array(x, "x")
+    if out is not None:
+        check_out(out, array.shape, array.dtype)
+        if np.may_share_memory(array, out):
+            array = array.copy()  # out holds 1 + |x| while x is still to be read
+    result = np.abs(array, out=np.empty_like(array) if out is None else out)
+    np.add(result, 1, out=result)
+    try:
+        with np.errstate(invalid="raise"):
+            np.divide(array, result, out=result)
+    except FloatingPointError:
+        # Only inf / inf is invalid here (nan / nan is quiet): x holds an infinity. The
+        # division has written every element; give the infinite ones their limit, +-1.
+        # Inputs without infinities pay nothing for this.
+        np.copysign(1, array, out=result, where=np.isinf(array))
+    return result if out is not None else finish(result, scalar)
 
 
 def softsign_derivative(x: ArrayLike, *, out: np.ndarray | None = None) -> FloatResult:
@@ -259,7 +209,16 @@ def softsign_derivative(x: ArrayLike, *, out: np.ndarray | None = None) -> Float
     >>> softsign_derivative(np.array([1e300, -np.inf]))
     array([0., 0.])
     """
-    return _blockwise(_softsign_derivative_block, x, out)
+    array, scalar = as_float_array(x, "x")
+    if out is not None:
+        check_out(out, array.shape, array.dtype)
+    # After this first step only |x| is read, so out may overlap x in any way.
+    result = np.abs(array, out=np.empty_like(array) if out is None else out)
+    np.add(result, 1, out=result)
+    with np.errstate(under="ignore"):  # (1 / (1 + |x|))**2 below the smallest float is 0
+        np.reciprocal(result, out=result)
+        np.multiply(result, result, out=result)
+    return result if out is not None else finish(result, scalar)
 
 
 def _check_range(magnitude: np.ndarray, array: np.ndarray, function: str) -> None:
@@ -375,7 +334,7 @@ def abs_derivative(x: ArrayLike) -> FloatResult:
     return finish(np.sign(array), scalar)
 
 
-def numerical_derivative(f: Callable[[Any], Any], x: ArrayLike, h: float = 1e-5) -> FloatResult:
+def numerical_derivative(f: Activation, x: ArrayLike, h: float = 1e-5) -> FloatResult:
     r"""Centred finite-difference estimate of the derivative of f at x, element-wise.
 
     Parameters
@@ -789,7 +748,7 @@ def hard_tanh_derivative(x: ArrayLike) -> FloatResult:
 
 
 #: Activation functions by name, for the notebooks that compare them.
-ACTIVATIONS: dict[str, Callable[[ArrayLike], FloatResult]] = {
+ACTIVATIONS: dict[str, Activation] = {
     "softsign": softsign,
     "tanh": tanh,
     "algebraic_sigmoid": algebraic_sigmoid,
@@ -798,7 +757,7 @@ ACTIVATIONS: dict[str, Callable[[ArrayLike], FloatResult]] = {
 }
 
 #: Their derivatives, under the same names.
-DERIVATIVES: dict[str, Callable[[ArrayLike], FloatResult]] = {
+DERIVATIVES: dict[str, Activation] = {
     "softsign": softsign_derivative,
     "tanh": tanh_derivative,
     "algebraic_sigmoid": algebraic_sigmoid_derivative,

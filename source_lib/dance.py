@@ -24,12 +24,15 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.text import Text
 
 from source_lib.activations import ACTIVATIONS, DERIVATIVES
 
@@ -135,21 +138,22 @@ def dance_frames(
     if unknown:
         raise ValueError(f"unknown activations {unknown}; choose from {sorted(ACTIVATIONS)}")
     xs = amplitude * np.sin(2.0 * np.pi * np.arange(n_frames) / n_frames)
-    values = {name: ACTIVATIONS[name](xs) for name in names}
-    slopes = {name: DERIVATIVES[name](xs) for name in names}
+    values = {name: np.asarray(ACTIVATIONS[name](xs)) for name in names}
+    slopes = {name: np.asarray(DERIVATIVES[name](xs)) for name in names}
     frames = []
     for k, x in enumerate(xs):
-        ends = (float(x - tangent_half_width), float(x + tangent_half_width))
+        left, right = float(x - tangent_half_width), float(x + tangent_half_width)
         frames.append(
             DanceFrame(
                 index=k,
                 x=float(x),
                 values={name: float(values[name][k]) for name in names},
                 slopes={name: float(slopes[name][k]) for name in names},
-                tangent_x=ends,
+                tangent_x=(left, right),
                 tangent_y={
-                    name: tuple(
-                        float(values[name][k] + slopes[name][k] * (end - x)) for end in ends
+                    name: (
+                        float(values[name][k] + slopes[name][k] * (left - x)),
+                        float(values[name][k] + slopes[name][k] * (right - x)),
                     )
                     for name in names
                 },
@@ -182,7 +186,7 @@ def dance_figure(
     axes = figure.subplots(1, len(names), sharey=True)
     axes = np.atleast_1d(axes)
     curve_x = np.linspace(-x_limit, x_limit, 400)
-    moving: dict[str, tuple[Artist, Artist, Artist]] = {}
+    moving: dict[str, tuple[Line2D, Line2D, Text]] = {}
     for ax, name in zip(axes, names, strict=True):
         color = COLORS.get(name, "#0072B2")
         ax.plot(curve_x, ACTIVATIONS[name](curve_x), color=color, lw=2, label=name)
@@ -226,8 +230,11 @@ def _flatten_still_parts(figure: Figure, moving: Sequence[Artist]) -> None:
     """
     for artist in moving:
         artist.set_visible(False)
-    figure.canvas.draw()
-    still = np.asarray(figure.canvas.buffer_rgba()).copy()
+    canvas = figure.canvas
+    if not isinstance(canvas, FigureCanvasAgg):
+        raise TypeError(f"the dance draws on an Agg canvas, not on {type(canvas).__name__}")
+    canvas.draw()
+    still = np.asarray(canvas.buffer_rgba()).copy()
     for ax in figure.axes:
         for child in ax.get_children():
             if child not in moving:
@@ -240,7 +247,7 @@ def _flatten_still_parts(figure: Figure, moving: Sequence[Artist]) -> None:
 
 
 def make_dance_animation(
-    frames: Sequence[DanceFrame] | None = None, *, interval: float = 80.0, **figure_options
+    frames: Sequence[DanceFrame] | None = None, *, interval: float = 80.0, **figure_options: Any
 ) -> FuncAnimation:
     """Return the dance as a matplotlib ``FuncAnimation``.
 
@@ -262,7 +269,11 @@ def make_dance_animation(
 
 
 def save_dance_gif(
-    path: Path | str, frames: Sequence[DanceFrame] | None = None, *, fps: int = 12, **options
+    path: Path | str,
+    frames: Sequence[DanceFrame] | None = None,
+    *,
+    fps: int = 12,
+    **options: Any,
 ) -> Path:
     """Write the dance to ``path`` as a looping GIF (Pillow) and return the path."""
     path = Path(path)
@@ -273,12 +284,13 @@ def save_dance_gif(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Write ``docs/softsign_dance.gif`` (or the path given) and report its size."""
-    from source_lib.instructor.course import REPO_ROOT
-
+    """Write ``docs/softsign_dance.gif`` in the current folder (or the path given), say its size."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--output", type=Path, default=REPO_ROOT / "docs" / "softsign_dance.gif", help="GIF path"
+        "--output",
+        type=Path,
+        default=Path("docs", "softsign_dance.gif"),
+        help="GIF path (default: %(default)s, in the current folder)",
     )
     parser.add_argument("--frames", type=int, default=40, help="frames in one loop")
     parser.add_argument("--fps", type=int, default=12, help="frames per second")

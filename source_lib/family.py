@@ -58,6 +58,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from source_lib._types import Activation
 from source_lib.activations import ACTIVATIONS, DERIVATIVES
 
 __all__ = [
@@ -98,19 +99,17 @@ FORMULAS: dict[str, str] = {
     "hard_tanh": "clip(x, -1, 1)",
 }
 
-Function = Callable[[NDArray[np.float64]], NDArray[np.float64]]
-
 _SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 _DERIVATIVE_NAMES = {0: "f", 1: "f'", 2: "f''", 3: "f'''"}
 
 
-def _function(name: str) -> Function:
+def _function(name: str) -> Activation:
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
     return ACTIVATIONS[name]
 
 
-def _derivative(name: str) -> Function:
+def _derivative(name: str) -> Activation:
     _function(name)
     return DERIVATIVES[name]
 
@@ -201,7 +200,7 @@ def tail(
     """
     f = _function(name)
     x = np.geomspace(0.1, 1e8, 901) if x is None else np.asarray(x, dtype=np.float64)
-    gap = 1.0 - f(x)
+    gap = 1.0 - np.asarray(f(x))
     zero = np.flatnonzero(gap <= 0.0)
     if zero.size and zero[0] > 0 and gap[zero[0] - 1] > 1e4 * resolution:
         # A sudden drop to exactly zero: the function reaches 1 in between.
@@ -273,7 +272,7 @@ class Smoothness:
 
 
 def _one_sided(
-    f: Function, g: Function, order: int, points: NDArray[np.float64], step: float
+    f: Activation, g: Activation, order: int, points: NDArray[np.float64], step: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """One-sided estimates of the ``order``-th derivative of f just right and left of ``points``.
 
@@ -281,7 +280,7 @@ def _one_sided(
     difference of g = f' on the points c + h, ..., c + m h (c - h, ..., c - m h).
     """
     if order == 0:
-        return f(points + step), f(points - step)
+        return np.asarray(f(points + step)), np.asarray(f(points - step))
     coefficients = [math.comb(order - 1, j) * (-1) ** (order - 1 - j) for j in range(order)]
     right = sum(c * g(points + (j + 1) * step) for j, c in enumerate(coefficients))
     left = sum(c * g(points - (order - j) * step) for j, c in enumerate(coefficients))
@@ -388,7 +387,7 @@ def relative_costs(
     number: int = 3,
     baseline: str = "tanh",
     seed: int = 0,
-    functions: Mapping[str, Function] | None = None,
+    functions: Mapping[str, Activation] | None = None,
     dtype: type[np.floating] = np.float64,
 ) -> dict[str, float]:
     """Time each function on one large array, relative to ``baseline``.

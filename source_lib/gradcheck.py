@@ -25,13 +25,13 @@ The thresholds are those of the CS231n notes on gradient checking
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from source_lib._types import Activation
 from source_lib._validation import as_float_array, broadcast_result, finish
 from source_lib.activations import numerical_derivative
 
@@ -166,9 +166,7 @@ class GradientCheck:
         )
 
 
-def gradient_check(
-    f: Callable[[Any], Any], df: Callable[[Any], Any], x: ArrayLike, h: float = 1e-5
-) -> GradientCheck:
+def gradient_check(f: Activation, df: Activation, x: ArrayLike, h: float = 1e-5) -> GradientCheck:
     r"""Compare a derivative with the centred difference of its function at the points x.
 
     Parameters

@@ -49,6 +49,7 @@ import numpy as np
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
+from source_lib._types import FloatResult
 from source_lib.activations import softsign, softsign_derivative_from_output
 
 __all__ = [
@@ -234,7 +235,7 @@ def layer_backward(
     weights: FloatArray,
     a: FloatArray,
     grad_output: FloatArray,
-    derivative_from_output: Callable[[FloatArray], FloatArray],
+    derivative_from_output: Callable[[FloatArray], FloatResult],
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Back-propagate through a dense layer a = f(x @ W + b), given its output ``a``.
 
@@ -300,7 +301,7 @@ def softsign_layer_backward(
     ([[0.25, 0.25]], [[0.25], [-0.5]], [0.25])
     """
     x, W, b, grad_output = (np.asarray(v, dtype=np.float64) for v in (x, W, b, grad_output))
-    a = softsign(x @ W + b)
+    a = np.asarray(softsign(x @ W + b))
     return layer_backward(x, W, a, grad_output, softsign_derivative_from_output)
 
 

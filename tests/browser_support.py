@@ -319,7 +319,7 @@ class LabServer:
     course : Path
         The scratch copy of the course (the server's working directory).
     root : Path
-        The folder JupyterLab serves (``course/notebooks/softsign``).
+        The folder of the student notebooks (``course/notebooks/softsign``).
     runtime_dir : Path
         ``JUPYTER_RUNTIME_DIR`` of the server (kernel connection files).
     process : subprocess.Popen
@@ -483,8 +483,8 @@ def start_lab(workdir: Path, log: Path, timeout: float = 120) -> LabServer:
     """Start JupyterLab as ``make lab`` does, in a copy of the course under ``workdir``.
 
     The copy (``nbgrader_config.py``, ``solutions/``, ``notebooks/``) is the
-    server's working directory, where nbgrader's validate handler looks for the
-    course configuration, and ``make lab`` serves its ``notebooks/softsign``.
+    server's working directory and root, where nbgrader's validate handler and
+    formgrader look for the course; ``make lab`` opens its first student notebook.
     Tests may then run and save notebooks without touching the repository.
 
     Raises
@@ -577,8 +577,9 @@ def execution_count(prompt: str) -> int | None:
 
 
 def open_lab(page: Page, lab: LabServer, workspace: str, timeout: float = 120) -> None:
-    """Load JupyterLab in ``page``, in a new workspace, and wait for its file browser."""
-    page.goto(f"{lab.url}/lab/workspaces/{workspace}?token={lab.token}")
+    """Load JupyterLab in ``page`` (a new workspace), its file browser in the notebooks' folder."""
+    folder = lab.root.relative_to(lab.course).as_posix()
+    page.goto(f"{lab.url}/lab/workspaces/{workspace}/tree/{folder}?token={lab.token}")
     page.locator(".jp-DirListing-item").first.wait_for(timeout=timeout * 1000)
 
 

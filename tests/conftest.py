@@ -8,21 +8,23 @@ a graded class (the grading tests, the parallel-grading comparison) shares it.
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from source_lib.instructor.course import ASSIGNMENT, make_course, run_nbgrader
+from source_lib.instructor.course import (
+    ASSIGNMENT,
+    course_id,
+    make_course,
+    run_nbgrader,
+    tool_path_env,
+)
 from source_lib.instructor.sample_class import build_sample_class
 
 #: nbgrader runs the `alembic` executable beside this Python when it creates a gradebook.
-NBGRADER_ENV = {
-    "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-}
+NBGRADER_ENV = {"PATH": tool_path_env()["PATH"]}
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,11 @@ class GradedClass:
     expected : dict
         ``{student: {"notebook/grade_id": points}}`` from ``build_sample_class``.
     scores : dict
-        The same shape, read from the gradebook (``auto_score``; None if absent).
+        The same shape, read from the gradebook (``auto_score``; None if absent), for
+        the autograded test cells (code cells).
+    manual : dict
+        ``{student: {"notebook/grade_id": needs_manual_grade}}`` for the written
+        answers (markdown cells graded by hand).
     log : str
         nbgrader's output (stdout and stderr).
     seconds : float
@@ -46,22 +52,46 @@ class GradedClass:
     course: Path
     expected: dict[str, dict[str, float]]
     scores: dict[str, dict[str, float | None]]
+    manual: dict[str, dict[str, bool]]
     log: str
     seconds: float
 
 
-def read_scores(course: Path) -> dict[str, dict[str, float | None]]:
-    """Return every autograded cell's score in ``course``'s gradebook, by student."""
+def read_scores(course: Path, assignment: str = ASSIGNMENT) -> dict[str, dict[str, float | None]]:
+    """Return every autograded test cell's score in ``course``'s gradebook, by student."""
+    return {
+        student: {key: score for key, (score, written, _) in cells.items() if not written}
+        for student, cells in _read_grades(course, assignment).items()
+    }
+
+
+def read_manual(course: Path, assignment: str = ASSIGNMENT) -> dict[str, dict[str, bool]]:
+    """Return whether each written answer needs a manual grade, by student."""
+    return {
+        student: {key: manual for key, (_, written, manual) in cells.items() if written}
+        for student, cells in _read_grades(course, assignment).items()
+    }
+
+
+def _read_grades(
+    course: Path, assignment: str
+) -> dict[str, dict[str, tuple[float | None, bool, bool]]]:
+    """``{student: {key: (auto_score, written answer, needs_manual_grade)}}``."""
     from nbgrader.api import Gradebook
 
-    scores: dict[str, dict[str, float | None]] = {}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", ASSIGNMENT) as gradebook:
-        for submission in gradebook.assignment_submissions(ASSIGNMENT):
-            cells = scores.setdefault(submission.student_id, {})
+    grades: dict[str, dict[str, tuple[float | None, bool, bool]]] = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id(course)) as gradebook:
+        for submission in gradebook.assignment_submissions(assignment):
+            cells = grades.setdefault(submission.student_id, {})
             for notebook in submission.notebooks:
                 for grade in notebook.grades:
-                    cells[f"{notebook.name}/{grade.name}"] = grade.auto_score
-    return scores
+                    written = grade.cell.cell_type == "markdown"
+                    cells[f"{notebook.name}/{grade.name}"] = (
+                        grade.auto_score,
+                        written,
+                        bool(grade.needs_manual_grade),
+                    )
+    return grades
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +113,7 @@ def graded_sample_class(tmp_path_factory: pytest.TempPathFactory) -> GradedClass
         course=course,
         expected=expected,
         scores=read_scores(course),
+        manual=read_manual(course),
         log=result.stdout + result.stderr,
         seconds=seconds,
     )

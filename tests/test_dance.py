@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,6 +103,14 @@ def test_main_reports_the_file(tmp_path, capsys):
     assert main(["--output", str(tmp_path / "d.gif"), "--frames", "3", "--fps", "4"]) == 0
     assert "d.gif" in capsys.readouterr().out
     assert (tmp_path / "d.gif").stat().st_size < GIF_LIMIT
+
+
+def test_main_writes_into_docs_of_the_current_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["--frames", "2", "--fps", "4"]) == 0
+    written = tmp_path / "docs" / "softsign_dance.gif"
+    assert written.stat().st_size > 0
+    assert str(Path("docs", "softsign_dance.gif")) in capsys.readouterr().out
 
 
 def test_the_committed_gif_is_small_and_animated():

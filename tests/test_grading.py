@@ -18,7 +18,12 @@ import re
 import pytest
 
 from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT, run_nbgrader
-from source_lib.instructor.sample_class import graded_functions, load_students
+from source_lib.instructor.sample_class import (
+    expected_manual_grades,
+    graded_functions,
+    load_students,
+    written_cells,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +45,16 @@ def test_every_cell_gets_its_expected_score(graded_sample_class, student: str):
     assert set(got) == set(expected), "the gradebook and the notebooks list different test cells"
     wrong = {key: (points, got[key]) for key, points in expected.items() if got[key] != points}
     assert not wrong, f"{student} ({STUDENTS[student].description}): (expected, got) {wrong}"
+
+
+@pytest.mark.parametrize("student", sorted(STUDENTS))
+def test_written_answers_wait_for_a_manual_grade(graded_sample_class, student: str):
+    """A written answer earns no automatic points; an answered one is flagged for formgrader."""
+    cells = written_cells(graded_sample_class.course / "notebooks" / ASSIGNMENT)
+    assert [cell.key for cell in cells] == ["04_softsign_vs_tanh/explain_saturation"]
+    got = graded_sample_class.manual.get(student, {})
+    flagged = {key for key, needs_grade in got.items() if needs_grade}
+    assert flagged == expected_manual_grades(STUDENTS[student], cells), got
 
 
 def test_the_class_covers_what_it_must():

@@ -21,7 +21,7 @@ import pytest
 from test_checks import RIGHT, WRONG
 
 from source_lib.grading import collector
-from source_lib.grading.exercises import CHECKS, CheckFailure
+from source_lib.grading.framework import CHECKS, CheckFailure
 from source_lib.grading.judge import CheckCall, UnjudgeableCell, parse_check_calls
 from source_lib.grading.replay import Planner, Replayer, ReplayMismatch, session
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from source_lib import softsign, softsign_derivative
-from source_lib.grading.exercises import CheckFailure
+from source_lib.grading.framework import CheckFailure
 from source_lib.grading.network_exercise import (
     _check_case,
     check_softsign_layer_backward,

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from source_lib.instructor.course import REPO_ROOT
 
@@ -87,10 +92,151 @@ def test_makefile_lab_allows_root_only_when_root():
     assert re.search(r"filter 0,\$\(shell id -u\)", makefile)
 
 
-@pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
-def test_ruff_is_clean_notebooks_included(command):
-    ruff = Path(sys.executable).with_name("ruff")
+# --------------------------------------------------------------------------- make targets
+
+
+def _make_dry_run(*arguments: str) -> str:
+    """The commands ``make -n`` would run here, with this interpreter's environment as .venv."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    environment = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS"}}
     result = subprocess.run(
-        [str(ruff), *command, "."], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+        ["make", "-n", "--no-print-directory", f"VENV={sys.prefix}", *arguments],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=True,
+    )
+    return result.stdout
+
+
+def _pytest_commands(dry_run: str) -> list[str]:
+    return [line for line in dry_run.splitlines() if " -m pytest" in line]
+
+
+def test_make_check_is_the_fast_lane():
+    (command,) = _pytest_commands(_make_dry_run("-o", f"{sys.prefix}/.installed", "check"))
+    assert '-m "not slow and not browser"' in command
+    assert "--nbval" not in command
+    markers = {
+        line.split(":")[0] for line in _pyproject()["tool"]["pytest"]["ini_options"]["markers"]
+    }
+    assert {"slow", "browser"} <= markers
+
+
+def test_make_test_runs_lint_and_every_test_with_nbval():
+    dry_run = _make_dry_run("-o", f"{sys.prefix}/.installed", "test")
+    for tool in ("ruff check .", "ruff format --check .", "-m mypy"):
+        assert tool in dry_run, f"make test does not run {tool}"
+    (command,) = _pytest_commands(dry_run)
+    assert " -m " not in command.split("pytest", 1)[1], "make test must not deselect tests"
+    for option in (
+        "--nbval",
+        "--nbval-current-env",
+        "--nbval-sanitize-with=tests/nbval_sanitize.cfg",
+        "--nbval-cell-timeout=",
+    ):
+        assert option in command
+
+
+def test_pytest_runs_without_nbval_when_asked():
+    """addopts leave nbval to the Makefile, so ``-p no:nbval`` works."""
+    addopts = _pyproject()["tool"]["pytest"]["ini_options"]["addopts"]
+    assert not [option for option in addopts if option.startswith("--nbval")]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:nbval",
+            "--noconftest",  # quicker: the fixtures import nbgrader
+            "--collect-only",
+            "-q",
+            "tests/test_validation.py",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_install_uses_the_constraints():
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert re.search(r"^\$\(STAMP\):.*\bconstraints\.txt\b", makefile, re.MULTILINE)
+    dry_run = _make_dry_run("-W", "constraints.txt", "install")
+    assert re.search(r"pip install .*-c constraints\.txt -e \"\.\[dev\]\"", dry_run), dry_run
+
+
+# --------------------------------------------------------------------------- metadata and pins
+
+
+def _requirements() -> dict[str, Requirement]:
+    """Every requirement of the course, runtime and extras, by normalised name."""
+    project = _pyproject()["project"]
+    found = {}
+    for text in [
+        *project["dependencies"],
+        *itertools.chain(*project["optional-dependencies"].values()),
+    ]:
+        requirement = Requirement(text)
+        if canonicalize_name(requirement.name) != canonicalize_name(project["name"]):
+            found[canonicalize_name(requirement.name)] = requirement
+    return found
+
+
+def test_the_license_is_spdx_mit_with_its_file():
+    project = _pyproject()["project"]
+    assert project["license"] == "MIT"
+    assert project["license-files"] == ["LICENSE"]
+    text = (REPO_ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License")
+    assert "the softsign course authors" in text
+    build = _pyproject()["build-system"]["requires"]
+    (setuptools,) = (Requirement(r) for r in build if Requirement(r).name == "setuptools")
+    assert setuptools.specifier.contains("77.0.0")  # the first to read SPDX license fields
+    assert not setuptools.specifier.contains("76.1.0")
+
+
+def test_test_and_dev_tools_are_extras_not_runtime_dependencies():
+    project = _pyproject()["project"]
+    runtime = {canonicalize_name(Requirement(r).name) for r in project["dependencies"]}
+    extras = project["optional-dependencies"]
+    test = {canonicalize_name(Requirement(r).name) for r in extras["test"]}
+    dev = {canonicalize_name(Requirement(r).name) for r in extras["dev"]}
+    tools = {"pytest", "hypothesis", "nbval", "playwright", "pytest-timeout", "ruff", "mypy"}
+    assert not runtime & tools, f"test tools among the runtime dependencies: {runtime & tools}"
+    assert {"pytest", "hypothesis", "nbval", "playwright", "pytest-timeout"} <= test
+    assert {"softsign-course", "ruff", "mypy"} <= dev
+
+
+@pytest.mark.parametrize(
+    ("name", "allowed", "refused"),
+    [
+        ("numpy", ["2.0.0"], ["1.26.4"]),  # the doctests print NumPy 2 reprs
+        ("nbgrader", ["0.9.5", "0.9.6"], ["0.9.4", "0.10.0"]),  # the plugins use 0.9 internals
+        ("jupyterlab", ["4.2.0"], ["4.1.8", "5.0.0"]),  # nbgrader 0.9.5's own bounds
+    ],
+)
+def test_bounds_match_what_is_tested(name, allowed, refused):
+    specifier = _requirements()[name].specifier
+    assert all(specifier.contains(version) for version in allowed), specifier
+    assert not any(specifier.contains(version) for version in refused), specifier
+
+
+def test_constraints_pin_every_requirement_within_its_bounds():
+    pins: dict[str, Version] = {}
+    for line in (REPO_ROOT / "constraints.txt").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([^\s;]+)", line.strip())
+        assert match, f"constraints.txt pins exact versions only (name==version), got {line!r}"
+        pins[canonicalize_name(match[1])] = Version(match[2])
+    for name, requirement in _requirements().items():
+        assert name in pins, f"constraints.txt does not pin {name}: run `make constraints`"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (
+            f"constraints.txt pins {name}=={pins[name]}, outside {requirement}"
+        )

@@ -2,10 +2,12 @@
 
 Two classes are graded here, both through real nbgrader:
 
-- a tiny class of a two-notebook assignment written below, with its own minimal
-  nbgrader configuration, whose students include a dead kernel, a notebook that is
-  not JSON and a submission too slow for the per-student time limit: it checks
-  failure isolation, re-grading only what changed, and ``nbgrader export``;
+- a tiny class of a two-notebook assignment (``week1``, not the course's own)
+  written below, with its own minimal nbgrader configuration, whose students
+  include a dead kernel, a notebook that is not JSON, a submission too slow for
+  the per-student time limit and one that kills its grading process: it checks
+  failure isolation, re-grading only what changed, ``nbgrader export``, manual
+  grades written during a run, and the lock against two runs at once;
 - the course's sample class (``source_lib.instructor.sample_class``), graded serially once by
   the session fixture ``graded_sample_class`` and here again in parallel, in one
   run and in two shards merged afterwards: every cell of every student must get
@@ -15,27 +17,31 @@ Two classes are graded here, both through real nbgrader:
 from __future__ import annotations
 
 import csv
+import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from source_lib.instructor.course import ASSIGNMENT, run_nbgrader
+from source_lib.instructor.course import ASSIGNMENT, course_id, run_nbgrader, tool_path_env
 from source_lib.instructor.parallel_grading import (
+    GradingError,
     parse_shard,
+    run_lock,
     shard_students,
     submission_fingerprint,
 )
 
 #: nbgrader runs the `alembic` executable beside this Python when it creates a gradebook.
-NBGRADER_ENV = {
-    "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-}
+NBGRADER_ENV = tool_path_env()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -49,25 +55,59 @@ def softsign_grade() -> list[str]:
     return [sys.executable, "-m", "source_lib.instructor.parallel_grading"]
 
 
-def grade_command(course: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+def grade_command(
+    course: Path, *args: str, timeout: float = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run ``softsign-grade ARGS`` on ``course``."""
     return subprocess.run(
         [*softsign_grade(), *args, "--course-root", str(course), "--no-progress"],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, **NBGRADER_ENV},
+        env={**NBGRADER_ENV, **(env or {})},
         check=False,
     )
 
 
-def gradebook_state(course: Path, students: set[str] | None = None) -> dict:
-    """Everything autograding writes to the gradebook, per student, as plain data."""
+def start_grading(course: Path, *args: str) -> subprocess.Popen:
+    """Start ``softsign-grade ARGS`` on ``course`` in its own process group."""
+    return subprocess.Popen(
+        [*softsign_grade(), *args, "--course-root", str(course), "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=NBGRADER_ENV,
+        start_new_session=True,
+    )
+
+
+def wait_for_lock(course: Path, run: subprocess.Popen, timeout: float = 120) -> dict:
+    """Wait until ``run`` holds the course's lock; return what the lock file says."""
+    lock = course / "gradebook.db.lock"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert run.poll() is None, run.communicate()[0]
+        text = lock.read_text() if lock.exists() else ""
+        if text:
+            return json.loads(text)
+        time.sleep(0.1)
+    raise AssertionError(f"{run.args} did not take the lock in {timeout} s")
+
+
+def gradebook(course: Path):
+    """The course's gradebook, opened as formgrader opens it."""
     from nbgrader.api import Gradebook
 
+    return Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id(course))
+
+
+def gradebook_state(
+    course: Path, students: set[str] | None = None, assignment: str = ASSIGNMENT
+) -> dict:
+    """Everything autograding writes to the gradebook, per student, as plain data."""
     state = {}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", ASSIGNMENT) as gradebook:
-        for submission in gradebook.assignment_submissions(ASSIGNMENT):
+    with gradebook(course) as book:
+        for submission in book.assignment_submissions(assignment):
             if students is not None and submission.student_id not in students:
                 continue
             entry = {"timestamp": submission.timestamp, "extension": submission.extension}
@@ -89,40 +129,42 @@ def gradebook_state(course: Path, students: set[str] | None = None) -> dict:
     return state
 
 
-def scores(course: Path, students: set[str] | None = None) -> dict[str, dict[str, float]]:
+def scores(
+    course: Path, students: set[str] | None = None, assignment: str = ASSIGNMENT
+) -> dict[str, dict[str, float]]:
     """Score of every grade cell of every student: ``{student: {notebook/grade_id: points}}``."""
     return {
         student: {key: values[0] for key, values in entry.items() if key.count("/") == 1 and values}
-        for student, entry in gradebook_state(course, students).items()
+        for student, entry in gradebook_state(course, students, assignment).items()
     }
 
 
-def autograded_files(course: Path) -> dict[str, list[str]]:
+def autograded_files(course: Path, assignment: str = ASSIGNMENT) -> dict[str, list[str]]:
     """The files nbgrader left in ``autograded/``, per student."""
     root = course / "autograded"
     return {
-        folder.name: sorted(p.name for p in (folder / ASSIGNMENT).iterdir())
+        folder.name: sorted(p.name for p in (folder / assignment).iterdir())
         for folder in sorted(root.iterdir())
-        if (folder / ASSIGNMENT).is_dir() and not folder.name.startswith(".")
+        if (folder / assignment).is_dir() and not folder.name.startswith(".")
     }
 
 
 def remove_submissions(course: Path) -> None:
     """Forget every student: the gradebook as ``nbgrader generate_assignment`` left it."""
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", ASSIGNMENT) as gradebook:
-        for student in gradebook.students:
-            gradebook.remove_student(student.id)
+    with gradebook(course) as book:
+        for student in book.students:
+            book.remove_student(student.id)
     shutil.rmtree(course / "autograded", ignore_errors=True)
     shutil.rmtree(course / "feedback", ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- a tiny class
 
+#: The tiny class's assignment and course: not the course's own, so nothing can assume them.
+TINY = "week1"
 TINY_CONFIG = """\
 c = get_config()  # noqa: F821
-c.CourseDirectory.course_id = "softsign"
+c.CourseDirectory.course_id = "tiny"
 c.CourseDirectory.source_directory = "solutions"
 c.Execute.timeout = 10
 """
@@ -202,17 +244,17 @@ TINY_STUDENTS = {
 
 def build_tiny_class(root: Path) -> Path:
     """A two-notebook assignment, released with real nbgrader, and five submissions."""
-    (root / "solutions" / ASSIGNMENT).mkdir(parents=True)
+    (root / "solutions" / TINY).mkdir(parents=True)
     (root / "nbgrader_config.py").write_text(TINY_CONFIG)
     for name in ("one", "two"):
         nbformat.write(
             _tiny_notebook(name, f"    {RIGHT}"),
-            root / "solutions" / ASSIGNMENT / f"0{'12'[name == 'two']}_{name}.ipynb",
+            root / "solutions" / TINY / f"0{'12'[name == 'two']}_{name}.ipynb",
         )
-    run_nbgrader(["generate_assignment", ASSIGNMENT], root, env=NBGRADER_ENV)
-    released = root / "release" / ASSIGNMENT
+    run_nbgrader(["generate_assignment", TINY], root, env=NBGRADER_ENV)
+    released = root / "release" / TINY
     for student, answers in TINY_STUDENTS.items():
-        folder = root / "submitted" / student / ASSIGNMENT
+        folder = root / "submitted" / student / TINY
         shutil.copytree(released, folder)
         (folder / "timestamp.txt").write_text("2024-05-01 12:00:00.000000 UTC")
         for notebook, answer in zip(sorted(folder.glob("*.ipynb")), answers, strict=True):
@@ -232,9 +274,9 @@ def tiny_class(tmp_path_factory) -> dict[str, Path]:
     parallel = base / "parallel"
     shutil.copytree(original, serial, symlinks=True)
     shutil.copytree(original, parallel, symlinks=True)
-    result = run_nbgrader(["autograde", ASSIGNMENT], serial, check=False, env=NBGRADER_ENV)
+    result = run_nbgrader(["autograde", TINY], serial, check=False, env=NBGRADER_ENV)
     (base / "serial.log").write_text(result.stderr)
-    result = grade_command(parallel, ASSIGNMENT, "--jobs", "2")
+    result = grade_command(parallel, TINY, "--jobs", "2")
     (base / "parallel.log").write_text(result.stdout + result.stderr)
     return {"original": original, "serial": serial, "parallel": parallel, "base": base}
 
@@ -272,20 +314,89 @@ def test_fingerprint_changes_with_every_file_and_ignores_checkpoints(tmp_path):
     assert submission_fingerprint(tmp_path, [".ipynb_checkpoints"]) not in {first, edited}
 
 
+def test_missing_notebooks_are_noted_only_when_they_have_points():
+    from source_lib.instructor.parallel_grading import _missing
+
+    grades = {
+        "timestamp": None,
+        "notebooks": {
+            "01_graded": {"submitted": False, "max_score": 3.0},
+            "02_reading": {"submitted": False, "max_score": 0.0},
+            "03_done": {"submitted": True, "max_score": 2.0},
+        },
+    }
+    assert _missing(grades) == ["No submitted file: 01_graded.ipynb (0 of 3 points)"]
+    assert _missing(None) == []
+
+
+def test_a_secret_in_the_environment_changes_the_salt_but_is_not_in_it(monkeypatch):
+    from source_lib.instructor.parallel_grading import _environment_salt
+
+    monkeypatch.delenv("SOFTSIGN_HIDDEN_SEED", raising=False)
+    before = _environment_salt()
+    monkeypatch.setenv("SOFTSIGN_HIDDEN_SEED", "s3cr3t-seed")
+    changed = _environment_salt()
+    assert changed != before
+    assert "s3cr3t" not in changed
+    monkeypatch.setenv("OTHER_VARIABLE", "x")
+    assert _environment_salt() == changed
+
+
+def test_the_run_lock_names_its_holder_and_dies_with_it(tmp_path):
+    lock = tmp_path / "gradebook.db.lock"
+    held_here = rf"process {os.getpid()} on \S+, since 20\d\d-"
+    first, second = run_lock(lock, "a grading run"), run_lock(lock, "a grading run")
+    with first, pytest.raises(GradingError, match=held_here), second:
+        pass
+    with run_lock(lock, "a grading run"):  # released at the end of the block
+        pass
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from pathlib import Path\n"
+            "from source_lib.instructor.parallel_grading import run_lock\n"
+            "with run_lock(Path(sys.argv[1]), 'a grading run'):\n"
+            "    print('held', flush=True)\n"
+            "    time.sleep(300)\n",
+            str(lock),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with (
+            pytest.raises(
+                GradingError, match=rf"a grading run is already running: process {holder.pid}"
+            ),
+            run_lock(lock, "a grading run"),
+        ):
+            pass
+    finally:
+        holder.kill()
+        holder.communicate()
+    with run_lock(lock, "a grading run"):  # a killed holder leaves no stale lock
+        pass
+
+
 # --------------------------------------------------------------------------- the tiny class
 
 
+@pytest.mark.slow
 def test_parallel_gradebook_is_the_serial_gradebook(tiny_class):
     serial, parallel = tiny_class["serial"], tiny_class["parallel"]
-    assert gradebook_state(parallel) == gradebook_state(serial)
-    assert set(gradebook_state(serial)) == set(TINY_STUDENTS)
-    points = scores(parallel)
+    assert gradebook_state(parallel, assignment=TINY) == gradebook_state(serial, assignment=TINY)
+    assert set(gradebook_state(serial, assignment=TINY)) == set(TINY_STUDENTS)
+    points = scores(parallel, assignment=TINY)
     assert sum(points["ada"].values()) == 6
     assert sum(points["ben"].values()) == 3 + 2  # x / (1 + x) is right at 1, wrong at -3
     assert sum(points["cy"].values()) == 0
-    assert autograded_files(parallel) == autograded_files(serial)
+    assert autograded_files(parallel, TINY) == autograded_files(serial, TINY)
 
 
+@pytest.mark.slow
 def test_a_broken_submission_fails_that_student_only(tiny_class):
     log = (tiny_class["base"] / "parallel.log").read_text()
     serial_log = (tiny_class["base"] / "serial.log").read_text()
@@ -297,9 +408,10 @@ def test_a_broken_submission_fails_that_student_only(tiny_class):
     assert "01_one.ipynb: DeadKernelError" in failures
     assert "eve" in failures
     assert "02_two.ipynb: NotJSONError" in failures
-    assert set(autograded_files(tiny_class["parallel"])) == {"ada", "ben", "cy"}
+    assert set(autograded_files(tiny_class["parallel"], TINY)) == {"ada", "ben", "cy"}
 
 
+@pytest.mark.slow
 def test_export_sees_what_it_sees_after_serial_grading(tiny_class):
     tables = []
     for course in (tiny_class["serial"], tiny_class["parallel"]):
@@ -310,43 +422,142 @@ def test_export_sees_what_it_sees_after_serial_grading(tiny_class):
     assert len(tables[0]) == len(TINY_STUDENTS)
 
 
+@pytest.mark.slow
 def test_rerun_grades_only_new_or_changed_submissions(tiny_class, tmp_path):
     course = tmp_path / "course"
     shutil.copytree(tiny_class["parallel"], course, symlinks=True)
-    again = grade_command(course, ASSIGNMENT, "--student", "[a-d]*")
+    again = grade_command(course, TINY, "--student", "[a-d]*")
     assert "graded 0, failed 1, unchanged 3" in again.stdout  # a failure is tried again
-    corrected = course / "submitted" / "ben" / ASSIGNMENT / "02_two.ipynb"
+    corrected = course / "submitted" / "ben" / TINY / "02_two.ipynb"
     notebook = nbformat.read(corrected, as_version=4)
     for cell in notebook.cells:
         cell.source = cell.source.replace(WRONG, RIGHT)
     nbformat.write(notebook, corrected)
-    changed = grade_command(course, ASSIGNMENT, "--student", "[a-c]*")
+    changed = grade_command(course, TINY, "--student", "[a-c]*")
     assert "graded 1, failed 0, unchanged 2" in changed.stdout
-    assert sum(scores(course)["ben"].values()) == 6
-    forced = grade_command(course, ASSIGNMENT, "--force", "--jobs", "1", "--student", "[ab]*")
+    assert sum(scores(course, assignment=TINY)["ben"].values()) == 6
+    forced = grade_command(course, TINY, "--force", "--jobs", "1", "--student", "[ab]*")
     assert "graded 2, failed 0, unchanged 0" in forced.stdout
+    seed = {"SOFTSIGN_HIDDEN_SEED": "seed-never-written-down"}
+    secret = grade_command(course, TINY, "--student", "a*", env=seed)
+    assert "graded 1, failed 0, unchanged 0" in secret.stdout  # a new secret regrades
+    work = course / "autograded" / ".parallel_grading"
+    assert not [p for p in work.rglob("*") if p.is_file() and b"never-written" in p.read_bytes()]
 
 
-def test_a_submission_over_the_time_limit_is_stopped(tiny_class, tmp_path):
-    build = tmp_path / "course"
-    shutil.copytree(tiny_class["original"], build, symlinks=True)
-    shutil.rmtree(build / "submitted")
-    released = build / "release" / ASSIGNMENT
-    for student, answer in (("ann", "import time\n    time.sleep(8)\n    " + RIGHT), ("bo", RIGHT)):
-        folder = build / "submitted" / student / ASSIGNMENT
-        shutil.copytree(released, folder)
+def tiny_course(base: Path, original: Path, answers: dict[str, str]) -> Path:
+    """The tiny class's course with other students: ``{student: answer to both notebooks}``."""
+    course = base / "course"
+    shutil.copytree(original, course, symlinks=True)
+    shutil.rmtree(course / "submitted")
+    for student, answer in answers.items():
+        folder = course / "submitted" / student / TINY
+        shutil.copytree(course / "release" / TINY, folder)
         for notebook in folder.glob("*.ipynb"):
             _answer(notebook, answer)
-    result = grade_command(build, ASSIGNMENT, "--jobs", "1", "--student-timeout", "4")
-    assert result.returncode == 1, result.stderr
+    return course
+
+
+@pytest.mark.slow
+def test_a_submission_over_the_time_limit_is_stopped(tiny_class, tmp_path):
+    slow = "import time\n    time.sleep(60)\n    " + RIGHT
+    course = tiny_course(tmp_path, tiny_class["original"], {"ann": slow, "bo": RIGHT})
+    result = grade_command(
+        course, TINY, "--jobs", "1", "--student-timeout", "15", "--Execute.timeout=90"
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
     assert "graded 1, failed 1" in result.stdout
-    assert "ann  grading took longer than 4 s" in result.stdout
-    assert sum(scores(build)["bo"].values()) == 6
+    assert "ann  grading took longer than 15 s and was stopped" in result.stdout
+    assert sum(scores(course, assignment=TINY)["bo"].values()) == 6
 
 
+@pytest.mark.slow
+def test_a_worker_that_dies_fails_only_its_student_and_leaves_no_temporary_files(
+    tiny_class, tmp_path
+):
+    kill_worker = "import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)\n    " + RIGHT
+    answers = {"ann": kill_worker, "bo": RIGHT, "cy": RIGHT, "dan": RIGHT}
+    course = tiny_course(tmp_path, tiny_class["original"], answers)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    result = grade_command(course, TINY, "--jobs", "2", env={"TMPDIR": str(temporary)})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "graded 3, failed 1" in result.stdout
+    assert re.search(r"^  ann +its grading process died", result.stdout, re.MULTILINE)
+    points = scores(course, assignment=TINY)
+    assert {student: sum(points[student].values()) for student in ("bo", "cy", "dan")} == {
+        "bo": 6,
+        "cy": 6,
+        "dan": 6,
+    }
+    assert list(temporary.iterdir()) == []
+    runs = course / "autograded" / ".parallel_grading" / TINY
+    assert not list(runs.glob("run-*"))
+
+
+@pytest.mark.slow
+def test_manual_grades_written_during_a_run_survive_it(tiny_class, tmp_path):
+    """A grader's score, comment and extra credit, written in formgrader mid-run, stay."""
+    course = tmp_path / "course"
+    shutil.copytree(tiny_class["parallel"], course, symlinks=True)
+    serial = tmp_path / "serial"
+    shutil.copytree(tiny_class["serial"], serial, symlinks=True)
+    target = ("test_one_one", "01_one", TINY, "cy")
+    with gradebook(course) as book:  # a stale score: the run must replace it
+        book.find_grade(*target).auto_score = 1.5
+        book.db.commit()
+    run = start_grading(course, TINY, "--force", "--jobs", "1", "--student", "[a-c]*")
+    wait_for_lock(course, run)
+    for folder in (course, serial):  # as formgrader does it, on either course
+        with gradebook(folder) as book:
+            grade = book.find_grade(*target)
+            if folder == course:  # cy is graded last: the run has not merged cy yet
+                assert grade.auto_score == 1.5, "the run merged cy before the grader wrote"
+            grade.manual_score = 1.0
+            grade.extra_credit = 0.5
+            book.find_comment("one_solution", "01_one", TINY, "cy").manual_comment = "See me"
+            book.db.commit()
+    output = run.communicate(timeout=600)[0]
+    assert run.returncode == 0, output
+    assert "graded 3, failed 0" in output
+    run_nbgrader(["autograde", TINY, "--force", "--student", "cy"], serial, env=NBGRADER_ENV)
+    ours = gradebook_state(course, {"ada", "ben", "cy"}, TINY)
+    assert ours == gradebook_state(serial, {"ada", "ben", "cy"}, TINY)  # what nbgrader keeps
+    auto_score, manual_score, extra_credit, needs_manual_grade = ours["cy"]["01_one/test_one_one"]
+    assert (auto_score, manual_score, extra_credit) == (0.0, 1.0, 0.5)
+    assert needs_manual_grade  # autograding after a manual grade asks the grader to look again
+    assert ours["cy"]["01_one/one_solution/comment"][1] == "See me"
+
+
+@pytest.mark.slow
+def test_a_second_run_on_the_same_course_stops_at_once(tiny_class, tmp_path):
+    slow = "import time\n    time.sleep(240)\n    " + RIGHT  # keeps the first run going
+    course = tiny_course(tmp_path, tiny_class["original"], {"ann": slow, "bo": RIGHT})
+    first = start_grading(course, TINY, "--jobs", "1", "--Execute.timeout=300")
+    try:
+        holder = wait_for_lock(course, first)
+        assert holder["pid"] == first.pid
+        for command in ([TINY], ["merge", TINY]):
+            started = time.monotonic()
+            second = grade_command(course, *command)
+            assert second.returncode == 2, second.stdout + second.stderr
+            assert time.monotonic() - started < 60
+            message = second.stderr
+            assert "a grading run of this course is already running" in message
+            assert f"process {first.pid} on {holder['host']}, since {holder['since']}" in message
+        assert first.poll() is None  # the first run was not disturbed
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # the run and its workers, at once
+        first.communicate()
+    after = grade_command(course, TINY, "--student", "bo")
+    assert after.returncode == 0, after.stdout + after.stderr  # no stale lock
+    assert "graded 1, failed 0" in after.stdout
+
+
+@pytest.mark.slow
 def test_a_course_without_gradebook_is_refused(tmp_path):
     (tmp_path / "nbgrader_config.py").write_text(TINY_CONFIG)
-    result = grade_command(tmp_path, ASSIGNMENT)
+    result = grade_command(tmp_path, TINY)
     assert result.returncode == 2
     assert "generate_assignment" in result.stderr
     assert not (tmp_path / "gradebook.db").exists()
@@ -383,6 +594,11 @@ def test_sample_class_parallel_scores_equal_serial(graded_sample_class, tmp_path
     result = grade_command(course, ASSIGNMENT, "--jobs", "2")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"graded {len(graded_sample_class.expected)}, failed 0" in result.stdout
+    with gradebook(course) as book:
+        empty = {n.name for n in book.find_assignment(ASSIGNMENT).notebooks if not n.max_score}
+    assert empty  # a notebook without points, which nobody needs to submit
+    missing = [line for line in result.stdout.splitlines() if "No submitted file" in line]
+    assert not [line for line in missing if any(f" {name}.ipynb" in line for name in empty)]
     assert scores(course) == scores(serial)
     assert gradebook_state(course) == gradebook_state(serial)
     assert autograded_files(course) == autograded_files(serial)
@@ -400,6 +616,7 @@ def test_two_shards_merged_equal_serial(graded_sample_class, tmp_path):
     students = [s for s in SHARD_STUDENTS if s in graded_sample_class.expected]
     course = ungraded_copy(graded_sample_class, tmp_path / "course", students)
     # Two "machines" at once, one worker each, on the same course folder.
+    began = time.monotonic()
     shards = [
         subprocess.Popen(
             [*softsign_grade(), ASSIGNMENT, "--shard", f"{index}/2", "--jobs", "1"],
@@ -407,7 +624,7 @@ def test_two_shards_merged_equal_serial(graded_sample_class, tmp_path):
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**os.environ, **NBGRADER_ENV},
+            env=NBGRADER_ENV,
         )
         for index in (1, 2)
     ]
@@ -423,8 +640,13 @@ def test_two_shards_merged_equal_serial(graded_sample_class, tmp_path):
     assert gradebook_state(course) == {}
 
     merged = grade_command(course, "merge", ASSIGNMENT, "--shards", "2")
+    elapsed = time.monotonic() - began
     assert merged.returncode == 0, merged.stdout + merged.stderr
     assert f"graded {len(students)}, failed 0" in merged.stdout
+    # The wall time of the whole job, from the first shard's start to the merge's end.
+    wall = re.search(r"unchanged 0 in (?:(\d+) min )?([\d.]+) s of 2 shards", merged.stdout)
+    assert wall, merged.stdout
+    assert elapsed - 15 <= int(wall.group(1) or 0) * 60 + float(wall.group(2)) <= elapsed + 1
     serial = graded_sample_class.course
     assert scores(course) == scores(serial, set(students))
     assert gradebook_state(course) == gradebook_state(serial, set(students))
@@ -438,6 +660,6 @@ def test_two_shards_merged_equal_serial(graded_sample_class, tmp_path):
 def test_the_summary_warns_when_kernels_are_not_isolated(monkeypatch):
     from source_lib.instructor.parallel_grading import RunSummary
 
-    summary = RunSummary("softsign", [], [], 1.0, 2)
+    summary = RunSummary("week1", [], [], 1.0, 2)
     monkeypatch.setenv("SOFTSIGN_SANDBOX", "off")
     assert "grading kernels are NOT isolated" in summary.render()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from source_lib.instructor.course import ASSIGNMENT, make_course, run_nbgrader
+from source_lib.instructor.course import ASSIGNMENT, course_id, make_course, run_nbgrader
 from source_lib.instructor.sample_class import build_sample_class
 
 pytestmark = pytest.mark.slow
@@ -25,7 +25,7 @@ STUDENT = "correct_plain"
 
 
 def _grades(course: Path) -> dict[str, tuple[float | None, bool]]:
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", ASSIGNMENT) as gradebook:
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id(course)) as gradebook:
         notebook = gradebook.find_submission_notebook(NOTEBOOK, ASSIGNMENT, STUDENT)
         return {g.name: (g.auto_score, bool(g.needs_manual_grade)) for g in notebook.grades}
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -32,7 +31,13 @@ from source_lib.grading.judge import (
     Verdict,
     diagnosis,
 )
-from source_lib.instructor.course import ASSIGNMENT, make_course, run_nbgrader
+from source_lib.instructor.course import (
+    ASSIGNMENT,
+    course_id,
+    make_course,
+    run_nbgrader,
+    tool_path_env,
+)
 from source_lib.instructor.report import ClassReport, build_report
 from source_lib.instructor.sample_class import build_sample_class, load_students
 
@@ -152,7 +157,7 @@ def test_numbers_agree_with_nbgrader_export_and_formgrader(
     for student, row in rows.items():
         assert report.totals[student] == float(row["score"]), student
         assert report.max_score == float(row["max_score"])
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", ASSIGNMENT) as gradebook:
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id(course)) as gradebook:
         notebooks = [notebook.name for notebook in gradebook.find_assignment(ASSIGNMENT).notebooks]
         for notebook in notebooks:
             shown = {
@@ -203,7 +208,11 @@ def test_the_sample_class_mistakes_are_counted_one_student_each(graded_sample_cl
                 f for f in exercise.mistakes + exercise.unnamed if student.student_id in f.students
             ]
             assert len(holding) == 1, (student.student_id, holding)
-            others = [e.name for e in report.exercises if student.student_id in e.zero + e.partial]
+            others = [
+                e.name
+                for e in report.exercises
+                if student.student_id in e.zero + e.partial and not e.written
+            ]
             assert others == [name]
         if student.student_id.startswith("cheat_"):
             for name in student.no_credit:
@@ -222,6 +231,28 @@ def test_the_sample_class_mistakes_are_counted_one_student_each(graded_sample_cl
                     if student.student_id in f.students
                 ]
                 assert WITHHELD_HINT in texts, (student.student_id, name)
+
+
+@pytest.mark.slow
+def test_written_answers_are_waiting_not_wrong(graded_sample_class, sample_report):
+    """The written answer counts 0 until graded by hand, and the report says it is waiting."""
+    page, report = sample_report
+    exercise = report.exercise("explain_saturation")
+    assert exercise.written
+    assert exercise.max_score == 2
+    waiting = {
+        student for student, cells in graded_sample_class.manual.items() if any(cells.values())
+    }
+    assert waiting  # the solved students answered it
+    assert set(exercise.waiting) == waiting
+    assert [f.kind for f in exercise.other] == ["waiting"]
+    assert not exercise.mistakes
+    assert not exercise.unnamed
+    assert "untouched" in exercise.not_attempted
+    assert all("explain_saturation" not in item for item in report.revisit())
+    assert report.awaiting_manual_grade == len(waiting)
+    text = page.read_text(encoding="utf-8")
+    assert f"{len(waiting)} written answers still await a manual grade" in text
 
 
 @pytest.mark.slow
@@ -300,7 +331,11 @@ def test_a_gradebook_without_diagnoses_still_shows_the_scores(
     page, report = build_report(course, ASSIGNMENT)
     assert not report.has_diagnoses
     assert report.totals == sample_report[1].totals
-    assert all(not e.mistakes and not e.unnamed and not e.not_attempted for e in report.exercises)
+    assert all(
+        not e.mistakes and not e.unnamed and not e.not_attempted
+        for e in report.exercises
+        if not e.written
+    )
     text = page.read_text(encoding="utf-8")
     assert "No diagnoses are recorded" in text
     assert "from the scores alone" in text
@@ -321,10 +356,7 @@ def _softsign_grade(course: Path, *args: str) -> subprocess.CompletedProcess[str
         capture_output=True,
         text=True,
         timeout=900,
-        env={
-            **os.environ,
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        },
+        env=tool_path_env(),
         check=False,
     )
 

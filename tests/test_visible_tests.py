@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 
 import source_lib
-from source_lib.grading.exercises import CHECKS, CheckFailure
+from source_lib.grading.framework import CHECKS, CheckFailure
 from source_lib.grading.judge import CHECK_MODULES, parse_check_calls
 from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT
 from source_lib.instructor.sample_class import (

@@ -38,12 +38,14 @@ import math
 import signal
 import sys
 import threading
-import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # the kernel runs this module's source with nothing of source_lib
+    from source_lib._types import Activation
 
 __all__ = [
     "MAX_ITEMS",
@@ -54,10 +56,12 @@ __all__ = [
     "call",
     "decode",
     "encode",
+    "ipython_shell",
     "no_kernel_exit",
     "outcome_from_wire",
     "outcome_to_wire",
     "run",
+    "strided",
 ]
 
 #: The mime type of the one display output the collector publishes per graded cell.
@@ -80,7 +84,7 @@ def _cube(x: Any) -> Any:
 
 
 #: Test functions passed to a student's ``numerical_derivative``, by wire name.
-TEST_FUNCTIONS: dict[str, Callable[[Any], Any]] = {
+TEST_FUNCTIONS: dict[str, Activation] = {
     "x**3": _cube,
     "np.sin": np.sin,
     "np.tanh": np.tanh,
@@ -172,7 +176,11 @@ def _raw(text: Any, limit: int = MAX_ARRAY_BYTES) -> bytes:
         raise WireError("bad array data") from error
 
 
-def _strided_copy(array: np.ndarray) -> np.ndarray:
+def strided(array: np.ndarray) -> np.ndarray:
+    """Return a non-contiguous view holding ``array``'s values (same shape and dtype).
+
+    The checks give students such arrays, and the wire rebuilds them the same way.
+    """
     base = np.zeros((*array.shape, 2), dtype=array.dtype)
     base[..., 0] = array
     return base[..., 0]
@@ -253,7 +261,7 @@ def decode(data: Any, depth: int = 0) -> Any:
             raise WireError("array data does not match its shape")
         array = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
         if data.get("strided") is True:
-            array = _strided_copy(array)
+            array = strided(array)
         if data.get("readonly") is True:
             array.flags.writeable = False
         return array
@@ -304,7 +312,7 @@ class Outcome:
     (``error`` and ``message`` name the exception).
     """
 
-    __slots__ = ("error", "evaluations", "kind", "message", "mutated", "seconds", "value")
+    __slots__ = ("error", "evaluations", "kind", "message", "mutated", "value")
 
     def __init__(
         self,
@@ -313,7 +321,6 @@ class Outcome:
         *,
         error: str = "",
         message: str = "",
-        seconds: float = 0.0,
         mutated: Mapping[int, np.ndarray] | None = None,
         evaluations: Mapping[int, list[np.ndarray]] | None = None,
     ) -> None:
@@ -321,7 +328,6 @@ class Outcome:
         self.value = value
         self.error = error
         self.message = message
-        self.seconds = seconds
         self.mutated = dict(mutated or {})
         self.evaluations = dict(evaluations or {})
 
@@ -393,14 +399,13 @@ def call(func: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], time_limit
     if not callable(func):
         return Outcome("not_callable", error=type(func).__name__)
     before = [_snapshot(arg) for arg in args]
-    start = time.perf_counter()
     try:
         with _quiet(), _time_limit(time_limit):
             value = func(*args, **dict(kwargs))
     except NotImplementedError as error:
         return Outcome("not_implemented", message=str(error)[:300])
     except _TimeUp:
-        return Outcome("timeout", seconds=time.perf_counter() - start)
+        return Outcome("timeout")
     except SystemExit:
         return Outcome("exit")
     except BaseException as error:  # the student's code may raise anything
@@ -409,7 +414,6 @@ def call(func: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], time_limit
             error=type(error).__name__[:60],
             message=" ".join(str(error).split())[:300],
         )
-    seconds = time.perf_counter() - start
     mutated = {
         index: np.array(arg, copy=True)
         for index, (arg, snapshot) in enumerate(zip(args, before, strict=True))
@@ -418,7 +422,7 @@ def call(func: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], time_limit
     evaluations = {
         index: list(arg.points) for index, arg in enumerate(args) if isinstance(arg, _Evaluations)
     }
-    return Outcome("value", value, seconds=seconds, mutated=mutated, evaluations=evaluations)
+    return Outcome("value", value, mutated=mutated, evaluations=evaluations)
 
 
 def outcome_to_wire(outcome: Outcome) -> dict[str, Any]:
@@ -428,7 +432,6 @@ def outcome_to_wire(outcome: Outcome) -> dict[str, Any]:
         "value": encode(outcome.value) if outcome.kind == "value" else {"t": "none"},
         "error": outcome.error,
         "message": outcome.message,
-        "seconds": outcome.seconds,
         "mutated": {str(i): encode(a) for i, a in outcome.mutated.items()},
         "evaluations": {
             str(i): [encode(point) for point in points[:MAX_EVALUATIONS]]
@@ -462,13 +465,11 @@ def outcome_from_wire(data: Any) -> Outcome:
         if not all(isinstance(point, np.ndarray) for point in decoded):
             raise WireError("bad evaluations")
         evaluations[int(key)] = decoded
-    seconds = data.get("seconds", 0.0)
     return Outcome(
         str(data["kind"]),
         decode(data.get("value", {"t": "none"})),
         error=str(data.get("error", ""))[:60],
         message=str(data.get("message", ""))[:300],
-        seconds=float(seconds) if isinstance(seconds, int | float) else 0.0,
         mutated=mutated,
         evaluations=evaluations,
     )
@@ -487,12 +488,17 @@ def _refuse_exit(*args: Any, **kwargs: Any) -> None:
     raise SystemExit
 
 
+def ipython_shell() -> Any:
+    """The running IPython shell, or None (without importing IPython)."""
+    ipython = sys.modules.get("IPython")
+    get_ipython = getattr(ipython, "get_ipython", None)
+    return get_ipython() if callable(get_ipython) else None
+
+
 @contextlib.contextmanager
 def no_kernel_exit() -> Iterator[None]:
     """Make IPython's ``exit()``/``quit()`` raise SystemExit instead of ending the kernel."""
-    ipython = sys.modules.get("IPython")
-    get_ipython = getattr(ipython, "get_ipython", None)
-    shell = get_ipython() if callable(get_ipython) else None
+    shell = ipython_shell()
     if shell is None or not hasattr(shell, "ask_exit"):
         yield
         return

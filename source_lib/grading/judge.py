@@ -59,13 +59,15 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
 from source_lib.grading import collector
-from source_lib.grading.exercises import CALL_TIME_LIMIT, CHECKS, CheckFailure
+from source_lib.grading.framework import CALL_TIME_LIMIT, CHECKS, CheckFailure
+from source_lib.grading.messages import FIELDS, shorten
 from source_lib.grading.replay import Planner, Replayer, ReplayMismatch, session
 
 __all__ = [
     "DIAGNOSIS_KEY",
     "CheckCall",
     "JudgedExecute",
+    "check_calls",
     "diagnosis",
     "grader_fingerprint",
     "is_autograded_test",
@@ -75,7 +77,8 @@ __all__ = [
 #: Where the collector's source is read from; it is sent to the kernel with each test cell.
 COLLECTOR_SOURCE = Path(collector.__file__).read_text(encoding="utf-8")
 
-#: Modules whose check functions a test cell may import.
+#: Modules whose check functions a test cell may import (importing them registers
+#: their checks in :data:`source_lib.grading.framework.CHECKS`).
 CHECK_MODULES = ("source_lib.grading.exercises", "source_lib.grading.network_exercise")
 
 TIMEOUT_ENAME = "CellTimeoutError"
@@ -106,7 +109,7 @@ KEEP_KERNEL_ON_EXIT = (
     "get_ipython().ask_exit = lambda *args, **kwargs: exec('raise SystemExit')"
 )
 
-for _module in CHECK_MODULES:  # registers their checks in CHECKS
+for _module in CHECK_MODULES:
     importlib.import_module(_module)
 
 
@@ -189,7 +192,8 @@ def parse_check_calls(source: str) -> list[CheckCall]:
     return calls
 
 
-def _calls_or_none(source: str) -> list[CheckCall]:
+def check_calls(source: str) -> list[CheckCall]:
+    """The check calls of a test cell's ``source``, or none when it cannot be judged."""
     try:
         return parse_check_calls(source)
     except UnjudgeableCell:
@@ -245,16 +249,6 @@ def _no_verdict(reason: str, call: CheckCall | None = None) -> Verdict:
     return Verdict(False, reason=f"no verdict, so no points: {reason}", call=call)
 
 
-#: Message fields of :func:`source_lib.grading.exercises._message`, as they start a line.
-_FIELDS = {
-    "input:": "input",
-    "expected:": "expected",
-    "got:": "got",
-    "hint:": "hint",
-    "first wrong element:": "element",
-}
-
-
 def _message_fields(message: str) -> dict[str, str]:
     """The fields of a check's failure message: ``problem`` and input/expected/got/hint.
 
@@ -271,7 +265,7 @@ def _message_fields(message: str) -> dict[str, str]:
     last = None
     for line in lines[1:]:
         text = line.strip()
-        for label, key in _FIELDS.items():
+        for label, key in FIELDS.items():
             if text.startswith(label):
                 # the first input/expected/got; the last hint (a returned value's repr
                 # shown in "got:" can hold anything, but the checks' hint comes last)
@@ -286,11 +280,7 @@ def _message_fields(message: str) -> dict[str, str]:
 
 
 def _capped(text: str | None) -> str | None:
-    if text is None:
-        return None
-    text = " ".join(str(text).split())
-    limit = DIAGNOSIS_TEXT_LIMIT
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return None if text is None else shorten(str(text), DIAGNOSIS_TEXT_LIMIT)
 
 
 def diagnosis(verdict: Verdict, calls: list[CheckCall]) -> dict[str, Any]:
@@ -320,7 +310,7 @@ def diagnosis(verdict: Verdict, calls: list[CheckCall]) -> dict[str, Any]:
     message where it has them (a hidden case has only its input's kind).
 
     A failure with a hint is a *diagnosed* mistake: the hint comes from one of
-    the checks' models of a wrong answer (``source_lib.grading.exercises.Mistake``) or
+    the checks' models of a wrong answer (:class:`source_lib.grading.messages.Mistake`) or
     from one of their rules (wrong only for negative inputs, nan at 0, a
     scalar-only function given an array...). A failure without a hint is one
     the checks could not name. A function that reached one of ``source_lib``'s
@@ -395,6 +385,11 @@ class JudgedExecute(Execute):
         "A test cell's budget is this times its number of calls, plus a margin.",
     ).tag(config=True)
 
+    # Traits of nbclient's NotebookClient, declared here for the type checker only.
+    extra_arguments: list[str]
+    timeout: int
+    kc: Any
+
     def __init__(self, **kwargs: Any) -> None:
         if "kernel_manager_class" not in kwargs:
             from source_lib.grading.sandbox import kernel_manager_class
@@ -422,8 +417,8 @@ class JudgedExecute(Execute):
                 name
                 for cell in nb.cells
                 if is_autograded_test(cell)
-                for call in _calls_or_none(cell.source)
-                for name in CHECKS[call.check].withholds  # type: ignore[attr-defined]
+                for call in check_calls(cell.source)
+                for name in CHECKS[call.check].withholds
             }
         )
         saved_arguments = list(self.extra_arguments)
@@ -450,7 +445,7 @@ class JudgedExecute(Execute):
             verdict = self._judge(cell, index)
             cell.outputs = verdict.outputs()
             cell.execution_count = None
-            cell.metadata[DIAGNOSIS_KEY] = diagnosis(verdict, _calls_or_none(cell.source))
+            cell.metadata[DIAGNOSIS_KEY] = diagnosis(verdict, check_calls(cell.source))
             if not verdict.passed:
                 self.log.info(
                     "Test cell %s: %s",
@@ -561,7 +556,7 @@ class JudgedExecute(Execute):
                     return "the kernel's answer had the wrong number of results"
                 return [collector.outcome_from_wire(item) for item in raw]
             except (ValueError, TypeError, collector.WireError) as error:
-                return f"the kernel's answer could not be read ({_short(str(error))})"
+                return f"the kernel's answer could not be read ({shorten(str(error))})"
         return "the kernel returned no results (did the notebook stop the kernel?)"
 
     # -- keeping a broken notebook going ------------------------------------
@@ -661,8 +656,3 @@ def _note(text: str) -> NotebookNode:
     return nbformat.v4.new_output(
         "error", ename="GradingNote", evalue=text, traceback=[f"GradingNote: {text}"]
     )
-
-
-def _short(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."

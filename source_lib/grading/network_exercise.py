@@ -1,8 +1,7 @@
 """The grader of notebook 05's exercise, ``softsign_layer_backward(x, W, b, grad_output)``.
 
-Built on the framework of :mod:`source_lib.grading.exercises` (safe calls, friendly
-messages, and the same check in JupyterLab and in the judge). The student's
-three gradients are compared with a *numerical* gradient: central differences of the scalar loss
+The student's three gradients are compared with a *numerical* gradient:
+central differences of the scalar loss
 
 .. math::
 
@@ -11,40 +10,39 @@ three gradients are compared with a *numerical* gradient: central differences of
 whose gradient is exactly what the backward pass must return when ``g`` is
 the upstream gradient ``grad_output``.
 
-Groups (as for every check): ``"values"`` (small hand-made layers whose
-pre-activations are positive, negative and exactly zero, and a random one),
-``"arrays"`` (batches of one and of none, one unit, wide layers, integer
-inputs; no input may be modified), ``"hidden_values"`` (random layers of many
-sizes and scales, saturated units), ``"hidden_arrays"`` (float32, read-only
-and non-contiguous inputs) and ``"hidden"`` (all of them).
+Built like every check, on :mod:`source_lib.grading.framework` (safe calls,
+the same check in JupyterLab and in the judge); its cases are chosen by
+:func:`source_lib.grading.cases.layer_cases` (no input may be modified), and
+its messages worded by :mod:`source_lib.grading.messages`. What is particular
+to this exercise stays here: the numerical gradient, the models of common
+mistakes in a backward pass, and the hints for shapes and undefined names.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from source_lib.grading.exercises import (
+from source_lib.grading.arithmetic import absolute, array, asarray, close
+from source_lib.grading.cases import Layer, case_rng, copy_input, layer_cases
+from source_lib.grading.framework import (
     CheckFailure,
-    Mistake,
-    _absolute,
-    _array,
-    _as_result_array,
-    _asarray,
-    _check_unchanged,
-    _close,
-    _copy_input,
-    _field,
-    _message,
-    _read_only,
-    _strided,
-    _tolerances,
+    as_result_array,
     call_student,
-    case_rng,
     check_function,
+    check_unchanged,
+    tolerances,
+)
+from source_lib.grading.messages import (
+    Mistake,
+    failure_message,
+    field,
+    matching_mistake,
+    with_hint,
 )
 
 __all__ = ["check_softsign_layer_backward", "numerical_layer_gradients"]
@@ -53,11 +51,9 @@ NAME = "softsign_layer_backward"
 ARGUMENTS = ("x", "W", "b", "grad_output")
 GRADIENTS = ("grad_x", "grad_W", "grad_b")
 
-Case = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
 
 def _softsign(z: np.ndarray) -> np.ndarray:
-    return z / (1.0 + _absolute(z))
+    return z / (1.0 + absolute(z))
 
 
 def numerical_layer_gradients(
@@ -76,8 +72,8 @@ def numerical_layer_gradients(
     >>> np.round(grad_x, 6).tolist(), np.round(grad_W, 6).tolist(), np.round(grad_b, 6).tolist()
     ([[0.25, 0.25]], [[0.25], [-0.5]], [0.25])
     """
-    values = [_array(v, dtype=np.float64, copy=True) for v in (x, W, b)]
-    upstream = _asarray(grad_output, dtype=np.float64)
+    values = [array(v, dtype=np.float64, copy=True) for v in (x, W, b)]
+    upstream = asarray(grad_output, dtype=np.float64)
 
     def loss() -> float:
         x_, W_, b_ = values
@@ -111,7 +107,9 @@ def _model(
 ) -> Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """A backward pass with a given (possibly wrong) derivative factor delta = g * d(z, a)."""
 
-    def backward(x: np.ndarray, W: np.ndarray, b: np.ndarray, g: np.ndarray):
+    def backward(
+        x: np.ndarray, W: np.ndarray, b: np.ndarray, g: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         z = x @ W + b
         a = _softsign(z)
         delta = g * derivative(z, a)
@@ -123,7 +121,7 @@ def _model(
 
 
 def _right(z: np.ndarray, a: np.ndarray) -> np.ndarray:
-    return (1.0 - _absolute(a)) ** 2
+    return (1.0 - absolute(a)) ** 2
 
 
 MISTAKES: tuple[Mistake, ...] = (
@@ -133,17 +131,17 @@ MISTAKES: tuple[Mistake, ...] = (
         "softsign'(z) = (1 - |a|)**2, element-wise, to get delta = dL/dz",
     ),
     Mistake(
-        _model(lambda z, a: 1.0 / (1.0 + _absolute(a)) ** 2),
+        _model(lambda z, a: 1.0 / (1.0 + absolute(a)) ** 2),
         "softsign' was evaluated at the output a; it belongs at the pre-activation "
         "z = x @ W + b: 1 / (1 + |z|)**2, which equals (1 - |a|)**2",
     ),
     Mistake(
-        _model(lambda z, a: (1.0 - _absolute(z)) ** 2),
+        _model(lambda z, a: (1.0 - absolute(z)) ** 2),
         "(1 - |a|)**2 needs the output a = softsign(z), not z; "
         "from z the slope is 1 / (1 + |z|)**2",
     ),
     Mistake(
-        _model(lambda z, a: 1.0 - _absolute(a)),
+        _model(lambda z, a: 1.0 - absolute(a)),
         "is the square missing? softsign'(z) = (1 - |a|)**2 = 1 / (1 + |z|)**2",
     ),
     Mistake(
@@ -171,19 +169,9 @@ MISTAKES: tuple[Mistake, ...] = (
 )
 
 
-def _mistake_hint(case: Case, got: tuple[np.ndarray, ...], which: int) -> str | None:
-    for mistake in MISTAKES:
-        try:
-            with np.errstate(all="ignore"):
-                model = mistake.model(*(_asarray(v, dtype=np.float64) for v in case))
-        except Exception:
-            continue
-        wrong = _asarray(got[which], dtype=np.float64)
-        if model[which].shape == wrong.shape and bool(
-            _close(wrong, model[which], 1e-5, 1e-9).all()
-        ):
-            return mistake.hint
-    return None
+def _mistake_hint(case: Layer, got: tuple[Any, ...], which: int) -> str | None:
+    arguments = tuple(asarray(v, dtype=np.float64) for v in case)
+    return matching_mistake(MISTAKES, arguments, got[which], rtol=1e-5, atol=1e-9, part=which)
 
 
 _MATMUL_HINT = (
@@ -257,14 +245,25 @@ def _compare_gradient(
     """Fail unless one returned gradient matches, naming the first wrong entry of the gradient."""
     __tracebackhide__ = True
     name = f"{NAME} ({label})"
-    got = _as_result_array(have, name, inputs, want)
-    matches = _close(got, want, rtol, atol)
+    shape = np.shape(have) if isinstance(have, np.ndarray | list | tuple) else ()
+    if have is not None and shape != want.shape:
+        raise CheckFailure(
+            failure_message(
+                name,
+                f"returned shape {shape}, expected shape {want.shape}",
+                inputs=inputs,
+                hint=_SHAPE_HINTS[label],
+                show_values=False,
+            )
+        )
+    got = as_result_array(have, name, inputs, want)
+    matches = close(got, want, rtol, atol)
     if bool(matches.all()):
         return
     mismatch = ~matches
     index = tuple(int(i) for i in np.argwhere(mismatch)[0])
     where = ", ".join(map(str, index))
-    lines = _message(
+    lines = failure_message(
         name,
         f"wrong values in {int(mismatch.sum())} of {mismatch.size} entries of {label}",
         inputs=inputs,
@@ -278,115 +277,37 @@ def _compare_gradient(
         (i for i, line in enumerate(lines) if line.startswith(("  expected:", "  hint:"))),
         len(lines),
     )
-    lines.insert(at, _field("first wrong entry:", f"{label}[{where}]"))
+    lines.insert(at, field("first wrong entry:", f"{label}[{where}]"))
     raise CheckFailure("\n".join(lines))
-
-
-def _with_hint(text: str, hint: str) -> str:
-    """A failure message with its hint (and the hint's wrapped lines) replaced by ``hint``."""
-    lines: list[str] = []
-    in_hint = False
-    for line in text.splitlines():
-        if line.startswith("  hint:"):
-            in_hint = True
-        elif not (in_hint and line.startswith(" " * 12)):
-            in_hint = False
-        if not in_hint:
-            lines.append(line)
-    return "\n".join([*lines, _field("hint:", hint)])
-
-
-# --------------------------------------------------------------------------- cases
-
-
-def _layer(rng: np.random.Generator, n: int, d_in: int, d_out: int, scale: float = 1.0) -> Case:
-    return (
-        rng.normal(size=(n, d_in)) * scale,
-        rng.normal(size=(d_in, d_out)),
-        rng.normal(size=d_out) * scale,
-        rng.normal(size=(n, d_out)),
-    )
-
-
-def _values_cases() -> list[Case]:
-    # Pre-activations z = x @ W + b = [[1.5, -0.75, 0.0]]: positive, negative and zero.
-    single = (
-        np.array([[1.0, -2.0]]),
-        np.array([[0.5, 0.25, 1.0], [-0.25, 0.5, 0.5]]),
-        np.array([0.5, 0.0, 0.0]),
-        np.array([[1.0, 1.0, 1.0]]),
-    )
-    batch = (
-        np.array([[0.5, -1.0], [2.0, 0.0], [-1.5, 0.5]]),
-        np.array([[1.0, -0.5], [0.25, 2.0]]),
-        np.array([-0.25, 0.5]),
-        np.array([[1.0, -2.0], [0.5, 0.5], [-1.0, 3.0]]),
-    )
-    saturated = (
-        np.array([[10.0, -20.0]]),
-        np.array([[3.0], [1.0]]),
-        np.array([0.0]),
-        np.array([[2.0]]),
-    )
-    return [single, batch, saturated]
-
-
-def _array_cases() -> list[Case]:
-    rng = np.random.default_rng(5)
-    return [
-        _layer(rng, 1, 4, 3),
-        _layer(rng, 5, 7, 2),
-        _layer(rng, 6, 1, 1),
-        _layer(rng, 4, 3, 3),
-        (np.zeros((0, 3)), rng.normal(size=(3, 2)), rng.normal(size=2), np.zeros((0, 2))),
-        (
-            np.array([[1, -2, 0], [3, 1, -1]]),
-            np.array([[1, 0], [0, -1], [2, 1]]),
-            np.array([0, 1]),
-            np.array([[1, -1], [2, 0]]),
-        ),
-    ]
-
-
-def _hidden_layers(rng: np.random.Generator) -> Iterator[Case]:
-    for _ in range(6):
-        n, d_in, d_out = (int(v) for v in rng.integers(1, 9, size=3))
-        yield _layer(rng, n, d_in, d_out, scale=float(rng.choice([0.01, 0.3, 1.0, 3.0])))
-    yield _layer(rng, 3, 4, 5, scale=300.0)  # saturated units: tiny derivatives
-
-
-def _hidden_array_kinds(rng: np.random.Generator) -> Iterator[Case]:
-    x, W, b, g = _layer(rng, 4, 3, 2)
-    yield _read_only(x), _read_only(W), _read_only(b), _read_only(g)
-    x, W, b, g = _layer(rng, 3, 3, 4)
-    yield _strided(x), _strided(W), _strided(b), _strided(g)
-    x, W, b, g = _layer(rng, 5, 4, 3)
-    yield x.astype(np.float32), W.astype(np.float32), b.astype(np.float32), g.astype(np.float32)
 
 
 # --------------------------------------------------------------------------- the check
 
 
-def _check_case(func: Callable[..., Any], case: Case) -> None:
+def _failure_hint(text: str) -> str | None:
+    """A sharper hint for a backward pass that raised: mismatched shapes, an undefined name."""
+    if "matmul" in text and "hint:" not in text:
+        return _MATMUL_HINT
+    return _name_error_hint(" ".join(text.split())) if "NameError" in text else None
+
+
+def _call_backward(func: Callable[..., Any], case: Layer, inputs: dict[str, Any]) -> Any:
+    """The student's three gradients for ``case``; fail if the call or its inputs went wrong."""
     __tracebackhide__ = True
-    given = tuple(_copy_input(v) for v in case)
-    before = [_array(v, copy=True) for v in case]
-    inputs = dict(zip(ARGUMENTS, case, strict=True))
+    given = tuple(copy_input(v) for v in case)
+    before = [array(v, copy=True) for v in case]
     try:
         got = call_student(func, *given, name=NAME, inputs=inputs)
     except CheckFailure as failure:
-        text = str(failure)
-        if "matmul" in text and "hint:" not in text:
-            raise CheckFailure(_with_hint(text, _MATMUL_HINT)) from None
-        name_hint = _name_error_hint(" ".join(text.split())) if "NameError" in text else None
-        if name_hint is not None:
-            raise CheckFailure(_with_hint(text, name_hint)) from None
-        raise
+        hint = _failure_hint(str(failure))
+        if hint is None:
+            raise
+        raise CheckFailure(with_hint(str(failure), hint)) from None
     for name, value, copy in zip(ARGUMENTS, given, before, strict=True):
-        _check_unchanged(value, copy, NAME, {name: value})
+        check_unchanged(value, copy, NAME, {name: value})
     if not isinstance(got, tuple | list) or len(got) != 3:
         raise CheckFailure(
-            _message(
+            failure_message(
                 NAME,
                 f"returned {type(got).__name__}"
                 + (f" of length {len(got)}" if isinstance(got, tuple | list) else ""),
@@ -395,22 +316,18 @@ def _check_case(func: Callable[..., Any], case: Case) -> None:
                 show_values=False,
             )
         )
+    return got
+
+
+def _check_case(func: Callable[..., Any], case: Layer) -> None:
+    __tracebackhide__ = True
+    inputs = dict(zip(ARGUMENTS, case, strict=True))
+    got = _call_backward(func, case, inputs)
     expected = numerical_layer_gradients(*case)
-    dtype = np.result_type(*(_asarray(v).dtype for v in case))
-    rtol, atol = (1e-4, 1e-5) if dtype == np.float32 else _tolerances(dtype, 1e-5, 1e-8)
+    dtype = np.result_type(*(asarray(v).dtype for v in case))
+    rtol, atol = (1e-4, 1e-5) if dtype == np.float32 else tolerances(dtype, 1e-5, 1e-8)
     for which, (label, want, have) in enumerate(zip(GRADIENTS, expected, got, strict=True)):
-        shape = np.shape(have) if isinstance(have, np.ndarray | list | tuple) else ()
-        if have is not None and shape != want.shape:
-            raise CheckFailure(
-                _message(
-                    f"{NAME} ({label})",
-                    f"returned shape {shape}, expected shape {want.shape}",
-                    inputs=inputs,
-                    hint=_SHAPE_HINTS[label],
-                    show_values=False,
-                )
-            )
-        scale = float(_absolute(want).max()) if want.size else 0.0
+        scale = float(absolute(want).max()) if want.size else 0.0
         _compare_gradient(
             have,
             want,
@@ -418,11 +335,11 @@ def _check_case(func: Callable[..., Any], case: Case) -> None:
             inputs,
             rtol,
             atol * max(1.0, scale),
-            lambda w=which: _mistake_hint(case, tuple(got), w),
+            functools.partial(_mistake_hint, case, tuple(got), which),
         )
 
 
-@check_function(NAME)
+@check_function(NAME, withholds=("layer_backward", "numerical_layer_gradients"))
 def check_softsign_layer_backward(func: Callable[..., Any], group: str = "values") -> None:
     """Check a student's ``softsign_layer_backward(x, W, b, grad_output)``.
 
@@ -451,15 +368,5 @@ def check_softsign_layer_backward(func: Callable[..., Any], group: str = "values
     >>> check_softsign_layer_backward(backward, "arrays")
     """
     __tracebackhide__ = True
-    rng = case_rng()
-    cases: list[Case] = []
-    if group in ("values", "hidden"):
-        cases += [*_values_cases(), _layer(rng, 2, 3, 2)]
-    if group in ("hidden_values", "hidden"):
-        cases += list(_hidden_layers(rng))
-    if group in ("arrays", "hidden"):
-        cases += _array_cases()
-    if group in ("hidden_arrays", "hidden"):
-        cases += list(_hidden_array_kinds(rng))
-    for case in cases:
+    for case in layer_cases(group, case_rng()):
         _check_case(func, case)

@@ -159,7 +159,7 @@ def source_cells(resources: ResourcesDict | dict[str, Any]) -> dict[str, SourceC
         ``{grade_id: SourceCellInfo}``, or None when the resources name no
         notebook of the gradebook.
     """
-    info = resources.get("nbgrader") if isinstance(resources, dict) else None
+    info = resources.get("nbgrader")
     if not isinstance(info, dict) or not {"notebook", "assignment", "db_url"} <= set(info):
         return None
     try:
@@ -199,7 +199,7 @@ class CleanCellMetadata(NbGraderPreprocessor):
         self, cell: NotebookNode, resources: ResourcesDict, cell_index: int
     ) -> tuple[NotebookNode, ResourcesDict]:
         """Drop the cell's ``nbgrader`` metadata if it names no cell."""
-        metadata = cell.get("metadata") if isinstance(cell, dict) else None
+        metadata = cell.get("metadata")
         if not isinstance(metadata, dict):
             return cell, resources
         if "nbgrader" not in metadata or _nbgrader(cell) is not None:
@@ -469,7 +469,8 @@ class MergeSplitSolutionCells(NbGraderPreprocessor):
         for index, cell in enumerate([*cells, None]):
             grade_id = _grade_id(cell) if cell is not None else None
             piece = (
-                grade_id is not None
+                cell is not None
+                and grade_id is not None
                 and cell.get("cell_type") == "code"
                 and isinstance(cell.get("source"), str)
                 and utils.is_solution(cell)

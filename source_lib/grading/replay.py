@@ -1,8 +1,8 @@
 """Run one check in two places: plan its calls, then judge the kernel's answers.
 
-Every check in :mod:`source_lib.grading.exercises` reaches the student's function only
-through :func:`source_lib.grading.exercises.call_student`. In JupyterLab that calls the
-function directly. During grading, the judge runs the *same* check twice in
+Every check reaches the student's function only through
+:func:`source_lib.grading.framework.call_student`. In JupyterLab that calls
+the function directly. During grading, the judge runs the *same* check twice in
 the nbgrader process, never in the student's kernel:
 
 1. **Plan.** With a :class:`Planner` as the current session, each

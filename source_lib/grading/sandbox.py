@@ -78,15 +78,15 @@ instructor and grading modules (:data:`EDITION_EXCLUDED`). The check modules
 during grading the checks run in the judge, so the kernel holds no grading code at
 all. Every other module of the copy ends by calling the generated
 ``source_lib._withheld.withhold(globals())``, which replaces each withheld function
-(those the notebook's own test cells grade, with their private twins:
-:data:`source_lib.grading.exercises.WITHHELD`), as a module global and inside module-level
-dicts (``ACTIVATIONS``, ``DERIVATIVES``, the network's registry), with a stub that
-raises :class:`NotImplementedError`. Figures of the notebook that call a withheld
-function therefore fail while it is graded; they carry no points. This withholds the
-ready-made functions, not the knowledge: the kernel can read the package's source
-text and execute it, which is copying the formula, and the course allows that. The
-grade never depends on it: the verdicts are decided outside the kernel. The
-unsandboxed fallback withholds nothing.
+(those the notebook's own test cells grade, with their private twins: the
+``withholds`` of each check in :data:`source_lib.grading.framework.CHECKS`), as a
+module global and inside module-level dicts (``ACTIVATIONS``, ``DERIVATIVES``, the
+network's registry), with a stub that raises :class:`NotImplementedError`. Figures of
+the notebook that call a withheld function therefore fail while it is graded; they
+carry no points. This withholds the ready-made functions, not the knowledge: the
+kernel can read the package's source text and execute it, which is copying the
+formula, and the course allows that. The grade never depends on it: the verdicts are
+decided outside the kernel. The unsandboxed fallback withholds nothing.
 """
 
 from __future__ import annotations
@@ -109,10 +109,11 @@ import time
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, cast
 
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Float, Int, List, Unicode
 
 import source_lib
@@ -802,7 +803,9 @@ class _GradingKernelManager(AsyncKernelManager):
             self.cleanup_ipc_files()
             await super()._async_launch_kernel(kernel_cmd, **kw)
             assert self.provisioner is not None
-            process = self.provisioner.process
+            provisioner = cast(LocalProvisioner, self.provisioner)  # what the kernel spec names
+            process = provisioner.process
+            assert process is not None  # a launched kernel has its process
             deadline = time.monotonic() + self.start_wait
             while process.poll() is None and time.monotonic() < deadline:
                 if all(os.path.exists(path) for path in self._socket_files()):
@@ -810,7 +813,7 @@ class _GradingKernelManager(AsyncKernelManager):
                 await asyncio.sleep(0.05)
             code = process.poll()
             if code is None:
-                self._start_clock(process, self.provisioner.pgid)
+                self._start_clock(process, provisioner.pgid)
                 return
             if attempt == attempts:
                 msg = (
@@ -990,5 +993,5 @@ class UnsandboxedKernelManager(_GradingKernelManager):
         env[SANDBOX_MARKER_ENV] = self._marker
         kw["env"] = env
         kw["cwd"] = str(runtime / "work")
-        plan = {"user": None, "chown": [], "limits": self._limits(os.getuid())}
+        plan: dict[str, Any] = {"user": None, "chown": [], "limits": self._limits(os.getuid())}
         return [*self._bootstrap(plan), *cmd]

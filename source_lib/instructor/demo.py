@@ -3,28 +3,35 @@
 In a scratch course folder (``.grade-demo/`` in the repository, git-ignored) it
 runs the same plain nbgrader commands an instructor runs for a real class:
 
-1. ``nbgrader generate_assignment softsign`` releases the assignment;
+1. ``nbgrader generate_assignment ASSIGNMENT`` releases the assignment;
 2. the sample class (``tests/submissions``) is written to ``submitted/``;
-3. ``nbgrader autograde softsign`` grades every submission;
-4. ``nbgrader generate_feedback softsign`` writes the feedback HTML;
+3. ``nbgrader autograde ASSIGNMENT`` grades every submission;
+4. ``nbgrader generate_feedback ASSIGNMENT`` writes the feedback HTML;
 5. ``nbgrader export`` writes ``grades.csv``;
 
 then prints a per-student, per-exercise score table, with each student's
 expected total beside the actual one, and ends by writing the class report
-(``softsign-grade report softsign``: ``reports/softsign.html`` in the scratch
-course) and printing its path.
+(``softsign-grade report ASSIGNMENT``: ``reports/ASSIGNMENT.html`` in the
+scratch course) and printing its path. ``ASSIGNMENT`` is ``--assignment``,
+by default :data:`source_lib.instructor.course.ASSIGNMENT`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
-from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
+from source_lib.instructor.course import (
+    ASSIGNMENT,
+    REPO_ROOT,
+    course_id,
+    make_course,
+    run_nbgrader,
+    tool_path_env,
+)
 from source_lib.instructor.report import build_report
 from source_lib.instructor.sample_class import (
     GradedCell,
@@ -43,7 +50,7 @@ _MARKER = ".softsign-grade-demo"
 
 def _environment() -> dict[str, str]:
     # nbgrader runs the `alembic` executable beside this Python when it creates a gradebook.
-    return {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
+    return {"PATH": tool_path_env()["PATH"]}
 
 
 def _step(message: str) -> float:
@@ -51,12 +58,12 @@ def _step(message: str) -> float:
     return time.perf_counter()
 
 
-def _read_scores(course: Path) -> dict[str, dict[str, float]]:
+def _read_scores(course: Path, assignment: str) -> dict[str, dict[str, float]]:
     from nbgrader.api import Gradebook
 
     scores: dict[str, dict[str, float]] = {}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", ASSIGNMENT) as gradebook:
-        for submission in gradebook.assignment_submissions(ASSIGNMENT):
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id(course)) as gradebook:
+        for submission in gradebook.assignment_submissions(assignment):
             cells = scores.setdefault(submission.student_id, {})
             for notebook in submission.notebooks:
                 for grade in notebook.grades:
@@ -64,17 +71,20 @@ def _read_scores(course: Path) -> dict[str, dict[str, float]]:
     return scores
 
 
-def _cells(course: Path) -> list[GradedCell]:
-    functions = graded_functions(course / "solutions" / ASSIGNMENT)
-    return graded_cells(course / "notebooks" / ASSIGNMENT, functions)
+def _cells(course: Path, assignment: str) -> list[GradedCell]:
+    functions = graded_functions(course / "solutions" / assignment)
+    return graded_cells(course / "notebooks" / assignment, functions)
 
 
 def score_table(
-    course: Path, scores: dict[str, dict[str, float]], expected: dict[str, dict[str, float]]
+    course: Path,
+    scores: dict[str, dict[str, float]],
+    expected: dict[str, dict[str, float]],
+    assignment: str = ASSIGNMENT,
 ) -> str:
     """Return the per-student, per-exercise table of ``scores`` (with expected totals)."""
-    functions = graded_functions(course / "solutions" / ASSIGNMENT)
-    cells = _cells(course)
+    functions = graded_functions(course / "solutions" / assignment)
+    cells = _cells(course, assignment)
     exercises = [name for name in functions if any(name in cell.exercises for cell in cells)]
     columns = [f"E{i}" for i in range(1, len(exercises) + 1)]
     maximum = {name: sum(c.points for c in cells if name in c.exercises) for name in exercises}
@@ -115,7 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Grade the sample class with plain nbgrader.")
     parser.add_argument("--dest", type=Path, default=DEFAULT_DEST, help="scratch course folder")
     parser.add_argument("students", nargs="*", help="sample students to grade (default: all)")
+    parser.add_argument(
+        "--assignment", default=ASSIGNMENT, help=f"the assignment to grade (default {ASSIGNMENT})"
+    )
     args = parser.parse_args(argv)
+    assignment = args.assignment
     dest = args.dest.resolve()
     if dest.exists():
         if not (dest / _MARKER).exists():
@@ -128,39 +142,39 @@ def main(argv: list[str] | None = None) -> int:
     course = make_course(dest, release=False)
     (course / _MARKER).write_text("made by python -m source_lib.instructor.demo\n")
 
-    _step(f"nbgrader generate_assignment {ASSIGNMENT}  (release the student notebooks)")
-    run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], course, env=env)
+    _step(f"nbgrader generate_assignment {assignment}  (release the student notebooks)")
+    run_nbgrader(["generate_assignment", assignment, "--force"], course, env=env)
 
     _step("writing the sample class to submitted/ (as nbgrader collect would)")
     students = load_students()
-    expected = build_sample_class(course, args.students or None)
+    expected = build_sample_class(course, args.students or None, assignment=assignment)
     for student in expected:
         print(f"    {student:30} {students[student].description}")
 
-    start = _step(f"nbgrader autograde {ASSIGNMENT}")
-    result = run_nbgrader(["autograde", ASSIGNMENT], course, env=env)
+    start = _step(f"nbgrader autograde {assignment}")
+    result = run_nbgrader(["autograde", assignment], course, env=env)
     seconds = time.perf_counter() - start
-    graded = {cell.notebook for cell in _cells(course)}
+    graded = {cell.notebook for cell in _cells(course, assignment)}
     for line in (result.stdout + result.stderr).splitlines():
         missing = "No submitted file" in line and any(f"/{name}.ipynb" in line for name in graded)
         if "| ERROR]" in line or missing:
             print(f"    {line.strip()}")
     print(f"    {len(expected)} students graded in {seconds:.0f} s")
 
-    _step(f"nbgrader generate_feedback {ASSIGNMENT}")
-    run_nbgrader(["generate_feedback", ASSIGNMENT], course, env=env)
+    _step(f"nbgrader generate_feedback {assignment}")
+    run_nbgrader(["generate_feedback", assignment], course, env=env)
     print(f"    feedback HTML in {course / 'feedback'}")
 
     _step("nbgrader export")
     run_nbgrader(["export", "--to", str(course / "grades.csv")], course, env=env)
     print(f"    {course / 'grades.csv'}")
 
-    scores = _read_scores(course)
+    scores = _read_scores(course, assignment)
     print()
-    print(score_table(course, scores, expected))
+    print(score_table(course, scores, expected, assignment))
 
-    _step(f"softsign-grade report {ASSIGNMENT}  (the class report)")
-    page, report = build_report(course, ASSIGNMENT)
+    _step(f"softsign-grade report {assignment}  (the class report)")
+    page, report = build_report(course, assignment)
     print(f"    {len(report.students)} students; CSV files beside it")
     print(f"\nDone in {time.perf_counter() - started:.0f} s. The class report: {page}")
     differ = any(

@@ -1,7 +1,7 @@
 """Autograde a whole class in parallel with real nbgrader, then merge into one gradebook.
 
 ``nbgrader autograde`` grades one student after another. This module runs the
-same nbgrader on N worker processes at once and merges their results into the
+same nbgrader in a pool of worker processes and merges their results into the
 course gradebook, so that ``nbgrader export``, ``nbgrader generate_feedback``
 and formgrader see what a serial ``nbgrader autograde --force`` would have
 left behind: the same students, submissions, timestamps, scores and comments
@@ -9,81 +9,104 @@ in ``gradebook.db``, and the same notebooks in ``autograded/``.
 
 How it works
 ------------
-Each worker is one long-lived Python process that loads nbgrader's
-``AutogradeApp`` with the course's own configuration, once, and then grades
-student after student with nbgrader's ``Autograde`` converter, so nbgrader's
-start-up cost is paid once per worker rather than once per student. Each
-worker has its own scratch course folder under the work folder: a copy of
-``nbgrader_config.py``, a consistent copy of the course gradebook (which
-already knows the assignment, its notebooks and its grade cells) and a
-``submitted/`` folder holding links to the submissions of the students it
-has been handed. Students are handed out one at a time to whichever worker
-is free, so one slow submission (a cell that runs into the timeout) does not
-hold up a whole shard.
+A :class:`concurrent.futures.ProcessPoolExecutor` starts one worker process per
+job. Each worker loads nbgrader with the course's own configuration once, and
+then grades one student per task with :meth:`nbgrader.apps.NbGraderAPI.autograde`,
+into a gradebook of its own (a copy of the course gradebook taken when the run
+starts) and a scratch ``autograded/`` folder of the run. A task returns what
+autograding decided: the submission's timestamp and, per notebook, the late
+penalty, each grade cell's ``auto_score`` and ``needs_manual_grade`` and each
+comment's ``auto_comment``.
 
-When the workers are done, every graded (or failed) student's submission is
-copied from the worker's gradebook into the course gradebook with
-:class:`nbgrader.api.Gradebook`, and the worker's ``autograded/`` folder for
-that student replaces the course's. A student whose grading fails (a notebook
-that is not JSON, a dead kernel, a worker that had to be killed) fails alone:
-the summary names the student and the reason, and the rest of the class is
-graded normally.
+The merge writes only those fields into the course gradebook, through
+:class:`nbgrader.api.Gradebook`, as each student finishes, and moves the
+student's autograded notebooks into the course's ``autograded/`` folder. A
+manual score, manual comment, extra credit, flag or extension (what a grader
+writes in formgrader) is never written by the merge, so one written while a run
+is going survives it. As with plain nbgrader, a grade cell that has a manual
+score is marked as needing a manual grade again when its notebook is regraded.
+
+A student whose grading fails (a notebook that is not JSON, a dead kernel, a
+worker process that died or ran over ``--student-timeout``) fails alone: the
+summary names the student and the reason, the exit status is 1, and the rest of
+the class is graded normally. When a worker process dies, the pool is started
+again; the students it was grading at the time are graded again one at a time,
+so that only the one that kills its worker fails.
+
+Only one run grades a course at a time: a run holds an exclusive lock
+(:func:`fcntl.flock`) on ``gradebook.db.lock`` beside the gradebook, which
+names the process that holds it, and a second run stops at once with exit
+status 2. The lock is released when the process ends, however it ends.
 
 Re-running grades only new or changed submissions. After a merge the
 fingerprint of each graded submission (a SHA-256 hash of its files, of the
-assignment's source cells as recorded in the gradebook, and of
-``nbgrader_config.py``) is recorded beside ``autograded/``; an unchanged
-submission is skipped unless ``--force`` is given.
+assignment's source cells and points as recorded in the gradebook, of
+``nbgrader_config.py``, of the grading code and of the ``SOFTSIGN_*``
+environment variables, hashed, never stored) is recorded beside
+``autograded/``; an unchanged submission is skipped unless ``--force`` is given.
 
 Cluster use
 -----------
 ``--shard i/n`` grades only the i-th of n slices of the class (students
 sorted by id, every n-th one), so n machines of a Slurm array or an indexed
 Kubernetes Job can grade one slice each on a shared file system. Each shard
-leaves its gradebooks in the work folder; ``softsign-grade merge ASSIGNMENT
+leaves its results in the work folder; ``softsign-grade merge ASSIGNMENT
 --shards n`` then merges them all into the course gradebook.
 
 Examples
 --------
 From the course folder (the one with ``nbgrader_config.py``)::
 
-    softsign-grade softsign --jobs 4
-    softsign-grade softsign --force --student "a*"
-    softsign-grade softsign --shard 2/8 --jobs 16     # on machine 2 of 8
-    softsign-grade merge softsign --shards 8         # once all 8 are done
+    softsign-grade ASSIGNMENT --jobs 4
+    softsign-grade ASSIGNMENT --force --student "a*"
+    softsign-grade ASSIGNMENT --shard 2/8 --jobs 16     # on machine 2 of 8
+    softsign-grade merge ASSIGNMENT --shards 8         # once all 8 are done
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import datetime
 import fnmatch
-import glob
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
-import queue
 import re
 import shutil
-import signal
+import socket
 import sqlite3
-import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from source_lib.instructor.course import tool_path_env
+
+if TYPE_CHECKING:
+    from nbgrader.api import Gradebook
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+try:
+    import fcntl
+except ImportError:  # Windows: runs are not locked
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "GRADING_ENVIRONMENT",
     "WORKER_OPTIONS",
-    "CourseLayout",
+    "Course",
     "GradingError",
     "RunSummary",
     "StudentOutcome",
@@ -94,6 +117,7 @@ __all__ = [
     "main",
     "merge",
     "parse_shard",
+    "run_lock",
     "shard_students",
     "submission_fingerprint",
 ]
@@ -119,164 +143,113 @@ WORKER_OPTIONS: tuple[str, ...] = ("--Execute.shutdown_kernel=immediate",)
 #: with a dot, so nbgrader's ``autograded/*/ASSIGNMENT`` globs never see it.
 WORK_FOLDER = ".parallel_grading"
 
-_RECORD_VERSION = 1
+#: Environment variables with this prefix may change a verdict (the sandbox's mode, a
+#: judge's secret): a change of any of them regrades everyone. Only a hash is kept.
+GRADE_ENVIRONMENT_PREFIX = "SOFTSIGN_"
+
+_RECORD_VERSION = 2
 #: The summary lists at most this many notes; nbgrader's log has them all.
 _MAX_NOTES = 20
 _MANIFEST = "manifest.json"
-#: Started as ``python -c``: finds this package even when it is not installed, without
-#: putting the repository on the path of the students' kernels.
-_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
-_WORKER_BOOTSTRAP = (
-    f"import sys; sys.path.insert(0, {_PACKAGE_PARENT!r}); "
-    "from source_lib.instructor.parallel_grading import main; sys.exit(main(sys.argv[1:]))"
-)
-#: Course folders the worker sets itself; nbgrader refuses a trait given twice.
-_WORKSPACE_TRAITS = tuple(
+#: Course folders a worker sets itself; nbgrader refuses a trait given twice.
+_WORKER_TRAITS = tuple(
     f"--CourseDirectory.{trait}="
-    for trait in (
-        "root",
-        "db_url",
-        "submitted_directory",
-        "autograded_directory",
-        "student_id_exclude",
-        "source_directory",
-        "release_directory",
-    )
+    for trait in ("root", "db_url", "autograded_directory", "student_id_exclude")
 )
 _NBGRADER_OPTION = re.compile(r"--[A-Za-z_]\w*\.[A-Za-z_][\w.]*=.*")
+#: Exit status of a worker that stopped itself after ``student_timeout``.
+_OVERDUE_EXIT = 70
+#: A Unix socket's path may have 107 bytes; the sandbox keeps its sockets in the
+#: temporary folder only when that folder's path is at most this long.
+_SHORT_TEMP_PATH = 60
 
 
 class GradingError(RuntimeError):
-    """The class cannot be graded at all (no gradebook, unknown assignment, missing shards)."""
+    """The class cannot be graded at all (no gradebook, unknown assignment, a run in progress)."""
 
 
-# --------------------------------------------------------------------------- course layout
+# --------------------------------------------------------------------------- the course
 
 
 @dataclass(frozen=True)
-class CourseLayout:
-    """Where an nbgrader course keeps its files, as its configuration says.
+class Course:
+    """An nbgrader course: its :class:`nbgrader.coursedir.CourseDirectory` and gradebook.
 
-    Attributes
-    ----------
-    root : pathlib.Path
-        The course folder (nbgrader's ``CourseDirectory.root``).
-    db_path : pathlib.Path
-        The SQLite gradebook.
-    course_id : str
-        nbgrader's ``CourseDirectory.course_id``.
-    directory_structure : str
-        nbgrader's ``CourseDirectory.directory_structure``.
-    submitted_directory, autograded_directory, source_directory, release_directory : str
-        nbgrader's folder names for each step.
-    ignore : tuple of str
-        Glob patterns of files nbgrader ignores in a submission.
-    student_id_exclude : tuple of str
-        Students nbgrader is configured to skip.
+    Every other attribute is the ``CourseDirectory`` trait of that name, as the
+    course's configuration sets it (``autograded_directory``, ``ignore``, ...).
     """
 
-    root: Path
+    coursedir: CourseDirectory
     db_path: Path
-    course_id: str
-    directory_structure: str
-    submitted_directory: str
-    autograded_directory: str
-    source_directory: str
-    release_directory: str
-    ignore: tuple[str, ...]
-    student_id_exclude: tuple[str, ...]
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "coursedir":  # not set yet (while being copied)
+            raise AttributeError(name)
+        return getattr(self.coursedir, name)
+
+    @property
+    def root(self) -> Path:
+        """The course folder (``CourseDirectory.root``)."""
+        return Path(self.coursedir.root)
 
     @property
     def db_url(self) -> str:
         """The gradebook's SQLAlchemy URL."""
         return f"sqlite:///{self.db_path}"
 
-    @property
-    def config_file(self) -> Path:
-        """The course's ``nbgrader_config.py``."""
-        return self.root / "nbgrader_config.py"
-
     def path(self, step: str, student_id: str, assignment_id: str) -> Path:
-        """Return the folder of one step, student and assignment (nbgrader's ``format_path``)."""
-        relative = self.directory_structure.format(
-            nbgrader_step=step, student_id=student_id, assignment_id=assignment_id
-        )
-        return Path(os.path.normpath(self.root / relative))
+        """Return the folder of one step, student and assignment (``format_path``)."""
+        return Path(os.path.normpath(self.coursedir.format_path(step, student_id, assignment_id)))
 
     def default_work_dir(self) -> Path:
         """Return the default work folder: a hidden folder inside ``autograded/``."""
         return self.root / self.autograded_directory / WORK_FOLDER
 
+    def lock_path(self) -> Path:
+        """Return the run lock's file, beside the gradebook."""
+        return self.db_path.with_name(self.db_path.name + ".lock")
+
     def submitted_students(self, assignment_id: str) -> list[str]:
-        """Return the sorted ids of the students with a submission folder for the assignment."""
-        pattern = str(self.path(self.submitted_directory, "*", assignment_id))
-        regexp = re.escape(pattern).replace(r"\*", "(?P<student_id>[^/\\\\]+)", 1)
-        students = set()
-        for folder in glob.glob(pattern):  # as nbgrader globs: hidden folders are no students
-            match = re.fullmatch(regexp, folder)
-            if match and os.path.isdir(folder):
-                students.add(match.group("student_id"))
-        return sorted(student for student in students if student not in self.student_id_exclude)
+        """Return the sorted ids of the students with a submission (less the excluded ones)."""
+        from nbgrader.apps import NbGraderAPI
+
+        api = NbGraderAPI(coursedir=self.coursedir)
+        excluded = set(filter(None, self.coursedir.student_id_exclude.split(",")))
+        return sorted(set(api.get_submitted_students(assignment_id)) - excluded)
 
 
-def _sqlite_path(db_url: str, root: Path) -> Path:
+def load_course(root: Path, nbgrader_args: Sequence[str] = ()) -> Course:
+    """Read a course's configuration, with ``nbgrader_args``, as ``nbgrader autograde`` does."""
+    from nbgrader.apps.autogradeapp import AutogradeApp
+    from nbgrader.utils import chdir
+
+    root = Path(root).resolve()
+    app = AutogradeApp()
+    with chdir(str(root)):
+        # Quiet: the workers log nbgrader's configuration warnings.
+        app.initialize(["--log-level=ERROR", f"--CourseDirectory.root={root}", *nbgrader_args])
     prefix = "sqlite:///"
+    db_url = str(app.coursedir.db_url)
     if not db_url.startswith(prefix):
         raise GradingError(
             f"parallel grading needs an SQLite gradebook; this course uses {db_url!r}. "
             "Run plain `nbgrader autograde` instead."
         )
-    path = Path(db_url[len(prefix) :])
-    return path if path.is_absolute() else root / path
+    db_path = Path(db_url[len(prefix) :])
+    return Course(app.coursedir, db_path if db_path.is_absolute() else root / db_path)
 
 
-def load_course(root: Path, nbgrader_args: Sequence[str] = ()) -> CourseLayout:
-    """Read a course's nbgrader configuration the way ``nbgrader autograde`` reads it.
-
-    Parameters
-    ----------
-    root : pathlib.Path
-        The course folder, holding ``nbgrader_config.py``.
-    nbgrader_args : sequence of str
-        Extra ``--Class.trait=value`` options, as given on nbgrader's command line.
-
-    Returns
-    -------
-    CourseLayout
-        Where the course keeps its gradebook and its submissions.
-    """
-    from nbgrader.apps.autogradeapp import AutogradeApp
-
-    root = Path(root).resolve()
-    app = AutogradeApp()
-    previous = Path.cwd()
-    os.chdir(root)
-    try:
-        # Quiet: the workers log nbgrader's configuration warnings once each.
-        app.initialize(["--log-level=ERROR", f"--CourseDirectory.root={root}", *nbgrader_args])
-    finally:
-        os.chdir(previous)
-    coursedir = app.coursedir
-    excluded = tuple(s for s in coursedir.student_id_exclude.split(",") if s)
-    return CourseLayout(
-        root=root,
-        db_path=_sqlite_path(coursedir.db_url, root),
-        course_id=coursedir.course_id,
-        directory_structure=coursedir.directory_structure,
-        submitted_directory=coursedir.submitted_directory,
-        autograded_directory=coursedir.autograded_directory,
-        source_directory=coursedir.source_directory,
-        release_directory=coursedir.release_directory,
-        ignore=tuple(coursedir.ignore),
-        student_id_exclude=excluded,
-    )
+def _open_course(course_root: Path, assignment: str, nbgrader_args: Sequence[str]) -> Course:
+    course = load_course(course_root, nbgrader_args)
+    if not course.db_path.exists():
+        raise GradingError(
+            f"no gradebook at {course.db_path}; run `nbgrader generate_assignment {assignment}` "
+            "in the course folder first"
+        )
+    return course
 
 
 # --------------------------------------------------------------------------- fingerprints
-
-
-def _ignored(relative: Path, ignore: Sequence[str]) -> bool:
-    return any(fnmatch.fnmatch(part, pattern) for part in relative.parts for pattern in ignore)
 
 
 def submission_fingerprint(folder: Path, ignore: Sequence[str] = (), salt: str = "") -> str:
@@ -287,8 +260,7 @@ def submission_fingerprint(folder: Path, ignore: Sequence[str] = (), salt: str =
     folder : pathlib.Path
         A student's submission folder (``submitted/STUDENT/ASSIGNMENT``).
     ignore : sequence of str
-        Glob patterns matched against each path component; matching files are left out
-        (nbgrader's ``CourseDirectory.ignore``).
+        Globs of file and folder names left out (nbgrader's ``CourseDirectory.ignore``).
     salt : str
         Text hashed first: whatever else decides the grade (see :func:`grade`).
 
@@ -297,27 +269,25 @@ def submission_fingerprint(folder: Path, ignore: Sequence[str] = (), salt: str =
     str
         The digest; it changes when any file is added, removed, renamed or edited.
     """
+    from nbgrader.utils import find_all_files
+
     digest = hashlib.sha256(salt.encode())
-    files = sorted(
-        path
-        for path in Path(folder).rglob("*")
-        if path.is_file() and not _ignored(path.relative_to(folder), ignore)
-    )
-    for path in files:
+    for path in sorted(Path(p) for p in find_all_files(str(folder), list(ignore))):
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 
-def _assignment_salt(course: CourseLayout, assignment: str, nbgrader_args: Sequence[str]) -> str:
-    """Describe what, besides the submission, decides the grades: tests, points, config, graders."""
+def _assignment_salt(course: Course, assignment: str, nbgrader_args: Sequence[str]) -> str:
+    """A digest of what, besides a submission, decides its grades: tests, points, config, code."""
     from nbgrader.api import Gradebook, MissingEntry
 
     from source_lib.grading.judge import grader_fingerprint
 
     parts = [*nbgrader_args, f"graders:{grader_fingerprint()}"]
-    if course.config_file.exists():
-        parts.append(hashlib.sha256(course.config_file.read_bytes()).hexdigest())
+    config_file = course.root / "nbgrader_config.py"
+    if config_file.exists():
+        parts.append(hashlib.sha256(config_file.read_bytes()).hexdigest())
     with Gradebook(course.db_url, course.course_id) as gradebook:
         try:
             record = gradebook.find_assignment(assignment)
@@ -336,7 +306,15 @@ def _assignment_salt(course: CourseLayout, assignment: str, nbgrader_args: Seque
             parts.extend(f"{c.name}:{c.checksum}" for c in notebook.source_cells)
             parts.extend(f"{c.name}:{c.max_score}" for c in notebook.grade_cells)
             parts.extend(f"{c.name}:{c.max_score}" for c in notebook.task_cells)
-    return "\n".join(parts)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _environment_salt() -> str:
+    """A digest of the ``SOFTSIGN_*`` environment variables: their values are never stored."""
+    settings = sorted(
+        (k, v) for k, v in os.environ.items() if k.startswith(GRADE_ENVIRONMENT_PREFIX)
+    )
+    return hashlib.sha256(json.dumps(settings).encode()).hexdigest()
 
 
 # --------------------------------------------------------------------------- shards
@@ -387,24 +365,11 @@ def default_jobs() -> int:
 class StudentOutcome:
     """What happened to one student's submission.
 
-    Attributes
-    ----------
-    student : str
-        The student id.
-    status : str
-        ``"graded"`` or ``"failed"``.
-    reason : str
-        Why grading failed (empty when graded).
-    notes : list of str
-        nbgrader's warnings worth an instructor's eye (a missing notebook scored 0).
-    seconds : float
-        Wall time spent grading the student.
-    notebook_seconds : dict
-        Wall time per notebook (sanitising, executing, saving the grades).
-    workspace : str
-        The worker folder that holds the result, relative to the run folder.
-    fingerprint : str
-        :func:`submission_fingerprint` of the graded submission.
+    ``status`` is ``"graded"`` or ``"failed"`` (``reason`` says why); ``notes`` are
+    warnings worth an instructor's eye; ``seconds`` and ``notebook_seconds`` are the
+    worker's wall time, in all and per notebook; ``fingerprint`` is the submission's
+    (:func:`submission_fingerprint`); ``grades`` is what autograding wrote to the
+    worker's gradebook (:func:`_read_grades`), None when nbgrader recorded nothing.
     """
 
     student: str
@@ -413,13 +378,17 @@ class StudentOutcome:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     notebook_seconds: dict[str, float] = field(default_factory=dict)
-    workspace: str = ""
     fingerprint: str = ""
+    grades: dict[str, Any] | None = None
 
 
 @dataclass
 class RunSummary:
-    """Totals of one grading run or merge, and what :func:`main` prints."""
+    """Totals of one grading run or merge, and what :func:`main` prints.
+
+    ``seconds`` is wall time: of the run, or for a merge from the first shard's start to
+    the end of the merge.
+    """
 
     assignment: str
     outcomes: list[StudentOutcome]
@@ -429,6 +398,7 @@ class RunSummary:
     shard: tuple[int, int] | None = None
     log_file: Path | None = None
     interrupted: list[str] = field(default_factory=list)
+    merged_shards: int = 0
 
     @property
     def graded(self) -> list[StudentOutcome]:
@@ -440,33 +410,27 @@ class RunSummary:
         """The students whose grading failed."""
         return [o for o in self.outcomes if o.status == "failed"]
 
-    def notebook_count(self) -> int:
-        """Number of notebooks graded (those of failed students included)."""
-        return sum(len(o.notebook_seconds) for o in self.outcomes)
-
     def render(self) -> str:
         """Return the summary printed at the end of a run."""
         where = f" (shard {self.shard[0]}/{self.shard[1]})" if self.shard else ""
+        span = f" of {self.merged_shards} shards" if self.merged_shards else ""
         lines = [
             f"{self.assignment}{where}: graded {len(self.graded)}, failed {len(self.failed)}, "
-            f"unchanged {len(self.unchanged)} in {_duration(self.seconds)} "
+            f"unchanged {len(self.unchanged)} in {_duration(self.seconds)}{span} "
             f"with {self.jobs} worker{'s' if self.jobs != 1 else ''}"
         ]
+        if self.merged_shards:
+            lines.append("  wall time from the first shard's start to the end of this merge")
         if not _kernels_isolated():
             from source_lib.grading.sandbox import NOT_ISOLATED_WARNING
 
             lines.append(f"Warning: {NOT_ISOLATED_WARNING}")
-        busy = sum(o.seconds for o in self.outcomes)
-        notebooks = self.notebook_count()
-        if self.outcomes:
-            per_student = self.seconds / len(self.outcomes)
-            line = f"  {per_student:.2f} s per student of wall time"
-            if notebooks:
-                line += (
-                    f", {busy / notebooks:.2f} s of worker time per notebook"
-                    f" ({notebooks} notebooks)"
-                )
-            lines.append(line)
+        notebooks = sum(len(o.notebook_seconds) for o in self.outcomes)
+        if self.outcomes and notebooks:
+            busy = sum(o.seconds for o in self.outcomes)
+            lines.append(
+                f"  {busy / notebooks:.2f} s of worker time per notebook ({notebooks} notebooks)"
+            )
         failed = sorted(self.failed, key=lambda o: o.student)
         if failed:
             lines.append("Failed:")
@@ -478,9 +442,8 @@ class RunSummary:
             lines.append("Notes:")
             lines.extend(notes[:_MAX_NOTES])
             if len(notes) > _MAX_NOTES:
-                more = len(notes) - _MAX_NOTES
-                where = f" (see {self.log_file})" if self.log_file else ""
-                lines.append(f"  ... and {more} more{where}")
+                more = f" (see {self.log_file})" if self.log_file else ""
+                lines.append(f"  ... and {len(notes) - _MAX_NOTES} more{more}")
         if self.failed and self.log_file:
             lines.append(f"nbgrader's full log: {self.log_file}")
         if self.interrupted:
@@ -497,7 +460,10 @@ def _kernels_isolated() -> bool:
 
     try:
         return kernel_manager_class() is SandboxedKernelManager
-    except (RuntimeError, ValueError):  # SOFTSIGN_SANDBOX=require without bwrap, or a typo
+    except (
+        RuntimeError,
+        ValueError,
+    ):  # SOFTSIGN_SANDBOX=require without bwrap, or a typo
         return False
 
 
@@ -506,316 +472,251 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {rest} s" if minutes else f"{seconds:.1f} s"
 
 
-# --------------------------------------------------------------------------- workspaces
+# --------------------------------------------------------------------------- the run lock
+
+#: Lock files this process holds; a forked worker closes its copies.
+_held_locks: set[int] = set()
 
 
-def _copy_gradebook(source: Path, dest: Path) -> None:
-    """Copy an SQLite gradebook consistently, even while another process reads it."""
-    with (
-        contextlib.closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as src,
-        contextlib.closing(sqlite3.connect(dest)) as dst,
-    ):
-        src.backup(dst)
+@contextlib.contextmanager
+def run_lock(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive :func:`fcntl.flock` on ``path`` (created, never deleted).
 
-
-def _prepare_workspace(course: CourseLayout, dest: Path) -> Path:
-    """Create a scratch course folder for one worker: config and a copy of the gradebook."""
-    dest.mkdir(parents=True)
-    if course.config_file.exists():
-        shutil.copy2(course.config_file, dest / "nbgrader_config.py")
-    _copy_gradebook(course.db_path, dest / "gradebook.db")
-    return dest
-
-
-def _worker_options(nbgrader_args: Sequence[str]) -> list[str]:
-    """The :data:`WORKER_OPTIONS` that the instructor's own options do not set."""
-    given = {arg.split("=", 1)[0] for arg in nbgrader_args}
-    return [option for option in WORKER_OPTIONS if option.split("=", 1)[0] not in given]
-
-
-def _worker_environment() -> dict[str, str]:
-    env = dict(os.environ)
-    for name, value in GRADING_ENVIRONMENT.items():
-        env.setdefault(name, value)
-    # nbgrader runs the `alembic` executable when it creates a gradebook; make sure the one
-    # beside this Python is found even when the virtual environment is not activated.
-    scripts = str(Path(sys.executable).parent)
-    env["PATH"] = os.pathsep.join([scripts, env.get("PATH", "")])
-    return env
-
-
-@dataclass
-class _Worker:
-    slot: int
-    workspace: Path
-    process: subprocess.Popen[str]
-    log_path: Path
-    ready: bool = False
-    student: str | None = None
-    started: float = 0.0
-    graded: list[str] = field(default_factory=list)
-
-
-def _reader(worker: _Worker, inbox: queue.Queue[tuple[_Worker, dict[str, Any] | None]]) -> None:
-    assert worker.process.stdout is not None
-    for line in worker.process.stdout:
-        line = line.strip()
-        if line:
-            try:
-                inbox.put((worker, json.loads(line)))
-            except json.JSONDecodeError:
-                continue
-    inbox.put((worker, None))
-
-
-def _start_worker(
-    slot: int,
-    generation: int,
-    course: CourseLayout,
-    assignment: str,
-    run_dir: Path,
-    nbgrader_args: Sequence[str],
-    inbox: queue.Queue[tuple[_Worker, dict[str, Any] | None]],
-) -> _Worker:
-    workspace = _prepare_workspace(course, run_dir / f"worker-{slot}-{generation}")
-    log_path = workspace / "nbgrader.log"
-    command = [
-        sys.executable,
-        "-c",
-        _WORKER_BOOTSTRAP,
-        "_worker",
-        assignment,
-        "--workspace",
-        str(workspace),
-        "--course-root",
-        str(course.root),
-        "--",
-        *_worker_options(nbgrader_args),
-        *(arg for arg in nbgrader_args if not arg.startswith(_WORKSPACE_TRAITS)),
-        # The workspace holds no instructor or release notebooks: read the course's.
-        f"--CourseDirectory.source_directory={course.root / course.source_directory}",
-        f"--CourseDirectory.release_directory={course.root / course.release_directory}",
-    ]
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            cwd=workspace,
-            env=_worker_environment(),
-            text=True,
-            bufsize=1,
-            start_new_session=os.name == "posix",
-        )
-    worker = _Worker(slot, workspace, process, log_path)
-    threading.Thread(target=_reader, args=(worker, inbox), daemon=True).start()
-    return worker
-
-
-def _stop(worker: _Worker) -> None:
-    """Kill a worker and everything in its process group."""
-    process = worker.process
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            if os.name == "posix":
-                os.killpg(process.pid, signal.SIGKILL)
-            else:
-                process.kill()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=30)
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def grade_students(
-    course: CourseLayout,
-    assignment: str,
-    students: Sequence[str],
-    run_dir: Path,
-    *,
-    jobs: int,
-    nbgrader_args: Sequence[str] = (),
-    student_timeout: float | None = 1800.0,
-    progress: bool = True,
-    fingerprints: dict[str, str] | None = None,
-) -> list[StudentOutcome]:
-    """Autograde ``students`` with ``jobs`` nbgrader worker processes, results in ``run_dir``.
-
-    Nothing is written to the course itself: each worker grades into its own scratch
-    course folder in ``run_dir``; :func:`merge` brings the results into the course.
-
-    Parameters
-    ----------
-    course : CourseLayout
-        The course, whose gradebook must already hold the assignment.
-    assignment : str
-        The nbgrader assignment id.
-    students : sequence of str
-        The students to grade.
-    run_dir : pathlib.Path
-        A folder that does not exist yet; it receives one scratch course per worker.
-    jobs : int
-        The number of worker processes.
-    nbgrader_args : sequence of str
-        Extra ``--Class.trait=value`` options for nbgrader.
-    student_timeout : float or None
-        A worker busy with one student longer than this is killed (with its kernels) and
-        the student fails; a fresh worker takes its place.
-    progress : bool
-        Show a progress bar with an ETA on standard error.
-    fingerprints : dict, optional
-        Fingerprint of each student's submission, stored in the outcome.
-
-    Returns
-    -------
-    list of StudentOutcome
-        One per student, in the order they finished. After Ctrl-C, the workers are
-        stopped and only the students finished so far are returned.
+    The file then names this process (pid, host, start time, command). If another
+    process holds the lock, :class:`GradingError` says which one and what it guards
+    (``what``), at once. The operating system releases the lock when its process
+    ends, however it ends, so a lock is never stale.
     """
-    from tqdm import tqdm
-
-    run_dir.mkdir(parents=True)
-    pending = list(students)
-    pending.reverse()  # pop() from the end hands out students in sorted order
-    inbox: queue.Queue[tuple[_Worker, dict[str, Any] | None]] = queue.Queue()
-    workers: dict[int, _Worker] = {}
-    generations = dict.fromkeys(range(1, min(jobs, len(students)) + 1), 0)
-    outcomes: list[StudentOutcome] = []
-    fingerprints = fingerprints or {}
-
-    def spawn(slot: int) -> None:
-        generations[slot] += 1
-        workers[slot] = _start_worker(
-            slot, generations[slot], course, assignment, run_dir, nbgrader_args, inbox
-        )
-
-    def hand_out(worker: _Worker) -> None:
-        if not pending:
-            assert worker.process.stdin is not None
-            worker.process.stdin.close()
-            return
-        student = pending.pop()
-        request = {
-            "student": student,
-            "source": str(course.path(course.submitted_directory, student, assignment)),
-        }
-        assert worker.process.stdin is not None
-        try:
-            worker.process.stdin.write(json.dumps(request) + "\n")
-            worker.process.stdin.flush()
-        except OSError:  # the worker just died; its exit hands the student to another
-            pending.append(student)
-            return
-        worker.student, worker.started = student, time.monotonic()
-
-    def record(worker: _Worker, outcome: StudentOutcome) -> None:
-        outcome.workspace = worker.workspace.name
-        outcome.fingerprint = fingerprints.get(outcome.student, "")
-        outcomes.append(outcome)
-        worker.student = None
-        bar.update(1)
-        if outcome.status == "failed":
-            if progress:
-                bar.write(f"failed: {outcome.student}: {outcome.reason}", file=sys.stderr)
-            bar.set_postfix_str(f"failed={sum(o.status == 'failed' for o in outcomes)}")
-
-    bar = tqdm(
-        total=len(students),
-        desc=f"grading {assignment}",
-        unit="student",
-        disable=not progress,
-        file=sys.stderr,
-        dynamic_ncols=True,
-    )
+    if fcntl is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        for slot in generations:
-            spawn(slot)
-        while workers:
-            try:
-                worker, message = inbox.get(timeout=1.0)
-            except queue.Empty:
-                worker, message = None, None
-            if worker is not None and workers.get(worker.slot) is not worker:
-                continue  # a message from a worker that was already replaced
-            if worker is not None and message is None:  # the worker exited
-                code = worker.process.wait()
-                del workers[worker.slot]
-                if not worker.ready:
-                    raise GradingError(
-                        f"an nbgrader worker could not start (exit code {code}):\n"
-                        + _tail(worker.log_path)
-                    )
-                if worker.student is not None:
-                    record(
-                        worker,
-                        StudentOutcome(
-                            worker.student,
-                            "failed",
-                            f"the grading process died (exit code {code}); see "
-                            f"{worker.log_path.name}",
-                            seconds=time.monotonic() - worker.started,
-                        ),
-                    )
-                if pending:
-                    spawn(worker.slot)
-                continue
-            if worker is not None and message is not None:
-                if message.get("ready"):
-                    worker.ready = True
-                    hand_out(worker)
-                    continue
-                outcome = StudentOutcome(
-                    student=message["student"],
-                    status=message["status"],
-                    reason=message.get("reason", ""),
-                    notes=message.get("notes", []),
-                    seconds=message.get("seconds", 0.0),
-                    notebook_seconds=message.get("notebook_seconds", {}),
-                )
-                worker.graded.append(outcome.student)
-                record(worker, outcome)
-                hand_out(worker)
-            if student_timeout is not None:
-                now = time.monotonic()
-                for busy in list(workers.values()):
-                    if busy.student is not None and now - busy.started > student_timeout:
-                        student = busy.student
-                        _stop(busy)
-                        del workers[busy.slot]
-                        record(
-                            busy,
-                            StudentOutcome(
-                                student,
-                                "failed",
-                                f"grading took longer than {student_timeout:g} s and was stopped",
-                                seconds=now - busy.started,
-                            ),
-                        )
-                        if pending:
-                            spawn(busy.slot)
-    except KeyboardInterrupt:
-        pass  # keep what is finished: the caller merges it; the rest stays due
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise GradingError(
+                f"{what} is already running: {_lock_holder(path)}. Wait for it to end, or "
+                f"stop that process; its lock ({path}) is released when it ends."
+            ) from None
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        _held_locks.add(fd)
+        try:
+            yield
+        finally:
+            _held_locks.discard(fd)
+            os.ftruncate(fd, 0)
     finally:
-        bar.close()
-        for worker in list(workers.values()):
-            _stop(worker)
-    return outcomes
+        os.close(fd)
+
+
+def _lock_holder(path: Path) -> str:
+    try:
+        holder = json.loads(path.read_text())
+        return (
+            f"process {holder['pid']} on {holder['host']}, since {holder['since']} "
+            f"({holder['command']})"
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process (which has not written its name yet)"
 
 
 # --------------------------------------------------------------------------- the worker
 
 
+@dataclass(frozen=True)
+class _WorkerSettings:
+    """What a worker process needs to start; plain data, so that it can be pickled."""
+
+    course_root: str
+    course_id: str
+    assignment: str
+    nbgrader_args: tuple[str, ...]
+    run_dir: str
+    template_db: str
+    autograded_step: str
+    temp_dir: str
+    student_timeout: float | None
+
+
+@dataclass
+class _Worker:
+    settings: _WorkerSettings
+    folder: Path
+    db_url: str
+    api: NbGraderAPI
+
+
+#: The worker of this process (set by :func:`_start_worker` in each pool process).
+_worker: _Worker | None = None
+
+
+def _start_worker(settings: _WorkerSettings) -> None:
+    """Pool initializer: load nbgrader and the course's configuration once per process."""
+    global _worker
+    for fd in list(_held_locks):  # the lock belongs to the process that took it
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _held_locks.clear()
+    folder = Path(settings.run_dir) / f"worker-{os.getpid()}"
+    folder.mkdir(parents=True)
+    # nbgrader's log, and whatever else would print to the terminal, goes to a file.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    log = os.open(folder / "nbgrader.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    os.environ.update(tool_path_env())
+    for name, value in GRADING_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    os.environ["TMPDIR"] = tempfile.tempdir = settings.temp_dir
+    db_path = folder / "gradebook.db"
+    shutil.copyfile(settings.template_db, db_path)
+
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.apps.autogradeapp import AutogradeApp
+
+    os.chdir(settings.course_root)
+    sys.path.insert(0, settings.course_root)  # modules the course's config may import
+    app = AutogradeApp()
+    given = {arg.split("=", 1)[0] for arg in settings.nbgrader_args}
+    app.initialize(
+        [
+            "--log-level=INFO",  # the logger may still have the level load_course gave it
+            *(option for option in WORKER_OPTIONS if option.split("=", 1)[0] not in given),
+            *(arg for arg in settings.nbgrader_args if not arg.startswith(_WORKER_TRAITS)),
+            f"--CourseDirectory.root={settings.course_root}",
+            f"--CourseDirectory.db_url=sqlite:///{db_path}",
+            f"--CourseDirectory.autograded_directory={settings.autograded_step}",
+            "--CourseDirectory.student_id_exclude=",
+        ]
+    )
+    api = NbGraderAPI(coursedir=app.coursedir, parent=app)
+    api.log = app.log  # NbGraderAPI takes traitlets' logger; nbgrader's console log is the app's
+    _worker = _Worker(settings, folder, f"sqlite:///{db_path}", api)
+    (folder / "ready").touch()
+
+
+def _grade_student(student: str) -> StudentOutcome:
+    """Pool task: autograde one student with nbgrader; return what it decided."""
+    from nbgrader.api import Gradebook
+
+    worker = _worker
+    if worker is None:
+        raise RuntimeError("_grade_student runs in a worker started by _start_worker")
+    settings = worker.settings
+    watchdog = None
+    if settings.student_timeout is not None:
+        watchdog = threading.Timer(settings.student_timeout, _stop_overdue, (worker, student))
+        watchdog.daemon = True
+        watchdog.start()
+    started = time.perf_counter()
+    collector = _StudentLog()
+    worker.api.log.addHandler(collector)
+    try:
+        result = worker.api.autograde(settings.assignment, student, force=True, create=True)
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+        collector.close_notebook()
+        worker.api.log.removeHandler(collector)
+    submitted = Path(
+        worker.api.coursedir.format_path(
+            worker.api.coursedir.submitted_directory, student, settings.assignment
+        )
+    )
+    with Gradebook(worker.db_url, settings.course_id) as gradebook:
+        grades = _read_grades(gradebook, settings.assignment, student, submitted)
+    outcome = StudentOutcome(
+        student,
+        "graded" if result["success"] else "failed",
+        seconds=time.perf_counter() - started,
+        notebook_seconds=collector.notebook_seconds,
+        grades=grades,
+    )
+    if result["success"]:
+        outcome.notes = [
+            *collector.notes,
+            *collector.graded_with_errors(),
+            *_missing(grades),
+        ]
+    else:
+        if not collector.errors:
+            lines = str(result.get("error", "")).strip().splitlines()
+            collector.errors.append(lines[-1] if lines else "nbgrader failed")
+        outcome.reason = collector.reason()
+        outcome.notes = list(collector.notes)
+    return outcome
+
+
+def _stop_overdue(worker: _Worker, student: str) -> None:
+    """Watchdog: end this worker (its sandboxed kernels die with it); the pool restarts."""
+    with contextlib.suppress(OSError):
+        (worker.folder / "overdue").write_text(student)
+    os._exit(_OVERDUE_EXIT)
+
+
+def _read_grades(
+    gradebook: Gradebook, assignment: str, student: str, submitted: Path
+) -> dict[str, Any] | None:
+    """Return what autograding wrote for one submission, as plain data.
+
+    ``{"timestamp": ISO text or None, "notebooks": {name: {"submitted": bool,
+    "max_score": float, "late_submission_penalty": float or None,
+    "grades": {grade id: [auto_score, needs_manual_grade]},
+    "comments": {grade id: auto_comment}}}}``, or None when there is no submission.
+    """
+    from nbgrader.api import MissingEntry
+
+    try:
+        submission = gradebook.find_submission(assignment, student)
+    except MissingEntry:
+        return None
+    notebooks = {
+        notebook.name: {
+            "submitted": (submitted / f"{notebook.name}.ipynb").exists(),
+            "max_score": notebook.max_score,
+            "late_submission_penalty": notebook.late_submission_penalty,
+            "grades": {g.name: [g.auto_score, g.needs_manual_grade] for g in notebook.grades},
+            "comments": {c.name: c.auto_comment for c in notebook.comments},
+        }
+        for notebook in submission.notebooks
+    }
+    timestamp = submission.timestamp.isoformat() if submission.timestamp else None
+    return {"timestamp": timestamp, "notebooks": notebooks}
+
+
+def _missing(grades: dict[str, Any] | None) -> list[str]:
+    """Notes on the notebooks that have points but were not submitted (they score 0)."""
+    if grades is None:
+        return []
+    return [
+        f"No submitted file: {name}.ipynb (0 of {data['max_score']:g} points)"
+        for name, data in sorted(grades["notebooks"].items())
+        if not data["submitted"] and data["max_score"]
+    ]
+
+
 def _one_line(message: str, limit: int = 300) -> str:
-    """First line of a log message, paths relative to the workspace, at most ``limit`` long."""
+    """First line of a log message, paths relative to the course, at most ``limit`` long."""
     line = message.strip().splitlines()[0] if message.strip() else ""
-    line = line.replace(str(Path.cwd()) + os.sep, "")
+    line = line.replace(str(Path.cwd()) + os.sep, "")  # a worker runs in the course folder
     return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _exception(traceback: str) -> str:
+    """The last line of a traceback, the exception's module left out."""
+    name, _, detail = traceback.strip().splitlines()[-1].strip().partition(": ")
+    return f"{name.rsplit('.', 1)[-1]}: {detail}" if detail else name
 
 
 class _StudentLog(logging.Handler):
@@ -825,21 +726,20 @@ class _StudentLog(logging.Handler):
         super().__init__(level=logging.INFO)
         self.errors: list[str] = []
         self.notes: list[str] = []
-        self.notebook: str = ""
-        self.notebook_started: float = 0.0
+        self.notebook = ""
+        self.notebook_started = 0.0
         self.notebook_seconds: dict[str, float] = {}
 
     def close_notebook(self) -> None:
         if self.notebook:
-            elapsed = time.perf_counter() - self.notebook_started
-            self.notebook_seconds[self.notebook] = elapsed
+            self.notebook_seconds[self.notebook] = time.perf_counter() - self.notebook_started
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if record.levelno >= logging.ERROR:
             self.errors.append(message)
         elif record.levelno >= logging.WARNING:
-            if message.startswith(("No submitted file", "Skipping unknown notebook")):
+            if message.startswith("Skipping unknown notebook"):
                 self.notes.append(_one_line(message))
         elif message.startswith("Sanitizing "):
             self.close_notebook()
@@ -852,12 +752,9 @@ class _StudentLog(logging.Handler):
         A course plugin grading a broken notebook as unanswered is worth the
         instructor's eye; cells stopped by the cell timeout are summed up in one note.
         """
-        timeouts = sum(m.startswith("Timeout waiting for execute reply") for m in self.errors)
-        notes = [
-            _one_line(message)
-            for message in self.errors
-            if not message.startswith(("Timeout waiting for execute reply", "Interrupting kernel"))
-        ]
+        quiet = ("Timeout waiting for execute reply", "Interrupting kernel")
+        timeouts = sum(m.startswith(quiet[0]) for m in self.errors)
+        notes = [_one_line(m) for m in self.errors if not m.startswith(quiet)]
         if timeouts:
             notes.append(f"{timeouts} cell(s) stopped by the cell timeout, scoring 0")
         return notes
@@ -866,9 +763,10 @@ class _StudentLog(logging.Handler):
         """Turn nbgrader's error log into one line: the notebook and the exception."""
         for message in self.errors:
             if message.startswith("Traceback"):
-                last = message.strip().splitlines()[-1].strip()
-                name, _, detail = last.partition(": ")
-                short = f"{name.rsplit('.', 1)[-1]}: {detail}" if detail else name
+                # The exception that ended it, and the one it interrupted, if any.
+                parts = re.split(r"\n\s*(?:During handling|The above exception).*\n", message)
+                errors = [_exception(part) for part in parts[::-1]]
+                short = errors[0] + (f" (after {errors[-1]})" if len(errors) > 1 else "")
                 return _one_line(f"{self.notebook}: {short}" if self.notebook else short)
         for message in self.errors:
             if "unresponsive" in message:
@@ -876,126 +774,321 @@ class _StudentLog(logging.Handler):
         return _one_line(self.errors[0]) if self.errors else "nbgrader failed"
 
 
-def _link(source: Path, link: Path) -> None:
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if link.is_symlink() or link.exists():
-        return
-    try:
-        link.symlink_to(source, target_is_directory=True)
-    except OSError:  # no symlinks (some Windows set-ups): copy instead
-        shutil.copytree(source, link)
+# --------------------------------------------------------------------------- the pool
 
 
-def _worker_main(
-    assignment: str, workspace: Path, course_root: Path, nbgrader_args: list[str]
-) -> int:
-    """Grade the students named on standard input, one JSON line each, in ``workspace``."""
-    protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to the log
+def _pool_context() -> Any:
+    """Fork where it is safe (Linux): the workers start with nbgrader already imported."""
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    return multiprocessing.get_context(method)
 
-    from nbgrader.apps.autogradeapp import AutogradeApp
-    from nbgrader.converters import Autograde
 
-    os.chdir(workspace)
-    sys.path.insert(0, str(course_root))  # modules the course's config may import
-    app = AutogradeApp()
-    app.initialize(
-        [
-            assignment,
-            "--force",
-            *nbgrader_args,
-            f"--CourseDirectory.root={workspace}",
-            f"--CourseDirectory.db_url=sqlite:///{workspace / 'gradebook.db'}",
-            "--CourseDirectory.submitted_directory=submitted",
-            "--CourseDirectory.autograded_directory=autograded",
-            "--CourseDirectory.student_id_exclude=",
-        ]
+def _pool(settings: _WorkerSettings, jobs: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        jobs, mp_context=_pool_context(), initializer=_start_worker, initargs=(settings,)
     )
-    coursedir = app.coursedir
-    coursedir.assignment_id = assignment
-    protocol.write(json.dumps({"ready": True}) + "\n")
 
-    for line in iter(sys.stdin.readline, ""):
-        request = json.loads(line)
-        student = request["student"]
-        link = Path(coursedir.format_path(coursedir.submitted_directory, student, assignment))
-        _link(Path(request["source"]), link)
-        coursedir.student_id = student
-        converter = Autograde(coursedir=coursedir, parent=app)
-        collector = _StudentLog()
-        converter.log.addHandler(collector)
-        started = time.perf_counter()
+
+def _workers(run_dir: Path) -> set[Path]:
+    """The folders of the run's workers, one per process ever started."""
+    return set(run_dir.glob("worker-*"))
+
+
+def _overdue(run_dir: Path) -> set[str]:
+    """The students whose worker stopped itself for taking too long (each told once)."""
+    students = set()
+    for marker in run_dir.glob("worker-*/overdue"):
+        students.add(marker.read_text())
+        marker.unlink()
+    return students
+
+
+def _startup_failure(run_dir: Path, earlier: set[Path]) -> str | None:
+    """The end of a worker's log if no worker started since ``earlier`` got ready."""
+    new = sorted(_workers(run_dir) - earlier)
+    if any((folder / "ready").exists() for folder in new):
+        return None
+    logs = [folder / "nbgrader.log" for folder in new if (folder / "nbgrader.log").exists()]
+    tail = logs[-1].read_text(errors="replace").splitlines()[-15:] if logs else ["(no log)"]
+    return "\n".join(tail)
+
+
+def grade_students(
+    course: Course,
+    assignment: str,
+    students: Sequence[str],
+    run_dir: Path,
+    *,
+    jobs: int,
+    nbgrader_args: Sequence[str] = (),
+    student_timeout: float | None = 1800.0,
+    progress: bool = True,
+    on_outcome: Callable[[StudentOutcome], None] | None = None,
+) -> list[StudentOutcome]:
+    """Autograde ``students`` with ``jobs`` nbgrader worker processes, results in ``run_dir``.
+
+    Nothing is written to the course itself: the workers grade into their own
+    gradebooks and ``run_dir/autograded``; ``on_outcome`` (the merge) is called in this
+    process with each :class:`StudentOutcome` as soon as it is known. The students are
+    handed out in the order given; ``student_timeout`` (seconds) stops a worker that
+    spends longer on one student, who then fails. Returns the outcomes in the order
+    they arrived; after Ctrl-C, only those of the students finished so far.
+    """
+    from tqdm import tqdm
+
+    if not students:
+        return []
+    run_dir.mkdir(parents=True, exist_ok=True)
+    template = run_dir / "gradebook.db"
+    _snapshot(course.db_path, template)
+    outcomes: list[StudentOutcome] = []
+    with _temporary_folder(run_dir) as temp_dir:
+        settings = _WorkerSettings(
+            course_root=str(course.root),
+            course_id=course.course_id,
+            assignment=assignment,
+            nbgrader_args=tuple(nbgrader_args),
+            run_dir=str(run_dir),
+            template_db=str(template),
+            autograded_step=_scratch_step(course, run_dir),
+            temp_dir=str(temp_dir),
+            student_timeout=student_timeout,
+        )
+        tqdm.monitor_interval = 0  # no monitor thread: the pool forks from this process
+        bar = tqdm(
+            total=len(students),
+            desc=f"grading {assignment}",
+            unit="student",
+            disable=not progress,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+
+        def record(outcome: StudentOutcome) -> None:
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+            bar.update(1)
+            if outcome.status == "failed" and progress:
+                bar.write(f"failed: {outcome.student}: {outcome.reason}", file=sys.stderr)
+
         try:
-            converter.start()
-            status = "graded"
-            collector.notes.extend(collector.graded_with_errors())
-        except Exception as error:  # nbgrader raises NbGraderException after logging why
-            status = "failed"
-            if not collector.errors:
-                collector.errors.append(f"{type(error).__name__}: {error}")
+            _run_pool(settings, jobs, students, record)
+        except KeyboardInterrupt:
+            pass  # keep what is finished; the rest stays due
         finally:
-            collector.close_notebook()
-            converter.log.removeHandler(collector)
-        answer = {
-            "student": student,
-            "status": status,
-            "reason": collector.reason() if status == "failed" else "",
-            "notes": collector.notes,
-            "seconds": time.perf_counter() - started,
-            "notebook_seconds": collector.notebook_seconds,
-        }
-        protocol.write(json.dumps(answer) + "\n")
-    return 0
+            bar.close()
+    return outcomes
+
+
+def _run_pool(
+    settings: _WorkerSettings,
+    jobs: int,
+    students: Sequence[str],
+    record: Callable[[StudentOutcome], None],
+) -> None:
+    """Hand out ``students`` to a pool of ``jobs`` workers, one each at a time; record each.
+
+    When a worker dies, the pool stops every task in progress. The student that ran
+    over the time limit fails, and the others are graded again. If no one ran over,
+    the students in progress are suspects, graded again one at a time: a suspect that
+    kills a worker alone fails. The pool is then started again.
+    """
+    run_dir = Path(settings.run_dir)
+    due = deque(students)
+    suspects: deque[str] = deque()
+    running: dict[Future[StudentOutcome], str] = {}
+    earlier, pool = _workers(run_dir), _pool(settings, jobs)
+    try:
+        while due or suspects or running:
+            source, window = (suspects, 1) if suspects else (due, jobs)
+            while source and len(running) < window:
+                student = source.popleft()
+                running[pool.submit(_grade_student, student)] = student
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            lost = _settle(done, running, record)
+            if not lost:
+                continue
+            lost += _settle(list(running), running, record)  # a broken pool ends them all
+            failure = _startup_failure(run_dir, earlier)
+            if failure is not None:
+                raise GradingError(f"the nbgrader workers could not start:\n{failure}")
+            _judge_lost(lost, _overdue(run_dir), settings, record, due, suspects)
+            pool.shutdown(wait=True)
+            earlier, pool = _workers(run_dir), _pool(settings, jobs)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _judge_lost(
+    lost: list[str],
+    overdue: set[str],
+    settings: _WorkerSettings,
+    record: Callable[[StudentOutcome], None],
+    due: deque[str],
+    suspects: deque[str],
+) -> None:
+    """Fail the students that a dead worker is to blame on; put the others back in line."""
+    for student in lost:
+        if student in overdue:
+            reason = f"grading took longer than {settings.student_timeout:g} s and was stopped"
+            record(StudentOutcome(student, "failed", reason))
+        elif len(lost) == 1:
+            reason = "its grading process died (see nbgrader's log)"
+            record(StudentOutcome(student, "failed", reason))
+        elif overdue:
+            due.appendleft(student)  # not the one that ran over
+        else:
+            suspects.append(student)
+
+
+def _settle(
+    futures: Iterable[Future[StudentOutcome]],
+    running: dict[Future[StudentOutcome], str],
+    record: Callable[[StudentOutcome], None],
+) -> list[str]:
+    """Record the outcomes of finished ``futures``; return the students a dead worker lost."""
+    lost = []
+    for future in futures:
+        student = running.pop(future)
+        try:
+            outcome = future.result()
+        except BrokenProcessPool:
+            lost.append(student)
+        else:
+            record(outcome)
+    return lost
+
+
+@contextlib.contextmanager
+def _temporary_folder(run_dir: Path) -> Iterator[Path]:
+    """The workers' and kernels' temporary folder, removed at the end whatever happens.
+
+    It is ``run_dir/tmp`` when that path is short enough for the sandbox to keep its
+    kernels' sockets there too, else a folder of the run's own in the system's
+    temporary folder; either way nothing is left behind by a worker that was killed.
+    """
+    folder = run_dir / "tmp"
+    if len(str(folder)) <= _SHORT_TEMP_PATH:
+        folder.mkdir()
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="softsign-grade-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _scratch_step(course: Course, run_dir: Path) -> str:
+    """The "autograded" step of a run's workers: their notebooks go to ``run_dir``."""
+    return os.path.relpath(run_dir / "autograded", course.root)
+
+
+def _snapshot(course_db: Path, dest: Path) -> None:
+    """Copy an SQLite gradebook consistently, even while formgrader writes to it."""
+    with (
+        contextlib.closing(sqlite3.connect(f"file:{course_db}?mode=ro", uri=True)) as source,
+        contextlib.closing(sqlite3.connect(dest)) as copy,
+    ):
+        source.backup(copy)
 
 
 # --------------------------------------------------------------------------- merging
 
 
-def _copy_submission(source: Any, target: Any, assignment: str, student: str) -> None:
-    """Copy one student's submission of ``assignment`` from gradebook ``source`` to ``target``."""
+class _Merge:
+    """Write outcomes into the course: gradebook fields autograding owns, notebooks, record.
+
+    One gradebook session for all students; one commit per student.
+    """
+
+    def __init__(self, course: Course, assignment: str, work_dir: Path) -> None:
+        self.course = course
+        self.assignment = assignment
+        self.record_path = work_dir / assignment / "graded.json"
+        self.record = _read_record(self.record_path)
+        self._gradebook: Gradebook | None = None
+
+    def add(self, outcome: StudentOutcome, run_dir: Path) -> None:
+        """Merge one student's outcome, graded into ``run_dir``."""
+        if outcome.status == "graded" and outcome.fingerprint:
+            self.record[outcome.student] = outcome.fingerprint
+        else:
+            self.record.pop(outcome.student, None)
+        if outcome.grades is None:  # nbgrader never got to it: the course keeps what it has
+            return
+        _merge_grades(self.gradebook(), self.assignment, outcome.student, outcome.grades)
+        graded = self.course.path(
+            _scratch_step(self.course, run_dir), outcome.student, self.assignment
+        )
+        dest = self.course.path(self.course.autograded_directory, outcome.student, self.assignment)
+        _remove_tree(dest)
+        if graded.is_dir():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(graded), str(dest))
+
+    def gradebook(self) -> Gradebook:
+        if self._gradebook is None:
+            from nbgrader.api import Gradebook
+
+            self._gradebook = Gradebook(self.course.db_url, self.course.course_id)
+        return self._gradebook
+
+    def close(self) -> None:
+        """Close the gradebook and write the fingerprints of the graded submissions."""
+        if self._gradebook is not None:
+            self._gradebook.close()
+            self._gradebook = None
+        _write_json(
+            self.record_path,
+            {
+                "version": _RECORD_VERSION,
+                "assignment": self.assignment,
+                "fingerprints": self.record,
+            },
+        )
+
+
+def _merge_grades(
+    gradebook: Gradebook, assignment: str, student: str, grades: dict[str, Any]
+) -> None:
+    """Write what autograding decided for one student into ``gradebook``, and nothing else.
+
+    Manual scores, manual comments, extra credit, flags and extensions are left as they
+    are. As ``nbgrader autograde`` does, a grade cell of a submitted notebook that has a
+    manual score is marked as needing a manual grade (its grader should look again).
+    """
     from nbgrader.api import MissingEntry
+    from sqlalchemy.exc import SAWarning
 
-    try:
-        theirs = source.find_submission(assignment, student)
-    except MissingEntry:
-        return  # nbgrader failed before it recorded anything
-    person = source.find_student(student)
-    target.update_or_create_student(
-        student,
-        first_name=person.first_name,
-        last_name=person.last_name,
-        email=person.email,
-        lms_user_id=person.lms_user_id,
-    )
-    ours = target.update_or_create_submission(assignment, student)
-    ours.timestamp = theirs.timestamp
-    ours.extension = theirs.extension
-    notebooks = {notebook.name: notebook for notebook in ours.notebooks}
-    for their_notebook in theirs.notebooks:
-        our_notebook = notebooks[their_notebook.name]
-        our_notebook.flagged = their_notebook.flagged
-        our_notebook.late_submission_penalty = their_notebook.late_submission_penalty
-        grades = {grade.name: grade for grade in our_notebook.grades}
-        for their_grade in their_notebook.grades:
-            grade = grades[their_grade.name]
-            grade.auto_score = their_grade.auto_score
-            grade.manual_score = their_grade.manual_score
-            grade.extra_credit = their_grade.extra_credit
-            grade.needs_manual_grade = their_grade.needs_manual_grade
-        comments = {comment.name: comment for comment in our_notebook.comments}
-        for their_comment in their_notebook.comments:
-            comment = comments[their_comment.name]
-            comment.auto_comment = their_comment.auto_comment
-            comment.manual_comment = their_comment.manual_comment
-    target.db.commit()
+    with warnings.catch_warnings():
+        # nbgrader's add_submission trips SQLAlchemy's autoflush warnings; they are harmless.
+        warnings.simplefilter("ignore", SAWarning)
+        try:
+            gradebook.find_student(student)
+        except MissingEntry:
+            gradebook.add_student(student)
+        timestamp = {"timestamp": grades["timestamp"]} if grades["timestamp"] else {}
+        submission = gradebook.update_or_create_submission(assignment, student, **timestamp)
+        for notebook in submission.notebooks:
+            theirs = grades["notebooks"].get(notebook.name)
+            if theirs is None:
+                continue
+            notebook.late_submission_penalty = theirs["late_submission_penalty"]
+            for grade in notebook.grades:
+                if grade.name in theirs["grades"]:
+                    auto_score, needs_manual_grade = theirs["grades"][grade.name]
+                    grade.auto_score = auto_score
+                    grade.needs_manual_grade = bool(needs_manual_grade) or (
+                        theirs["submitted"] and grade.manual_score is not None
+                    )
+            for comment in notebook.comments:
+                if comment.name in theirs["comments"]:
+                    comment.auto_comment = theirs["comments"][comment.name]
+        gradebook.db.commit()
 
 
-def _record_path(work_dir: Path, assignment: str) -> Path:
-    return work_dir / assignment / "graded.json"
-
-
-def _read_record(work_dir: Path, assignment: str) -> dict[str, str]:
-    path = _record_path(work_dir, assignment)
+def _read_record(path: Path) -> dict[str, str]:
     if not path.exists():
         return {}
     data = json.loads(path.read_text())
@@ -1020,71 +1113,12 @@ def _remove_tree(path: Path) -> None:
         rmtree(str(path))
 
 
-def _workspace_layout(course: CourseLayout, workspace: Path) -> CourseLayout:
-    return dataclasses.replace(
-        course,
-        root=workspace,
-        db_path=workspace / "gradebook.db",
-        submitted_directory="submitted",
-        autograded_directory="autograded",
-    )
-
-
-def _merge_run(
-    course: CourseLayout,
-    assignment: str,
-    run_dir: Path,
-    outcomes: Sequence[StudentOutcome],
-    record_dir: Path,
-) -> None:
-    """Bring the results of one grading run (local, or one shard) into the course.
-
-    For every student of ``outcomes``, failed ones included (as serial nbgrader leaves
-    them), the submission in the worker's gradebook replaces the course's, and the
-    worker's ``autograded/`` folder replaces the course's. The fingerprint of each graded
-    submission is recorded in ``record_dir``; a failed student's is forgotten, so the
-    next run tries again.
-    """
-    from nbgrader.api import Gradebook
-    from sqlalchemy.exc import SAWarning
-
-    by_workspace: dict[str, list[StudentOutcome]] = {}
-    for outcome in outcomes:
-        by_workspace.setdefault(outcome.workspace, []).append(outcome)
-    record = _read_record(record_dir, assignment)
-    with warnings.catch_warnings(), Gradebook(course.db_url, course.course_id) as target:
-        # nbgrader's add_submission trips SQLAlchemy's autoflush warnings; they are harmless.
-        warnings.simplefilter("ignore", SAWarning)
-        for workspace_name, group in sorted(by_workspace.items()):
-            workspace = run_dir / workspace_name
-            layout = _workspace_layout(course, workspace)
-            with Gradebook(layout.db_url, course.course_id) as source:
-                for outcome in group:
-                    _copy_submission(source, target, assignment, outcome.student)
-            for outcome in group:
-                graded = layout.path(layout.autograded_directory, outcome.student, assignment)
-                dest = course.path(course.autograded_directory, outcome.student, assignment)
-                _remove_tree(dest)
-                if graded.is_dir():
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.move(str(graded), str(dest))
-                if outcome.status == "graded" and outcome.fingerprint:
-                    record[outcome.student] = outcome.fingerprint
-                else:
-                    record.pop(outcome.student, None)
-    _write_json(
-        _record_path(record_dir, assignment),
-        {"version": _RECORD_VERSION, "assignment": assignment, "fingerprints": record},
-    )
-
-
-def _students_in_gradebook(course: CourseLayout, assignment: str) -> set[str]:
+def _submissions_in_gradebook(course: Course, assignment: str) -> set[str]:
+    """The students with a submission of ``assignment`` in the course gradebook."""
     from nbgrader.api import Gradebook
 
     with Gradebook(course.db_url, course.course_id) as gradebook:
-        return {
-            submission.student_id for submission in gradebook.assignment_submissions(assignment)
-        }
+        return {s.student_id for s in gradebook.assignment_submissions(assignment)}
 
 
 def _collect_logs(run_dir: Path, dest: Path) -> Path | None:
@@ -1099,14 +1133,62 @@ def _collect_logs(run_dir: Path, dest: Path) -> Path | None:
     return dest
 
 
-def _open_course(course_root: Path, assignment: str, nbgrader_args: Sequence[str]) -> CourseLayout:
-    course = load_course(course_root, nbgrader_args)
-    if not course.db_path.exists():
-        raise GradingError(
-            f"no gradebook at {course.db_path}; run `nbgrader generate_assignment {assignment}` "
-            "in the course folder first"
+# --------------------------------------------------------------------------- grade and merge
+
+
+def _shard_name(shard: tuple[int, int]) -> str:
+    return f"{shard[0]}-of-{shard[1]}"
+
+
+def _run_folder(
+    course: Course, assignment: str, work_dir: Path, shard: tuple[int, int] | None
+) -> tuple[Path, contextlib.AbstractContextManager[None]]:
+    """A run's folder, and its lock: the course's, or the shard's (shards run side by side)."""
+    if shard:
+        run_dir = work_dir / assignment / "shards" / _shard_name(shard)
+        return run_dir, run_lock(run_dir.with_suffix(".lock"), f"shard {shard[0]}/{shard[1]}")
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = work_dir / assignment / f"run-{stamp}-{os.getpid()}"
+    return run_dir, run_lock(course.lock_path(), "a grading run of this course")
+
+
+def _due_students(
+    course: Course,
+    assignment: str,
+    salt: str,
+    work_dir: Path,
+    force: bool,
+    student: str | None,
+    shard: tuple[int, int] | None,
+) -> tuple[dict[str, str], list[str]]:
+    """Return the fingerprint of every selected submission, and the students due for grading.
+
+    ``salt`` is the assignment's (:func:`_assignment_salt`); the ``SOFTSIGN_*`` settings
+    are added to it here.
+    """
+    salt = f"{salt}\n{_environment_salt()}"
+    students = course.submitted_students(assignment)
+    if student:
+        students = [s for s in students if fnmatch.fnmatchcase(s, student)]
+    if shard:
+        students = shard_students(students, *shard)
+    fingerprints = {
+        s: submission_fingerprint(
+            course.path(course.submitted_directory, s, assignment), course.ignore, salt
         )
-    return course
+        for s in students
+    }
+    known = _submissions_in_gradebook(course, assignment)
+    record = {} if force else _read_record(work_dir / assignment / "graded.json")
+    due = [
+        s
+        for s in students
+        if force
+        or record.get(s) != fingerprints[s]
+        or s not in known
+        or not course.path(course.autograded_directory, s, assignment).is_dir()
+    ]
+    return fingerprints, due
 
 
 def grade(
@@ -1141,8 +1223,7 @@ def grade(
     student : str, optional
         Grade only the students whose id matches this glob pattern.
     work_dir : pathlib.Path, optional
-        Where scratch courses, shard results and submission fingerprints live
-        (default: ``autograded/.parallel_grading``).
+        Runs, shard results and fingerprints (default: ``autograded/.parallel_grading``).
     nbgrader_args : sequence of str
         Extra ``--Class.trait=value`` options for nbgrader.
     student_timeout : float or None
@@ -1150,129 +1231,68 @@ def grade(
     progress : bool
         Show a progress bar on standard error.
     keep_work : bool
-        Keep the workers' scratch courses (and their nbgrader logs) after merging.
+        Keep the run's folder (the workers' gradebooks and nbgrader logs).
 
     Returns
     -------
     RunSummary
         Who was graded, who failed and why, and how long it took.
+
+    Raises
+    ------
+    GradingError
+        When nothing can be graded: no gradebook, an unknown assignment, or another
+        run of the same course (or shard) in progress.
     """
-    started = time.monotonic()
+    started, began = time.monotonic(), time.time()
     course = _open_course(course_root, assignment, nbgrader_args)
     work_dir = Path(work_dir) if work_dir else course.default_work_dir()
-    salt = _assignment_salt(course, assignment, nbgrader_args)
-    students = course.submitted_students(assignment)
-    if student:
-        students = [s for s in students if fnmatch.fnmatchcase(s, student)]
-    if shard:
-        students = shard_students(students, *shard)
-    fingerprints = {
-        s: submission_fingerprint(
-            course.path(course.submitted_directory, s, assignment), course.ignore, salt
-        )
-        for s in students
-    }
-    if force:
-        due = list(students)
-    else:
-        record = _read_record(work_dir, assignment)
-        known = _students_in_gradebook(course, assignment)
-        due = [
-            s
-            for s in students
-            if record.get(s) != fingerprints[s]
-            or s not in known
-            or not course.path(course.autograded_directory, s, assignment).is_dir()
-        ]
-    unchanged = [s for s in students if s not in set(due)]
-    assignment_dir = work_dir / assignment
-    if shard:
-        run_dir = assignment_dir / "shards" / f"{shard[0]}-of-{shard[1]}"
-        log_name = f"shard-{shard[0]}-of-{shard[1]}.log"
-    else:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = assignment_dir / f"run-{stamp}-{os.getpid()}"
-        log_name = "grading.log"
-    _remove_tree(run_dir)
-    jobs = max(1, min(jobs or default_jobs(), len(due) or 1))
-    outcomes: list[StudentOutcome] = []
-    if due:
-        outcomes = grade_students(
-            course,
-            assignment,
-            due,
-            run_dir,
-            jobs=jobs,
-            nbgrader_args=nbgrader_args,
-            student_timeout=student_timeout,
-            progress=progress,
-            fingerprints=fingerprints,
-        )
-    else:
+    run_dir, lock = _run_folder(course, assignment, work_dir, shard)
+    with lock:
+        salt = _assignment_salt(course, assignment, nbgrader_args)
+        fingerprints, due = _due_students(course, assignment, salt, work_dir, force, student, shard)
+        jobs = max(1, min(jobs or default_jobs(), len(due) or 1))
+        _remove_tree(run_dir)
         run_dir.mkdir(parents=True)
-    log_file = _collect_logs(run_dir, assignment_dir / log_name)
-    finished = {outcome.student for outcome in outcomes}
-    summary = RunSummary(assignment, outcomes, unchanged, 0.0, jobs, shard, log_file)
-    summary.interrupted = [s for s in due if s not in finished]
-    if shard:
-        summary.seconds = time.monotonic() - started
-        if summary.interrupted:
-            return summary  # no manifest: the merge must not take a half-graded shard
-        _write_json(
-            run_dir / _MANIFEST,
-            {
-                "assignment": assignment,
-                "shard": list(shard),
-                "salt": hashlib.sha256(salt.encode()).hexdigest(),
-                "jobs": jobs,
-                "seconds": summary.seconds,
-                "unchanged": unchanged,
-                "outcomes": [asdict(o) for o in outcomes],
-            },
-        )
-    else:
-        _merge_run(course, assignment, run_dir, outcomes, work_dir)
-        if not keep_work:
+        merging = None if shard else _Merge(course, assignment, work_dir)
+
+        def finished(outcome: StudentOutcome) -> None:
+            outcome.fingerprint = fingerprints.get(outcome.student, "")
+            if merging is not None:  # merged at once; a shard's wait for `merge`
+                merging.add(outcome, run_dir)
+
+        try:
+            outcomes = grade_students(
+                course,
+                assignment,
+                due,
+                run_dir,
+                jobs=jobs,
+                nbgrader_args=nbgrader_args,
+                student_timeout=student_timeout,
+                progress=progress,
+                on_outcome=finished,
+            )
+        finally:
+            if merging is not None:
+                merging.close()
+        log_name = f"shard-{_shard_name(shard)}.log" if shard else "grading.log"
+        log_file = _collect_logs(run_dir, work_dir / assignment / log_name)
+        unchanged = [s for s in fingerprints if s not in set(due)]
+        summary = RunSummary(assignment, outcomes, unchanged, 0.0, jobs, shard, log_file)
+        summary.interrupted = sorted(set(due) - {o.student for o in outcomes})
+        if shard and not summary.interrupted:  # the merge must not take a half-graded shard
+            manifest = {"salt": salt, "environment": _environment_salt(), "started": began}
+            _write_json(run_dir / _MANIFEST, {**manifest, **asdict(summary), "log_file": None})
+        if not shard and not keep_work:
             _remove_tree(run_dir)
-        summary.seconds = time.monotonic() - started
+    summary.seconds = time.monotonic() - started
     return summary
 
 
-def merge(
-    course_root: Path,
-    assignment: str,
-    *,
-    shards: int | None = None,
-    work_dir: Path | None = None,
-    nbgrader_args: Sequence[str] = (),
-    keep_work: bool = False,
-) -> RunSummary:
-    """Merge the results of ``grade(..., shard=(i, n))`` runs into the course gradebook.
-
-    Parameters
-    ----------
-    course_root : pathlib.Path
-        The course folder.
-    assignment : str
-        The nbgrader assignment id.
-    shards : int, optional
-        The n of the ``i/n`` shards; when given, all n must have finished, or nothing is
-        merged. Without it, every finished shard found is merged.
-    work_dir : pathlib.Path, optional
-        The work folder the shards used.
-    nbgrader_args : sequence of str
-        The extra nbgrader options the shards were graded with.
-    keep_work : bool
-        Keep the shard folders after merging.
-
-    Returns
-    -------
-    RunSummary
-        All shards' outcomes together; ``seconds`` is the slowest shard's wall time.
-    """
-    course = _open_course(course_root, assignment, nbgrader_args)
-    work_dir = Path(work_dir) if work_dir else course.default_work_dir()
-    salt = hashlib.sha256(_assignment_salt(course, assignment, nbgrader_args).encode())
+def _finished_shards(
+    work_dir: Path, assignment: str, shards: int | None
+) -> dict[tuple[int, int], tuple[Path, dict[str, Any]]]:
     finished: dict[tuple[int, int], tuple[Path, dict[str, Any]]] = {}
     for manifest in sorted((work_dir / assignment / "shards").glob(f"*/{_MANIFEST}")):
         data = json.loads(manifest.read_text())
@@ -1286,24 +1306,62 @@ def merge(
         finished = {key: value for key, value in finished.items() if key[1] == shards}
     if not finished:
         raise GradingError(f"no finished shards of {assignment!r} in {work_dir}")
-    for (index, count), (_, data) in sorted(finished.items()):
-        if data["salt"] != salt.hexdigest():
-            raise GradingError(
-                f"shard {index}/{count} was graded against another version of the assignment, "
-                "of nbgrader_config.py or of the grading code; grade it again. Nothing was merged."
-            )
-    outcomes: list[StudentOutcome] = []
-    unchanged: list[str] = []
-    for run_dir, data in (finished[key] for key in sorted(finished)):
-        shard_outcomes = [StudentOutcome(**o) for o in data["outcomes"]]
-        _merge_run(course, assignment, run_dir, shard_outcomes, work_dir)
-        outcomes.extend(shard_outcomes)
-        unchanged.extend(data["unchanged"])
+    return finished
+
+
+def merge(
+    course_root: Path,
+    assignment: str,
+    *,
+    shards: int | None = None,
+    work_dir: Path | None = None,
+    nbgrader_args: Sequence[str] = (),
+    keep_work: bool = False,
+) -> RunSummary:
+    """Merge the results of ``grade(..., shard=(i, n))`` runs into the course gradebook.
+
+    With ``shards`` (the n of ``i/n``), all n must have finished, or nothing is merged;
+    without, every finished shard found is merged. ``work_dir`` and ``nbgrader_args``
+    must be those the shards were graded with; ``keep_work`` keeps their folders. The
+    summary's ``seconds`` is the wall time from the first shard's start to the end of
+    the merge.
+    """
+    course = _open_course(course_root, assignment, nbgrader_args)
+    work_dir = Path(work_dir) if work_dir else course.default_work_dir()
+    with contextlib.ExitStack() as locks:
+        locks.enter_context(run_lock(course.lock_path(), "a grading run of this course"))
+        finished = _finished_shards(work_dir, assignment, shards)
+        for (index, count), (run_dir, _) in sorted(finished.items()):
+            locks.enter_context(run_lock(run_dir.with_suffix(".lock"), f"shard {index}/{count}"))
+        salt = _assignment_salt(course, assignment, nbgrader_args)
+        environments = {data.get("environment") for _, data in finished.values()}
+        for (index, count), (_, data) in sorted(finished.items()):
+            if data.get("salt") != salt or len(environments) > 1:
+                raise GradingError(
+                    f"shard {index}/{count} was graded against another version of the "
+                    "assignment, of nbgrader_config.py, of the grading code or of the "
+                    "SOFTSIGN_* settings; grade it again. Nothing was merged."
+                )
+        outcomes: list[StudentOutcome] = []
+        unchanged: list[str] = []
+        merging = _Merge(course, assignment, work_dir)
+        try:
+            for run_dir, data in (finished[key] for key in sorted(finished)):
+                for item in data["outcomes"]:
+                    outcome = StudentOutcome(**item)
+                    merging.add(outcome, run_dir)
+                    outcomes.append(outcome)
+                unchanged.extend(data["unchanged"])
+        finally:
+            merging.close()
         if not keep_work:
-            _remove_tree(run_dir)
-    seconds = max(data["seconds"] for _, data in finished.values())
+            for run_dir, _ in finished.values():
+                _remove_tree(run_dir)
+    began = min(data["started"] for _, data in finished.values())
     jobs = sum(data["jobs"] for _, data in finished.values())
-    return RunSummary(assignment, outcomes, sorted(unchanged), seconds, jobs)
+    summary = RunSummary(assignment, outcomes, sorted(unchanged), time.time() - began, jobs)
+    summary.merged_shards = len(finished)
+    return summary
 
 
 # --------------------------------------------------------------------------- command line
@@ -1324,7 +1382,7 @@ def _positive_int(text: str) -> int:
 
 
 def _common_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("assignment", help="the nbgrader assignment id, e.g. softsign")
+    parser.add_argument("assignment", help="the nbgrader assignment id")
     parser.add_argument(
         "--course-root",
         type=Path,
@@ -1335,12 +1393,19 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
         "--work-dir",
         type=Path,
         default=None,
-        help=f"scratch, shard and fingerprint folder (default: autograded/{WORK_FOLDER})",
+        help=f"run, shard and fingerprint folder (default: autograded/{WORK_FOLDER})",
     )
     parser.add_argument(
-        "--keep-work", action="store_true", help="keep scratch courses and logs after merging"
+        "--keep-work", action="store_true", help="keep the workers' gradebooks and logs"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+_EXIT_STATUS = (
+    "Exit status: 0 all graded, 1 some students failed (listed under Failed:), 2 nothing "
+    "could be graded (usage, configuration, or another run of the course in progress), "
+    "130 interrupted."
+)
 
 
 def _grade_parser() -> argparse.ArgumentParser:
@@ -1354,16 +1419,22 @@ def _grade_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "Options of the form --Class.trait=value (e.g. --Execute.timeout=30) are passed "
-            "to nbgrader. Exit status: 0 all graded, 1 some submissions failed, 2 nothing "
-            "could be graded."
+            f"to nbgrader. {_EXIT_STATUS}"
         ),
     )
     _common_options(parser)
     parser.add_argument(
-        "-j", "--jobs", type=_positive_int, default=None, help="worker processes (default: cores)"
+        "-j",
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        help="worker processes (default: cores)",
     )
     parser.add_argument(
-        "-f", "--force", action="store_true", help="grade every submission, changed or not"
+        "-f",
+        "--force",
+        action="store_true",
+        help="grade every submission, changed or not",
     )
     parser.add_argument(
         "--shard",
@@ -1388,8 +1459,9 @@ def _grade_parser() -> argparse.ArgumentParser:
 def _merge_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="softsign-grade merge",
-        description="Merge the gradebooks of `softsign-grade ASSIGNMENT --shard I/N` runs "
+        description="Merge the results of `softsign-grade ASSIGNMENT --shard I/N` runs "
         "into the course gradebook.",
+        epilog=_EXIT_STATUS,
     )
     _common_options(parser)
     parser.add_argument(
@@ -1412,17 +1484,6 @@ def _split_nbgrader_options(
     return args, extra
 
 
-def _worker_command(argv: list[str]) -> int:
-    split = argv.index("--") if "--" in argv else len(argv)
-    own, nbgrader_args = argv[:split], argv[split + 1 :]
-    parser = argparse.ArgumentParser(prog="softsign-grade _worker")
-    parser.add_argument("assignment")
-    parser.add_argument("--workspace", type=Path, required=True)
-    parser.add_argument("--course-root", type=Path, required=True)
-    args = parser.parse_args(own)
-    return _worker_main(args.assignment, args.workspace, args.course_root, nbgrader_args)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``softsign-grade`` command.
 
@@ -1434,11 +1495,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 when every submission was graded, 1 when some failed, 2 when nothing could be.
+        0 when every submission was graded, 1 when some failed, 2 when nothing could be,
+        130 when interrupted.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["_worker"]:
-        return _worker_command(argv[1:])
     if argv[:1] == ["report"]:
         from source_lib.instructor.report import main as report_main
 

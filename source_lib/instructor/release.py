@@ -15,6 +15,7 @@ of nbgrader's ``ClearOutput`` in ``nbgrader generate_assignment`` only
 
 from __future__ import annotations
 
+import argparse
 import ast
 import re
 import shutil
@@ -116,8 +117,8 @@ def release_preprocessors() -> list[type]:
     return [ReleaseOutputs if step is ClearOutput else step for step in steps]
 
 
-def generate_student_notebooks(dest: Path) -> list[Path]:
-    """Generate the student version of every instructor notebook into ``dest``.
+def generate_student_notebooks(dest: Path, assignment: str = ASSIGNMENT) -> list[Path]:
+    """Generate the student version of every instructor notebook of ``assignment`` into ``dest``.
 
     nbgrader runs in a scratch copy of the course, so no gradebook is left
     behind. Returns the paths of the generated notebooks.
@@ -125,8 +126,8 @@ def generate_student_notebooks(dest: Path) -> list[Path]:
     dest = Path(dest)
     with tempfile.TemporaryDirectory(prefix="softsign-release-") as scratch:
         course = make_course(Path(scratch) / "course", release=False)
-        run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], course)
-        released = course / "notebooks" / ASSIGNMENT
+        run_nbgrader(["generate_assignment", assignment, "--force"], course)
+        released = course / "notebooks" / assignment
         dest.mkdir(parents=True, exist_ok=True)
         written = []
         for notebook in sorted(released.glob("*.ipynb")):
@@ -136,12 +137,19 @@ def generate_student_notebooks(dest: Path) -> list[Path]:
     return written
 
 
-def main() -> int:
-    """Rewrite ``notebooks/softsign`` from ``solutions/softsign``."""
-    dest = REPO_ROOT / "notebooks" / ASSIGNMENT
+def main(argv: list[str] | None = None) -> int:
+    """Rewrite ``notebooks/ASSIGNMENT`` from ``solutions/ASSIGNMENT``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "assignment", nargs="?", default=ASSIGNMENT, help=f"the assignment (default {ASSIGNMENT})"
+    )
+    args = parser.parse_args(argv)
+    if not any((REPO_ROOT / "solutions" / args.assignment).glob("*.ipynb")):
+        parser.error(f"solutions/{args.assignment}/ holds no notebooks")
+    dest = REPO_ROOT / "notebooks" / args.assignment
     for stale in dest.glob("*.ipynb"):
         stale.unlink()
-    written = generate_student_notebooks(dest)
+    written = generate_student_notebooks(dest, args.assignment)
     for path in written:
         print(f"wrote {path.relative_to(REPO_ROOT)}")
     return 0

@@ -1,15 +1,19 @@
 """The class report: what the class got wrong, at a glance.
 
-``softsign-grade report softsign`` (or ``make report``) reads the course's
-gradebook through nbgrader's API and the judge's diagnosis of every graded
-cell from the autograded notebooks, and writes
+``softsign-grade report ASSIGNMENT`` (or ``make report ASSIGNMENT=week1``) reads
+the course's gradebook through nbgrader's API and the judge's diagnosis of every
+graded cell from the autograded notebooks, and writes
 
-* ``reports/softsign.html``: one self-contained page (figures embedded as PNG
+* ``reports/ASSIGNMENT.html``: one self-contained page (figures embedded as PNG
   images with alt text, inline CSS, no script from anywhere; a few lines of
   inline script only make the student table sortable by clicking a heading).
   It opens from a file or an LMS attachment and reads on a phone;
-* ``reports/softsign_students.csv``, ``softsign_exercises.csv`` and
-  ``softsign_mistakes.csv``: the same tables, for a spreadsheet.
+* ``reports/ASSIGNMENT_students.csv``, ``ASSIGNMENT_exercises.csv`` and
+  ``ASSIGNMENT_mistakes.csv``: the same tables, for a spreadsheet.
+
+A written answer (a markdown cell graded by hand) is an exercise of its own,
+named by its grade_id; until a grader scores it in formgrader it counts 0 and
+is listed as "awaiting a manual grade", not as a mistake.
 
 What it shows
 -------------
@@ -94,6 +98,7 @@ class _Cell:
     name: str
     max_score: float
     exercise: str
+    written: bool = False  # a written answer (markdown), graded by hand
 
 
 @dataclass
@@ -105,7 +110,9 @@ class Finding:
     problem, e.g. "wrong value"), ``"not_attempted"``, ``"no_verdict"`` (the
     judge could not decide: ``text`` says why) or ``"no_record"`` (points
     lost, but no diagnosis recorded: a notebook missing, not valid, or graded
-    before diagnoses were recorded).
+    before diagnoses were recorded). A written answer, graded by hand, is
+    ``"waiting"`` (it needs a manual grade in formgrader) or ``"manual"`` (a
+    grader gave it less than full points).
     """
 
     kind: str
@@ -136,7 +143,9 @@ class ExerciseSummary:
     not_attempted: list[str]
     mistakes: list[Finding]  # ranked
     unnamed: list[Finding]
-    other: list[Finding]  # no verdict, no record
+    other: list[Finding]  # no verdict, no record, waiting for or given a manual grade
+    waiting: list[str] = field(default_factory=list)  # students whose answer needs a manual grade
+    written: bool = False  # a written answer, graded by hand (no diagnoses)
 
     @property
     def mean_share(self) -> float:
@@ -177,6 +186,11 @@ class ClassReport:
         return {row.student: row.total for row in self.students}
 
     @property
+    def awaiting_manual_grade(self) -> int:
+        """How many written answers still need a manual grade (scored 0 until then)."""
+        return sum(len(exercise.waiting) for exercise in self.exercises)
+
+    @property
     def has_diagnoses(self) -> bool:
         """Whether any notebook carries the judge's diagnoses."""
         return self.diagnosed_notebooks > 0
@@ -201,9 +215,9 @@ class ClassReport:
 
 
 def _exercise_of(source: str, name: str) -> str:
-    from source_lib.grading.judge import _calls_or_none
+    from source_lib.grading.judge import check_calls
 
-    calls = _calls_or_none(source or "")
+    calls = check_calls(source or "")
     return calls[0].target if calls else name
 
 
@@ -224,7 +238,13 @@ def _release_order(root: Path, release: str, assignment: str) -> dict[tuple[str,
 
 def _read_gradebook(
     db_url: str, course_id: str, assignment: str
-) -> tuple[list[_Cell], list[str], dict[str, dict[tuple[str, str], float]], dict[str, float]]:
+) -> tuple[
+    list[_Cell],
+    list[str],
+    dict[str, dict[tuple[str, str], float]],
+    dict[str, float],
+    dict[str, set[tuple[str, str]]],
+]:
     from nbgrader.api import (
         Assignment,
         BaseCell,
@@ -252,6 +272,7 @@ def _read_gradebook(
                 cell.name,
                 float(cell.max_score or 0.0),
                 _exercise_of(sources.get((notebook.name, cell.name), ""), cell.name),
+                written=cell in notebook.grade_cells and cell.cell_type == "markdown",
             )
             for notebook in sorted(record.notebooks, key=lambda n: n.name)
             for cell in [*notebook.grade_cells, *notebook.task_cells]
@@ -259,7 +280,11 @@ def _read_gradebook(
         students = sorted(student.id for student in gradebook.students)
         query = (
             gradebook.db.query(
-                SubmittedAssignment.student_id, Notebook.name, BaseCell.name, Grade.score
+                SubmittedAssignment.student_id,
+                Notebook.name,
+                BaseCell.name,
+                Grade.score,
+                Grade.needs_manual_grade,
             )
             .select_from(Grade)
             .join(SubmittedNotebook, Grade.notebook_id == SubmittedNotebook.id)
@@ -270,8 +295,12 @@ def _read_gradebook(
             .filter(Assignment.name == assignment)
         )
         scores: dict[str, dict[tuple[str, str], float]] = defaultdict(dict)
-        for student, notebook, cell, score in query:
+        written = {(cell.notebook, cell.name) for cell in cells if cell.written}
+        waiting: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        for student, notebook, cell, score, manual in query:
             scores[student][(notebook, cell)] = float(score or 0.0)
+            if manual and (notebook, cell) in written:
+                waiting[student].add((notebook, cell))
         penalties = {
             student: float(penalty or 0.0)
             for student, penalty in gradebook.db.query(
@@ -280,7 +309,7 @@ def _read_gradebook(
             .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
             .filter(Assignment.name == assignment)
         }
-    return cells, students, dict(scores), penalties
+    return cells, students, dict(scores), penalties, dict(waiting)
 
 
 def _read_diagnoses(path: Path) -> dict[str, dict[str, Any]] | None:
@@ -354,14 +383,18 @@ def summarise(
     penalties: dict[str, float],
     diagnoses: dict[str, dict[str, dict[str, dict[str, Any]] | None]],
     invalid: Collection[tuple[str, str]] = (),
+    waiting: dict[str, set[tuple[str, str]]] | None = None,
 ) -> ClassReport:
     """Compute the report from the gradebook's scores and the judge's diagnoses.
 
     ``diagnoses`` is ``{student: {notebook: {grade_id: diagnosis} or None}}``,
     None for a notebook without an autograded file. ``invalid`` holds the
     ``(student, notebook)`` pairs whose submitted file was not a valid
-    notebook (graded as the unanswered release copy).
+    notebook (graded as the unanswered release copy). ``waiting`` holds, per
+    student, the ``(notebook, grade_id)`` of written answers that still need
+    a manual grade.
     """
+    waiting = waiting or {}
     exercises: dict[str, list[_Cell]] = {}
     for cell in cells:
         exercises.setdefault(cell.exercise, []).append(cell)
@@ -373,7 +406,7 @@ def summarise(
         top = sum(cell.max_score for cell in group)
         points: dict[str, float] = {}
         findings: dict[tuple[str, str], Finding] = {}
-        full, partial, zero, not_attempted = [], [], [], []
+        full, partial, zero, not_attempted, awaiting = [], [], [], [], []
         for student in students:
             got = scores.get(student, {})
             earned = sum(got.get((cell.notebook, cell.name), 0.0) for cell in group)
@@ -400,6 +433,18 @@ def summarise(
                         kind, text, record = "no_record", "notebook not valid JSON", None
                     elif notebook is None:
                         text = "notebook not submitted"
+                    elif (cell.notebook, cell.name) in waiting.get(student, set()):
+                        kind, text = "waiting", "awaiting a manual grade"
+                        if student not in awaiting:
+                            awaiting.append(student)
+                    elif cell.written and (cell.notebook, cell.name) in got:
+                        # nbgrader scores an unchanged answer 0 and flags no manual grade
+                        unchanged = got[(cell.notebook, cell.name)] == 0.0
+                        kind, text = (
+                            ("not_attempted", "not attempted")
+                            if unchanged
+                            else ("manual", "graded by hand")
+                        )
                 reasons.append((kind, text))
                 key = (kind, _key(text))
                 finding = findings.get(key)
@@ -436,7 +481,11 @@ def summarise(
                 not_attempted=not_attempted,
                 mistakes=[f for f in ranked if f.kind == "mistake"],
                 unnamed=[f for f in ranked if f.kind == "unnamed"],
-                other=[f for f in ranked if f.kind in ("no_verdict", "no_record")],
+                other=[
+                    f for f in ranked if f.kind in ("no_verdict", "no_record", "waiting", "manual")
+                ],
+                waiting=awaiting,
+                written=all(cell.written for cell in group),
             )
         )
     rows = []
@@ -461,10 +510,10 @@ def summarise(
     for student in students:
         if student not in scores:
             continue
-        for notebook in notebooks:
-            found = diagnoses.get(student, {}).get(notebook)
+        for notebook_name in notebooks:
+            found = diagnoses.get(student, {}).get(notebook_name)
             if found is None:
-                lost.append((student, notebook))
+                lost.append((student, notebook_name))
                 continue
             graded += 1
             diagnosed += bool(found)
@@ -502,7 +551,7 @@ def load_report(
         raise ReportError(str(error)) from None
     if not course.db_path.exists():
         raise ReportError(f"no gradebook at {course.db_path}: grade the assignment first")
-    cells, students, scores, penalties = _read_gradebook(
+    cells, students, scores, penalties, waiting = _read_gradebook(
         course.db_url, course.course_id, assignment
     )
     order = _release_order(course.root, course.release_directory, assignment)
@@ -529,7 +578,7 @@ def load_report(
             course.path(course.submitted_directory, student, assignment) / f"{notebook}.ipynb"
         )
     }
-    report = summarise(assignment, cells, students, scores, penalties, diagnoses, invalid)
+    report = summarise(assignment, cells, students, scores, penalties, diagnoses, invalid, waiting)
     report.seconds = time.perf_counter() - start
     return report
 
@@ -585,7 +634,7 @@ def _revisit(report: ClassReport, count: int) -> list[str]:
         for exercise in report.ranked_exercises():
             if len(chosen) >= count or exercise.mean_share >= 1.0:
                 break
-            if exercise.name in named:
+            if exercise.name in named or exercise.waiting:
                 continue
             chosen.append(
                 f"{exercise.name}: the class earned {100 * exercise.mean_share:.0f}% of its "
@@ -604,6 +653,11 @@ def _paragraph(report: ClassReport) -> str:
     whole = len(report.students)
     if not whole:
         return "The gradebook holds no students yet."
+    if not items and report.awaiting_manual_grade:
+        return (
+            f"Nothing to revisit yet: {report.awaiting_manual_grade} written answers still "
+            "await a manual grade in formgrader, and count 0 in the totals until then."
+        )
     if not items:
         return f"All {whole} students earned every point: nothing to revisit."
     ordinals = ["First", "Second", "Third", "Fourth", "Fifth"]
@@ -614,7 +668,13 @@ def _paragraph(report: ClassReport) -> str:
     intro = f"The {numbers.get(len(items), f'{len(items)} things')} most worth revisiting in class"
     if not report.has_diagnoses:
         intro += " (from the scores alone, since no diagnoses were recorded)"
-    return f"{intro}: " + " ".join(sentences)
+    paragraph = f"{intro}: " + " ".join(sentences)
+    if report.awaiting_manual_grade:
+        paragraph += (
+            f" {report.awaiting_manual_grade} written answers still await a manual grade in "
+            "formgrader; until then they count 0 in the totals."
+        )
+    return paragraph
 
 
 # --------------------------------------------------------------------------- figures
@@ -658,7 +718,9 @@ def _points_figure(exercise: ExerciseSummary) -> tuple[str, str]:
     axes.set_xlabel(f"points earned (of {exercise.max_score:g})")
     axes.set_ylabel("students")
     axes.set_title(exercise.name, fontsize=10)
-    axes.yaxis.get_major_locator().set_params(integer=True)
+    from matplotlib.ticker import MaxNLocator
+
+    axes.yaxis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10], integer=True))
     axes.spines[["top", "right"]].set_visible(False)
     parts = ", ".join(
         f"{counts.get(value, 0)} with {value:g} points" for value in values if counts.get(value)
@@ -686,7 +748,9 @@ def _totals_figure(report: ClassReport) -> tuple[str, str]:
     )
     axes.set_xlabel(f"total points (of {top:g})")
     axes.set_ylabel("students")
-    axes.yaxis.get_major_locator().set_params(integer=True)
+    from matplotlib.ticker import MaxNLocator
+
+    axes.yaxis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10], integer=True))
     axes.spines[["top", "right"]].set_visible(False)
     median = sorted(totals)[len(totals) // 2] if totals else 0.0
     alt = (

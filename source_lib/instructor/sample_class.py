@@ -25,10 +25,11 @@ Each sample student is one small TOML file in ``tests/submissions/``::
     "03_quotient_rule_derivation/test_softsign_derivative_values" = 2
 
 :func:`build_sample_class` writes every student's submission from the *current*
-student notebooks (the release, ``notebooks/softsign``), so the sample class
+student notebooks (the release, ``notebooks/ASSIGNMENT``), so the sample class
 never drifts from the notebooks: a ``"solved"`` student starts from the
 release with every solution cell filled in from the instructor notebook
-(``solutions/softsign``, solution markers removed), then the cells named in
+(``solutions/ASSIGNMENT``, solution markers removed; a written answer, a
+markdown cell graded by hand, gets the model answer), then the cells named in
 ``[solutions]`` are replaced and the ``[actions]`` applied. A ``"released"``
 student submits the release untouched. Notebooks without test cells carry no
 points; to keep the class quick to grade, only students with
@@ -43,6 +44,13 @@ A cell is expected to earn its full points unless one of its exercises is in
 student is ``"released"``; then it is expected to earn 0. ``[scores]``
 overrides single cells. An exercise added to the notebooks later is thus
 covered for every student without touching the files.
+
+Written answers (markdown cells with nbgrader ``grade`` and ``solution``) earn
+no automatic points: nbgrader scores an unchanged one 0 and flags a changed
+one for a manual grade. :func:`written_cells` lists them and
+:func:`expected_manual_grades` says which of a student's answers must be
+flagged (those of a ``"solved"`` student in a notebook that was submitted and
+readable).
 """
 
 from __future__ import annotations
@@ -64,11 +72,13 @@ __all__ = [
     "GradedCell",
     "SampleStudent",
     "build_sample_class",
+    "expected_manual_grades",
     "expected_scores",
     "graded_cells",
     "graded_functions",
     "load_students",
     "score_key",
+    "written_cells",
 ]
 
 #: Where the sample students' TOML files live.
@@ -181,6 +191,11 @@ def _is_test(cell: nbformat.NotebookNode) -> bool:
     return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
+def _is_written(cell: nbformat.NotebookNode) -> bool:
+    meta = _nbgrader(cell)
+    return cell.cell_type == "markdown" and bool(meta.get("grade")) and bool(meta.get("solution"))
+
+
 def _notebooks(folder: Path) -> dict[str, nbformat.NotebookNode]:
     return {path.stem: nbformat.read(path, as_version=4) for path in sorted(folder.glob("*.ipynb"))}
 
@@ -215,6 +230,35 @@ def graded_cells(notebooks: Path, functions: dict[str, str]) -> list[GradedCell]
     return cells
 
 
+def written_cells(notebooks: Path) -> list[GradedCell]:
+    """Return the written answers (markdown cells graded by hand) in ``notebooks``, in order."""
+    return [
+        GradedCell(
+            notebook=name,
+            grade_id=_nbgrader(cell)["grade_id"],
+            points=float(_nbgrader(cell).get("points", 0)),
+            exercises=frozenset(),
+        )
+        for name, notebook in _notebooks(notebooks).items()
+        for cell in notebook.cells
+        if _is_written(cell)
+    ]
+
+
+def expected_manual_grades(student: SampleStudent, cells: list[GradedCell]) -> set[str]:
+    """Return the keys of the written answers of ``student`` that nbgrader must flag.
+
+    A ``"solved"`` student writes the model answer into every written cell, so
+    each needs a manual grade; the ``"released"`` student's cells are unchanged
+    and score 0 automatically. A notebook that is missing or unreadable (graded
+    as the release copy) has no answer to grade.
+    """
+    if student.base != "solved":
+        return set()
+    lost = set(student.invalid_json) | set(student.missing)
+    return {cell.key for cell in cells if cell.notebook not in lost}
+
+
 def expected_scores(student: SampleStudent, cells: list[GradedCell]) -> dict[str, float]:
     """Return ``{"notebook/grade_id": points}`` that ``student`` must get for each test cell.
 
@@ -237,7 +281,10 @@ def expected_scores(student: SampleStudent, cells: list[GradedCell]) -> dict[str
             and not (cell.exercises & no_credit)
         )
         expected[cell.key] = cell.points if earns else 0.0
+    notebooks = {cell.notebook for cell in cells}
     for key, points in student.scores.items():
+        if key.split("/")[0] not in notebooks:
+            continue  # a notebook of another assignment
         if key not in expected:
             raise ValueError(f"{student.student_id}: [scores] names unknown test cell {key!r}")
         expected[key] = points
@@ -263,6 +310,12 @@ def _submission(
         for cell in notebook.cells:
             if _is_solution(cell) and cell.get("id") in instructor_solutions:
                 cell.source = _solved_source(instructor_solutions[cell.id])
+        instructor_answers = {
+            cell.id: cell for cell in instructor.cells if _is_written(cell) and "id" in cell
+        }
+        for cell in notebook.cells:
+            if _is_written(cell) and cell.get("id") in instructor_answers:
+                cell.source = _solved_source(instructor_answers[cell.id]).strip("\n")
     for function, source in student.solutions.items():
         if functions.get(function) != name:
             continue
@@ -288,13 +341,17 @@ def _submission(
     return notebook
 
 
-def _course_folder(course_root: Path, folder: str) -> Path:
-    local = Path(course_root) / folder / ASSIGNMENT
-    return local if any(local.glob("*.ipynb")) else REPO_ROOT / folder / ASSIGNMENT
+def _course_folder(course_root: Path, folder: str, assignment: str) -> Path:
+    local = Path(course_root) / folder / assignment
+    if any(local.glob("*.ipynb")):
+        return local
+    if (REPO_ROOT / folder / assignment).is_dir():
+        return REPO_ROOT / folder / assignment
+    raise FileNotFoundError(f"no notebooks in {local}: release assignment {assignment!r} first")
 
 
 def build_sample_class(
-    course_root: Path, students: list[str] | None = None
+    course_root: Path, students: list[str] | None = None, *, assignment: str = ASSIGNMENT
 ) -> dict[str, dict[str, float]]:
     """Write the sample class into ``course_root/submitted`` and return its expected scores.
 
@@ -302,10 +359,14 @@ def build_sample_class(
     ----------
     course_root : Path
         An nbgrader course directory (for example made by
-        :func:`source_lib.instructor.course.make_course`). Its ``notebooks/softsign`` and
-        ``solutions/softsign`` are used when present, else the repository's.
+        :func:`source_lib.instructor.course.make_course`). Its ``notebooks/ASSIGNMENT`` and
+        ``solutions/ASSIGNMENT`` are used when present, else the repository's.
     students : list of str, optional
         Student ids (file stems in ``tests/submissions``) to build; default all.
+    assignment : str
+        The nbgrader assignment (default :data:`~source_lib.instructor.course.ASSIGNMENT`).
+        A student's solutions, actions and scores that name no notebook of this
+        assignment are ignored.
 
     Returns
     -------
@@ -316,8 +377,8 @@ def build_sample_class(
         ``grade_id`` the cell's nbgrader grade_id.
     """
     course_root = Path(course_root)
-    release = _course_folder(course_root, "notebooks")
-    solutions = _course_folder(course_root, "solutions")
+    release = _course_folder(course_root, "notebooks", assignment)
+    solutions = _course_folder(course_root, "solutions", assignment)
     functions = graded_functions(solutions)
     cells = graded_cells(release, functions)
     released = _notebooks(release)
@@ -331,7 +392,7 @@ def build_sample_class(
     expected = {}
     for student_id in chosen:
         student = everyone[student_id]
-        folder = course_root / "submitted" / student_id / ASSIGNMENT
+        folder = course_root / "submitted" / student_id / assignment
         folder.mkdir(parents=True, exist_ok=True)
         for name, notebook in released.items():
             path = folder / f"{name}.ipynb"
@@ -354,8 +415,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("course_root", type=Path, help="an nbgrader course directory")
     parser.add_argument("students", nargs="*", help="student ids (default: all)")
+    parser.add_argument(
+        "--assignment", default=ASSIGNMENT, help=f"the nbgrader assignment (default {ASSIGNMENT})"
+    )
     args = parser.parse_args(argv)
-    expected = build_sample_class(args.course_root, args.students or None)
+    expected = build_sample_class(
+        args.course_root, args.students or None, assignment=args.assignment
+    )
     for student_id, scores in expected.items():
         print(f"{student_id:32} {sum(scores.values()):6.1f}")
     return 0

@@ -1,0 +1,565 @@
+"""The words a student reads when a check fails: why did this cell score 0?
+
+A failure message is short and always has the same shape::
+
+    softsign: wrong value
+      input:    x = -3.0
+      expected: -0.75
+      got:      1.5
+      hint:     right for x >= 0 but wrong for negative x: is the absolute value
+                missing from the denominator?
+
+The first line names the function and the problem, the fields below say
+what it was given, what it should have returned and what it did return
+(:func:`failure_message`), each wrapped to :data:`MESSAGE_WIDTH`
+(:func:`field`), values rendered by :func:`format_value`. While a hidden
+group runs, the input is only described (:func:`hidden_description`), and
+neither the expected nor the returned value is shown, so hidden cases stay
+hidden.
+
+The hint comes from one of these, first match wins:
+
+* what went wrong when the function was called (:func:`outcome_problem`: not
+  defined, not implemented, too slow, an exception, for which
+  :func:`hint_for_exception` knows the usual causes: a ``math`` function
+  given an array, ``if x < 0`` on an array, a Python loop over a scalar...);
+* the shape, the dtype, or a modified input (:func:`shape_hint`,
+  :func:`integer_hint`, :func:`read_only_hint`);
+* a model of a common wrong answer (:class:`Mistake`, matched by
+  :func:`matching_mistake`), or a rule on where the wrong values lie (only at
+  0, only for negative inputs, nan: :func:`elementwise_hint`).
+
+The judge (:mod:`source_lib.grading.judge`) reads these messages back into a
+diagnosis by their :data:`FIELDS`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+import re
+import textwrap
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from source_lib.grading.arithmetic import asarray, close, equal, isnan, ndarray, quiet
+from source_lib.grading.collector import Outcome
+
+__all__ = [
+    "FIELDS",
+    "INDENT",
+    "MESSAGE_WIDTH",
+    "Mistake",
+    "elementwise_hint",
+    "example",
+    "failure_message",
+    "field",
+    "format_inputs",
+    "format_value",
+    "hidden_cases",
+    "hidden_description",
+    "hint_for_exception",
+    "in_hidden_group",
+    "integer_hint",
+    "internal_error_message",
+    "loop_hint",
+    "matching_mistake",
+    "model_rtol",
+    "modified_input_message",
+    "outcome_problem",
+    "read_only_hint",
+    "shape_hint",
+    "shorten",
+    "with_hint",
+]
+
+#: The width of a failure message: ``nbgrader validate`` and narrow notebook
+#: columns cut longer lines off.
+MESSAGE_WIDTH = 79
+
+#: The indent of a field's continuation lines (under the text of ``"  hint:     "``).
+INDENT = " " * 12
+
+#: The labels that start the fields of a failure message, and the judge's name of each.
+FIELDS = {
+    "input:": "input",
+    "expected:": "expected",
+    "got:": "got",
+    "hint:": "hint",
+    "first wrong element:": "element",
+}
+
+_CODE_SPAN = re.compile(r"`[^`]*`")
+_KEEP = "\x00"  # a space that wrapping keeps
+
+#: True while a check runs its hidden group: messages then describe the
+#: failing input instead of printing it, so hidden cases stay hidden.
+_HIDDEN_GROUP: contextvars.ContextVar[bool] = contextvars.ContextVar("hidden", default=False)
+
+
+@contextlib.contextmanager
+def hidden_cases(hidden: bool) -> Iterator[None]:
+    """Inside the block, messages show hidden cases (``hidden=True``) without their values."""
+    token = _HIDDEN_GROUP.set(hidden)
+    try:
+        yield
+    finally:
+        _HIDDEN_GROUP.reset(token)
+
+
+def in_hidden_group() -> bool:
+    """Whether the running check is running a hidden group."""
+    return _HIDDEN_GROUP.get()
+
+
+# ---------------------------------------------------------------------------
+# Values and fields
+# ---------------------------------------------------------------------------
+
+
+def format_value(value: Any) -> str:
+    """Return a short, readable rendering of ``value`` for a failure message.
+
+    Floats keep 10 significant digits; arrays show their shape, dtype and at
+    most a few elements.
+
+    Examples
+    --------
+    >>> format_value(2 / 3)
+    '0.6666666667'
+    >>> format_value(np.float32(0.5))
+    'np.float32(0.5)'
+    >>> format_value(np.array([1.0, -2.0]))
+    'array([ 1., -2.])'
+    """
+    if value is None:
+        return "None"
+    if isinstance(value, bool | str):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, np.generic):
+        if value.dtype.kind not in "fiub":
+            return repr(value)
+        inner = format_value(value.item())
+        return inner if value.dtype == np.float64 else f"np.{value.dtype.name}({inner})"
+    if isinstance(value, float):
+        return f"{value:.10g}" if math.isfinite(value) and value != int(value) else repr(value)
+    if isinstance(value, ndarray):
+        with np.printoptions(threshold=8, edgeitems=3, precision=10, suppress=False):
+            text = repr(value)
+        if value.ndim == 0:
+            return text
+        if "shape=" in text or (value.ndim == 1 and value.size > 0):
+            return text
+        return f"{text} (shape {value.shape})"
+    text = repr(value)
+    return text if len(text) < 80 else text[:77] + "..."
+
+
+def format_inputs(inputs: Mapping[str, Any]) -> str:
+    """``name = value, ...`` for a message's input field."""
+    return ", ".join(f"{name} = {format_value(value)}" for name, value in inputs.items())
+
+
+def hidden_description(value: Any) -> str:
+    """What a hidden input is, without its values: ``a float32 array of shape (3,)``.
+
+    Examples
+    --------
+    >>> hidden_description(np.zeros(3, dtype=np.float32))
+    'a float32 array of shape (3,)'
+    >>> hidden_description(2.5)
+    'a Python float'
+    """
+    if callable(value):
+        return format_value(value)
+    if isinstance(value, ndarray):
+        kind = f"read-only {value.dtype}" if not value.flags.writeable else str(value.dtype)
+        article = "an" if kind[0] in "aeiou" else "a"
+        return f"{article} {kind} array of shape {value.shape}"
+    if isinstance(value, np.generic):
+        return f"a NumPy {value.dtype} scalar"
+    return f"a Python {type(value).__name__}"
+
+
+def shorten(text: str, limit: int = 160) -> str:
+    """``text`` on one line (whitespace runs become one space), cut to ``limit`` characters.
+
+    Examples
+    --------
+    >>> shorten("a  long\\n message", 10)
+    'a long...'
+    """
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def field(label: str, text: str) -> str:
+    """``label`` and ``text``, wrapped to :data:`MESSAGE_WIDTH` under the text.
+
+    Each line of ``text`` (an array's repr has several) is wrapped on its own,
+    never inside a word, a number or a `code span`.
+    """
+    lines = []
+    for index, line in enumerate(text.splitlines() or [""]):
+        line = _CODE_SPAN.sub(lambda span: span.group(0).replace(" ", _KEEP), line)
+        first = f"  {label:<9} " if index == 0 else INDENT
+        lines += textwrap.wrap(
+            line,
+            MESSAGE_WIDTH,
+            initial_indent=first,
+            subsequent_indent=INDENT,
+            break_long_words=False,
+            break_on_hyphens=False,
+        ) or [first.rstrip()]
+    return "\n".join(lines).replace(_KEEP, " ")
+
+
+def failure_message(
+    name: str,
+    problem: str,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+    expected: Any = None,
+    got: Any = None,
+    hint: str | None = None,
+    show_values: bool = True,
+    element: Mapping[str, Any] | None = None,
+) -> str:
+    """The message of a failed check: ``NAME: PROBLEM``, then input/expected/got/hint.
+
+    In a hidden group the input is described, not shown, and neither value is.
+
+    Examples
+    --------
+    >>> print(failure_message("f", "wrong value", inputs={"x": 1.0}, expected=0.5, got=0.4))
+    f: wrong value
+      input:    x = 1.0
+      expected: 0.5
+      got:      0.4
+    """
+    lines = [f"{name}: {problem}"]
+    if in_hidden_group():
+        if inputs:
+            described = ", ".join(
+                f"{key} = {hidden_description(value)}" for key, value in inputs.items()
+            )
+            lines.append(field("input:", f"a hidden case ({described})"))
+    else:
+        if inputs:
+            lines.append(field("input:", format_inputs(inputs)))
+        if element:
+            lines.append(field("first wrong element:", format_inputs(element)))
+        if show_values:
+            lines.append(field("expected:", format_value(expected)))
+            lines.append(field("got:", format_value(got)))
+    if hint:
+        lines.append(field("hint:", hint))
+    return "\n".join(lines)
+
+
+def with_hint(text: str, hint: str) -> str:
+    """A failure message with its hint (and the hint's wrapped lines) replaced by ``hint``."""
+    lines: list[str] = []
+    in_hint = False
+    for line in text.splitlines():
+        if line.startswith("  hint:"):
+            in_hint = True
+        elif not (in_hint and line.startswith(INDENT)):
+            in_hint = False
+        if not in_hint:
+            lines.append(line)
+    return "\n".join([*lines, field("hint:", hint)])
+
+
+# ---------------------------------------------------------------------------
+# Hints for a call that went wrong
+# ---------------------------------------------------------------------------
+
+_SCALAR_ONLY_MESSAGES = (
+    "only length-1 arrays can be converted",
+    "only 0-dimensional arrays can be converted",
+    "only size-1 arrays can be converted",
+    "must be real number, not",
+    "only integer scalar arrays",
+)
+_SCALAR_ONLY_HINT = (
+    "a scalar-only function (from the math module, or float()/int()) was given "
+    "an array: use the NumPy version (np.abs, np.tanh, np.cosh...), which works "
+    "element-wise"
+)
+_TRUTH_VALUE_HINT = (
+    "`if x < 0:` (or `and`/`or`/max/min) works on one number only: "
+    "use np.where, np.abs or np.sign, which work element-wise"
+)
+
+#: Parts of the messages Python and NumPy give when a loop meets a scalar or
+#: a 0-d array (``for v in x``, ``range(len(x))``, ``x[i]``).
+_LOOP_MESSAGES = (
+    "object is not iterable",
+    "iteration over a 0-d array",
+    "len() of unsized object",
+    "has no len()",
+    "invalid index to scalar variable",
+    "too many indices for array",
+    "object is not subscriptable",
+    "object does not support item assignment",
+)
+
+#: A right answer for each exercise, written as one NumPy expression (hints).
+_EXAMPLES = {
+    "softsign": "x / (1 + np.abs(x))",
+    "abs_derivative": "np.sign(np.asarray(x, dtype=float))",
+    "softsign_derivative": "1 / (1 + np.abs(x)) ** 2",
+    "numerical_derivative": "(f(x + h) - f(x - h)) / (2 * h)",
+    "tanh_derivative": "1 - np.tanh(x) ** 2",
+    "softsign_inverse": "y / (1 - np.abs(y))",
+}
+
+
+def example(name: str) -> str:
+    """A right answer for exercise ``name``, as one NumPy expression."""
+    return _EXAMPLES.get(name, "np.abs(x)")
+
+
+def loop_hint(name: str) -> str:
+    """The hint for a Python loop that met a scalar or a 0-d array."""
+    return (
+        "a Python loop over the input (`for v in x`, `range(len(x))`) fails for "
+        "scalars and 0-d arrays and is slow: write one NumPy expression that "
+        f"works on the whole array at once, e.g. `{example(name)}`"
+    )
+
+
+def read_only_hint(name: str) -> str:
+    """The hint for a function that changed its argument, with that function's own example."""
+    variable = "y" if name == "softsign_inverse" else "x"
+    return (
+        f"{name} changed its argument in place (`{variable} *= ...`, "
+        f"`{variable}[...] = ...`): np.asarray({variable}) does not copy a float "
+        "array, so the caller's array changes too. Compute a new array instead, "
+        f"e.g. `{example(name)}`"
+    )
+
+
+def hint_for_exception(error: str, text: str, name: str = "") -> str | None:
+    """A hint for an exception named ``error`` (its class name) with message ``text``."""
+    if error == "TypeError" and any(part in text for part in _SCALAR_ONLY_MESSAGES):
+        return _SCALAR_ONLY_HINT
+    if "truth value of an array" in text:
+        return _TRUTH_VALUE_HINT
+    if error == "ValueError" and "read-only" in text:
+        return read_only_hint(name)
+    if error in ("TypeError", "IndexError") and any(part in text for part in _LOOP_MESSAGES):
+        return loop_hint(name)
+    if error in ("NameError", "UnboundLocalError"):
+        return "a name is not defined: did you run every cell above, including the Setup cell?"
+    if error == "ZeroDivisionError":
+        return (
+            "a Python number divided by zero (NumPy would give inf and a warning "
+            "instead): start with `x = np.asarray(x, dtype=float)`, or avoid the division"
+        )
+    return None
+
+
+def outcome_problem(outcome: Outcome, name: str, time_limit: float) -> tuple[str, str | None]:
+    """The problem and hint for a call of ``name`` that returned no value."""
+    if outcome.kind == "missing":
+        return (
+            "is not defined",
+            f"run the cell that defines `{name}` (and the Setup cell), then this test",
+        )
+    if outcome.kind == "not_callable":
+        return (
+            f"expected a function, got {outcome.error}",
+            f"did you assign to `{name}` after defining it? Re-run its cell.",
+        )
+    if outcome.kind == "not_implemented":
+        return "not implemented yet", (
+            f"replace `raise NotImplementedError()` in `{name}` with your code, "
+            "run that cell, then run this test again"
+        )
+    if outcome.kind == "timeout":
+        return (
+            f"did not finish within {time_limit:g} seconds",
+            "is there an endless loop? A vectorised NumPy expression needs no loop at all",
+        )
+    if outcome.kind == "exit":
+        return (
+            "called sys.exit() (or exit()/quit())",
+            "a graded function must return its result, not stop Python",
+        )
+    # the first line stays within MESSAGE_WIDTH (it is not wrapped)
+    room = MESSAGE_WIDTH - len(f"{name}: raised {outcome.error}: ")
+    problem = f"raised {outcome.error}: {shorten(outcome.message, max(room, 24))}"
+    return problem, hint_for_exception(outcome.error, outcome.message, name)
+
+
+def internal_error_message(name: str, error: Exception) -> str:
+    """The message when a check itself failed on what the function returned."""
+    return failure_message(
+        name,
+        f"could not be checked ({type(error).__name__}: "
+        f"{shorten(str(error), max(24, 60 - len(name)))})",
+        hint="make sure it returns floats of the input's shape",
+        show_values=False,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Hints for a wrong result
+# ---------------------------------------------------------------------------
+
+
+def shape_hint(expected_shape: tuple[int, ...]) -> str:
+    """The hint for a result of the wrong shape."""
+    if expected_shape == ():
+        return "a scalar input needs a scalar (or 0-d) result"
+    return (
+        "return one value per input element, in an array of the input's "
+        "shape: a loop or list comprehension over x loses the shape, one NumPy "
+        "expression on the whole array keeps it"
+    )
+
+
+def integer_hint(name: str) -> str:
+    """The hint for a right result of integers, where the exercise asks for floats."""
+    if name == "softsign_inverse":
+        return (
+            "return floating-point numbers, also for integer input: convert first "
+            "with `y = np.asarray(y, dtype=float)`"
+        )
+    return (
+        "return floating-point numbers, also for integer input: np.sign, np.abs "
+        "and np.where(..., 1, -1) keep integers as integers. Convert first with "
+        "`x = np.asarray(x, dtype=float)`, or write 1.0 and -1.0"
+    )
+
+
+def modified_input_message(
+    name: str, inputs: Mapping[str, Any], before: np.ndarray, after: np.ndarray
+) -> str:
+    """The message for a function that modified its input array (the first of ``inputs``)."""
+    argument = next(iter(inputs))
+    if in_hidden_group():
+        return failure_message(
+            name,
+            f"modified its input array {argument}",
+            inputs=inputs,
+            hint=read_only_hint(name),
+            show_values=False,
+        )
+    return "\n".join(
+        [
+            f"{name}: modified its input array {argument}",
+            field(f"{argument} before the call:", format_value(before)),
+            field(f"{argument} after the call: ", format_value(after)),
+            field("hint:", read_only_hint(name)),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A common wrong answer: a model of what it returns and the hint that explains it.
+
+    When a student's wrong values match ``model`` (on the inputs where they
+    are wrong), the failure message carries ``hint``.
+    """
+
+    model: Callable[..., Any]
+    hint: str
+
+
+def model_rtol(dtype: np.dtype[Any]) -> float:
+    """How closely a mistake's float64 model must match a result computed in ``dtype``."""
+    if dtype.kind != "f" or dtype.itemsize >= 8:
+        return 1e-6
+    return 1e-4 if dtype.itemsize == 4 else 1e-2
+
+
+def matching_mistake(
+    mistakes: Sequence[Mistake],
+    arguments: Sequence[Any],
+    got: Any,
+    *,
+    rtol: Any,
+    atol: float,
+    part: int | None = None,
+    where: np.ndarray | None = None,
+) -> str | None:
+    """The hint of the first mistake whose model returns ``got``, or None.
+
+    Each model is called with ``arguments``; ``part`` picks one item of what
+    it returns (one gradient of three), ``where`` the elements compared (the
+    wrong ones; ``rtol`` is then one number or one per compared element).
+    """
+    got64 = asarray(got, dtype=np.float64)
+    for mistake in mistakes:
+        with quiet():
+            try:
+                model = mistake.model(*arguments)
+                model = asarray(model if part is None else model[part], dtype=np.float64)
+            except Exception:
+                continue
+        if model.shape != got64.shape:
+            continue
+        if where is None:
+            matches = close(got64, model, rtol, atol)
+        else:
+            matches = close(got64[where], model[where], rtol, atol)
+        if bool(matches.all()):
+            return mistake.hint
+    return None
+
+
+def elementwise_hint(
+    mistakes: Sequence[Mistake],
+    x: Any,
+    got: Any,
+    expected: Any,
+    mismatch: np.ndarray,
+    rtol: Any = None,
+    *,
+    argname: str,
+    negative_hint: str,
+    zero_hint: str | None = None,
+) -> str | None:
+    """The hint for wrong values of an element-wise exercise, or None.
+
+    The hint of the first mistake whose model gives the wrong values; else a
+    rule on where they lie: nan at 0 or wrong only at 0 (``zero_hint``), wrong
+    only for negative inputs (``negative_hint``), nan where a number was due.
+    ``rtol`` (a number, or one per element) is how closely a model must
+    match: by default as closely as ``x``'s precision allows.
+    """
+    x64 = asarray(x, dtype=np.float64)
+    got64 = asarray(got, dtype=np.float64)
+    if rtol is None:
+        rtol = model_rtol(asarray(x).dtype)
+    rtol = np.broadcast_to(asarray(rtol, dtype=np.float64), x64.shape)[mismatch]
+    hint = matching_mistake(mistakes, (x64,), got64, rtol=rtol, atol=1e-12, where=mismatch)
+    if hint is not None:
+        return hint
+    wrong_x = x64[mismatch]
+    if bool(equal(wrong_x, 0.0).all()):
+        if bool(isnan(got64[mismatch]).all()):
+            return (
+                f"got nan at {argname} = 0: a 0/0 somewhere? (e.g. {argname} / "
+                f"|{argname}| is undefined at 0); handle 0 without dividing by it"
+            )
+        if zero_hint:
+            return zero_hint
+        return f"right everywhere except at {argname} = 0: check that case"
+    if bool((wrong_x < 0).all()):
+        return negative_hint
+    if bool(isnan(got64[mismatch]).any()) and not bool(
+        isnan(asarray(expected, dtype=np.float64)[mismatch]).any()
+    ):
+        return "you returned nan where a number was expected: is there a 0/0 or inf/inf?"
+    return None
