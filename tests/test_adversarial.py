@@ -386,8 +386,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
     _record_seeds(course, seeds_file)
     run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], course, env=NBGRADER_ENV)
 
-    release = _course_folder(course, "notebooks")
-    solutions = _course_folder(course, "solutions")
+    release = _course_folder(course, "notebooks", ASSIGNMENT)
+    solutions = _course_folder(course, "solutions", ASSIGNMENT)
     functions = graded_functions(solutions)
     cells = graded_cells(release, functions)
     released = _notebooks(release)

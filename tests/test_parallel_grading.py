@@ -663,3 +663,38 @@ def test_the_summary_warns_when_kernels_are_not_isolated(monkeypatch):
     summary = RunSummary("week1", [], [], 1.0, 2)
     monkeypatch.setenv("SOFTSIGN_SANDBOX", "off")
     assert "grading kernels are NOT isolated" in summary.render()
+
+
+@pytest.mark.slow
+def test_a_merge_that_fails_costs_only_its_student_who_is_graded_again(tiny_class, tmp_path):
+    course = tiny_course(tmp_path, tiny_class["original"], {s: RIGHT for s in ("ann", "bo", "cy")})
+    (course / "autograded").mkdir(exist_ok=True)
+    (course / "autograded" / "bo").write_text("a file where bo's folder should go")
+    result = grade_command(course, TINY, "--jobs", "2")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "graded 2, failed 1" in result.stdout
+    assert re.search(r"^  bo +its results could not be merged", result.stdout, re.MULTILINE)
+    points = scores(course, assignment=TINY)
+    assert sum(points["ann"].values()) == sum(points["cy"].values()) == 6
+    (course / "autograded" / "bo").unlink()
+    again = grade_command(course, TINY, "--jobs", "2")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "graded 1, failed 0, unchanged 2" in again.stdout  # bo was not recorded as done
+    assert sum(scores(course, assignment=TINY)["bo"].values()) == 6
+
+
+@pytest.mark.slow
+def test_a_forged_shard_outcome_cannot_reach_outside_the_course(tiny_class, tmp_path):
+    course = tiny_course(tmp_path, tiny_class["original"], {"ann": RIGHT})
+    shard = grade_command(course, TINY, "--shard", "1/1", "--jobs", "1")
+    assert shard.returncode == 0, shard.stdout + shard.stderr
+    (manifest,) = (course / "autograded" / ".parallel_grading").rglob("manifest.json")
+    data = json.loads(manifest.read_text())
+    forged = {**data["outcomes"][0], "student": "../../escape"}
+    data["outcomes"].append(forged)
+    manifest.write_text(json.dumps(data))
+    merged = grade_command(course, "merge", TINY, "--shards", "1")
+    assert merged.returncode == 1, merged.stdout + merged.stderr
+    assert "is not a student id a folder can be named by" in merged.stdout
+    assert not (tmp_path / "escape").exists()
+    assert sum(scores(course, assignment=TINY)["ann"].values()) == 6

@@ -73,12 +73,12 @@ def _files(folder: Path) -> set[str]:
 
 
 def test_no_instructor_solution_or_hidden_test_is_inside(release: Path):
-    marks = solution_lines(SOLUTIONS, NOTEBOOKS)
+    marks = solution_lines(SOLUTIONS)
     # Every graded function's solution contributes lines (else the proof would prove nothing).
     sources = {where.split(":")[0] for where in marks.values()}
     assert len(sources) >= 5, sources
     assert any("hidden tests" in where for where in marks.values())
-    assert release_leaks(release, SOLUTIONS, NOTEBOOKS) == []
+    assert release_leaks(release, SOLUTIONS) == []
 
 
 def test_nothing_of_the_instructor_by_name(release: Path):
@@ -114,7 +114,7 @@ def test_the_leak_check_finds_a_planted_leak(release: Path, tmp_path: Path, plan
         shutil.copy2(source, leaky / "notebooks" / "answers.ipynb")
         expected = "notebooks/answers.ipynb"
     elif plant == "solution line":
-        line = next(line for line in solution_lines(SOLUTIONS, NOTEBOOKS) if "np.abs(x)" in line)
+        line = next(line for line in solution_lines(SOLUTIONS) if "np.abs(x)" in line)
         with (leaky / "source_lib" / "activations.py").open("a", encoding="utf-8") as handle:
             handle.write(f"\n\ndef _answer(x):\n    {line}\n")
         expected = "source_lib/activations.py"
@@ -124,7 +124,7 @@ def test_the_leak_check_finds_a_planted_leak(release: Path, tmp_path: Path, plan
             leaky / "source_lib" / "grading" / "judge.py",
         )
         expected = "source_lib/grading/judge.py: an instructor-only module"
-    leaks = release_leaks(leaky, SOLUTIONS, NOTEBOOKS)
+    leaks = release_leaks(leaky, SOLUTIONS)
     assert any(leak.startswith(expected) for leak in leaks), leaks
 
 

@@ -34,6 +34,7 @@ import math
 import sys
 from pathlib import Path
 
+from nbgrader.api import Gradebook
 from nbgrader.plugins import LateSubmissionPlugin
 from traitlets import Float
 
@@ -85,9 +86,7 @@ class PerDayLatePenalty(LateSubmissionPlugin):
         return penalty
 
 
-def _gradebook(course: Path):  # type: ignore[no-untyped-def]
-    from nbgrader.api import Gradebook
-
+def _gradebook(course: Path) -> Gradebook:
     database = course / "gradebook.db"
     if not database.exists():
         raise SystemExit(f"no gradebook at {database}: release the assignment first")

@@ -955,6 +955,8 @@ def _settle(
             outcome = future.result()
         except BrokenProcessPool:
             lost.append(student)
+        except Exception as error:  # costs this student only
+            record(StudentOutcome(student, "failed", f"{type(error).__name__}: {error}"))
         else:
             record(outcome)
     return lost
@@ -1010,22 +1012,41 @@ class _Merge:
         self._gradebook: Gradebook | None = None
 
     def add(self, outcome: StudentOutcome, run_dir: Path) -> None:
-        """Merge one student's outcome, graded into ``run_dir``."""
-        if outcome.status == "graded" and outcome.fingerprint:
-            self.record[outcome.student] = outcome.fingerprint
-        else:
-            self.record.pop(outcome.student, None)
+        """Merge one student's outcome, graded into ``run_dir``.
+
+        A merge that fails (a locked or unwritable gradebook, an unwritable
+        ``autograded/`` folder, an outcome whose student id is not a plain name) fails
+        that student alone: ``outcome`` becomes ``failed`` with the reason, its
+        gradebook changes are rolled back, and its submission is not recorded as
+        graded, so the next run grades it again.
+        """
+        self.record.pop(outcome.student, None)
+        if not _plain_name(outcome.student):
+            outcome.status, outcome.grades = "failed", None
+            outcome.reason = f"{outcome.student!r} is not a student id a folder can be named by"
+            return
         if outcome.grades is None:  # nbgrader never got to it: the course keeps what it has
             return
-        _merge_grades(self.gradebook(), self.assignment, outcome.student, outcome.grades)
-        graded = self.course.path(
-            _scratch_step(self.course, run_dir), outcome.student, self.assignment
-        )
-        dest = self.course.path(self.course.autograded_directory, outcome.student, self.assignment)
-        _remove_tree(dest)
-        if graded.is_dir():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(graded), str(dest))
+        try:
+            _merge_grades(self.gradebook(), self.assignment, outcome.student, outcome.grades)
+            graded = self.course.path(
+                _scratch_step(self.course, run_dir), outcome.student, self.assignment
+            )
+            if graded.is_dir():  # nothing to move (merged before): keep what the course has
+                dest = self.course.path(
+                    self.course.autograded_directory, outcome.student, self.assignment
+                )
+                _remove_tree(dest)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(graded), str(dest))
+        except Exception as error:  # one student's merge must not stop the rest
+            with contextlib.suppress(Exception):
+                self.gradebook().db.rollback()
+            outcome.status = "failed"
+            outcome.reason = f"its results could not be merged: {type(error).__name__}: {error}"
+            return
+        if outcome.status == "graded" and outcome.fingerprint:
+            self.record[outcome.student] = outcome.fingerprint
 
     def gradebook(self) -> Gradebook:
         if self._gradebook is None:
@@ -1102,6 +1123,13 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     partial = path.with_suffix(".partial")
     partial.write_text(json.dumps(data, indent=1, sort_keys=True))
     partial.replace(path)
+
+
+def _plain_name(student: str) -> bool:
+    """Whether ``student`` names one folder: not empty, no path separator, not ``.``/``..``."""
+    return (
+        bool(student) and student not in {".", ".."} and "/" not in student and "\0" not in student
+    )
 
 
 def _remove_tree(path: Path) -> None:

@@ -55,10 +55,8 @@ readable).
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -408,24 +406,3 @@ def build_sample_class(
             path.write_text(text, encoding="utf-8")
         expected[student_id] = expected_scores(student, cells)
     return expected
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Build the sample class into a course directory and print the expected totals."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("course_root", type=Path, help="an nbgrader course directory")
-    parser.add_argument("students", nargs="*", help="student ids (default: all)")
-    parser.add_argument(
-        "--assignment", default=ASSIGNMENT, help=f"the nbgrader assignment (default {ASSIGNMENT})"
-    )
-    args = parser.parse_args(argv)
-    expected = build_sample_class(
-        args.course_root, args.students or None, assignment=args.assignment
-    )
-    for student_id, scores in expected.items():
-        print(f"{student_id:32} {sum(scores.values()):6.1f}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

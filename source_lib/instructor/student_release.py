@@ -237,25 +237,25 @@ def _significant(line: str) -> str | None:
     return stripped
 
 
-def solution_lines(solutions: Path, released: Path | None = None) -> dict[str, str]:
+def solution_lines(solutions: Path) -> dict[str, str]:
     """The lines that mark instructor answers: ``{line: "notebook: region"}``.
 
     Every solution region and every hidden-test region of every notebook under
     ``solutions`` (and every markdown answer cell, which nbgrader releases
-    empty, delimiters or not), stripped; lines shorter than :data:`MIN_LINE`, comments,
-    lines that the released notebook of the same name (under ``released``)
-    already gives students, and the few :data:`PUBLIC_LINES` are left out.
+    empty, delimiters or not), stripped. Left out: lines shorter than
+    :data:`MIN_LINE`, comments, the few :data:`PUBLIC_LINES`, and lines that the
+    same instructor notebook also writes outside every answer (its public text,
+    which students are given anyway). What is given is read from the instructor
+    notebook, never from the release, so a release that leaked an answer cannot
+    excuse it.
     """
     begin_solution, end_solution, begin_hidden, end_hidden = _delimiters()
     marks: dict[str, str] = {}
     for path in sorted(Path(solutions).rglob("*.ipynb")):
         if ".ipynb_checkpoints" in path.parts:
             continue
+        answers: list[tuple[str, list[str]]] = []
         given: set[str] = set()
-        if released is not None:
-            twin = Path(released) / path.relative_to(solutions)
-            if twin.is_file():
-                given = set(_text_lines(twin))
         for cell in nbformat.read(path, as_version=4).cells:
             regions = [
                 (kind, region)
@@ -269,11 +269,18 @@ def solution_lines(solutions: Path, released: Path | None = None) -> dict[str, s
             if answer and cell.cell_type == "markdown" and begin_solution not in cell.source:
                 # nbgrader replaces a whole markdown answer cell with "YOUR ANSWER HERE".
                 regions.append(("written answer", cell.source.splitlines()))
-            for kind, region in regions:
-                for line in region:
-                    stripped = _significant(line)
-                    if stripped and stripped not in given and stripped not in PUBLIC_LINES:
-                        marks.setdefault(stripped, f"{path.name}: {kind}")
+            inside = {line for _, region in regions for line in region}
+            given.update(
+                line.strip()
+                for line in cell.source.splitlines()
+                if line not in inside and not any(d in line for d in _delimiters())
+            )
+            answers.extend(regions)
+        for kind, region in answers:
+            for line in region:
+                stripped = _significant(line)
+                if stripped and stripped not in given and stripped not in PUBLIC_LINES:
+                    marks.setdefault(stripped, f"{path.name}: {kind}")
     return marks
 
 
@@ -303,7 +310,7 @@ def _text_lines(path: Path) -> Iterator[str]:
             yield line.strip()
 
 
-def release_leaks(release: Path, solutions: Path, released: Path | None = None) -> list[str]:
+def release_leaks(release: Path, solutions: Path) -> list[str]:
     """Everything of the instructor's that is inside ``release``; empty when it is clean.
 
     Checks file names (:data:`FORBIDDEN_NAMES`, the :data:`INSTRUCTOR_ONLY`
@@ -312,7 +319,7 @@ def release_leaks(release: Path, solutions: Path, released: Path | None = None) 
     notebook, a line of any string in it: sources and outputs alike).
     """
     release = Path(release)
-    marks = solution_lines(solutions, released)
+    marks = solution_lines(solutions)
     delimiters = _delimiters()
     banned_files = {Path(*module.split(".")).with_suffix(".py") for module in INSTRUCTOR_ONLY} | {
         Path(*module.split(".")) for module in INSTRUCTOR_ONLY
@@ -328,7 +335,7 @@ def release_leaks(release: Path, solutions: Path, released: Path | None = None) 
             continue
         for number, line in enumerate(_text_lines(path), start=1):
             for delimiter in delimiters:
-                if f"### {delimiter}" in line:
+                if delimiter in line:
                     problems.append(f"{relative}:{number}: nbgrader delimiter {delimiter!r}")
             if line in marks:
                 problems.append(f"{relative}:{number}: {line!r} from {marks[line]}")
@@ -538,7 +545,7 @@ def build_student_release(
     if (root / "LICENSE").is_file():
         shutil.copy2(root / "LICENSE", out / "LICENSE")
 
-    leaks = release_leaks(out, root / "solutions", notebooks_dir)
+    leaks = release_leaks(out, root / "solutions")
     if leaks:
         raise ValueError(
             f"the student release in {out} holds instructor content:\n  " + "\n  ".join(leaks)
