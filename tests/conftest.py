@@ -8,6 +8,8 @@ a graded class (the grading tests, the parallel-grading comparison) shares it.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,26 @@ from source_lib.instructor.sample_class import build_sample_class
 
 #: nbgrader runs the `alembic` executable beside this Python when it creates a gradebook.
 NBGRADER_ENV = {"PATH": tool_path_env()["PATH"]}
+
+
+def run_softsign_grade(
+    course: Path, *args: str, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """Run ``softsign-grade ARGS`` (the console script, else the module) on ``course``."""
+    script = Path(sys.executable).with_name("softsign-grade")
+    command = (
+        [str(script)]
+        if script.exists()
+        else [sys.executable, "-m", "source_lib.instructor.parallel_grading"]
+    )
+    return subprocess.run(
+        [*command, *args, "--course-root", str(course), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=tool_path_env(),
+        check=False,
+    )
 
 
 @dataclass(frozen=True)

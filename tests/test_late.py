@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_softsign_grade
 from nbgrader.api import Gradebook
 
 from source_lib.instructor.course import (
@@ -26,7 +27,6 @@ from source_lib.instructor.course import (
     course_id,
     make_course,
     run_nbgrader,
-    tool_path_env,
 )
 from source_lib.instructor.late import PerDayLatePenalty, late_fraction
 from source_lib.instructor.sample_class import build_sample_class
@@ -83,20 +83,7 @@ def _penalties(course: Path) -> dict[str, float]:
 
 
 def _softsign_grade(course: Path, *args: str) -> None:
-    script = Path(sys.executable).with_name("softsign-grade")
-    command = (
-        [str(script)]
-        if script.exists()
-        else [sys.executable, "-m", "source_lib.instructor.parallel_grading"]
-    )
-    result = subprocess.run(
-        [*command, *args, "--course-root", str(course), "--no-progress"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=tool_path_env(),
-        check=False,
-    )
+    result = run_softsign_grade(course, *args)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -18,11 +18,11 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import run_softsign_grade
 
 from source_lib.grading.judge import (
     DIAGNOSIS_KEY,
@@ -36,7 +36,6 @@ from source_lib.instructor.course import (
     course_id,
     make_course,
     run_nbgrader,
-    tool_path_env,
 )
 from source_lib.instructor.report import ClassReport, build_report
 from source_lib.instructor.sample_class import build_sample_class, load_students
@@ -345,20 +344,7 @@ def test_a_gradebook_without_diagnoses_still_shows_the_scores(
 
 
 def _softsign_grade(course: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    script = Path(sys.executable).with_name("softsign-grade")
-    command = (
-        [str(script)]
-        if script.exists()
-        else [sys.executable, "-m", "source_lib.instructor.parallel_grading"]
-    )
-    return subprocess.run(
-        [*command, *args, "--course-root", str(course), "--no-progress"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=tool_path_env(),
-        check=False,
-    )
+    return run_softsign_grade(course, *args)
 
 
 @pytest.mark.slow

@@ -13,11 +13,10 @@ from __future__ import annotations
 import ast
 import csv
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_softsign_grade
 from nbgrader.api import Gradebook
 
 from source_lib.instructor.course import (
@@ -27,7 +26,6 @@ from source_lib.instructor.course import (
     course_id,
     notebook_names,
     run_nbgrader,
-    tool_path_env,
 )
 from source_lib.instructor.lms import export_rows
 from source_lib.instructor.report import build_report
@@ -87,20 +85,7 @@ def _scores(course: Path, assignment: str) -> dict[str, dict[str, float | None]]
 
 
 def _softsign_grade(course: Path, *args: str) -> str:
-    script = Path(sys.executable).with_name("softsign-grade")
-    command = (
-        [str(script)]
-        if script.exists()
-        else [sys.executable, "-m", "source_lib.instructor.parallel_grading"]
-    )
-    result = subprocess.run(
-        [*command, *args, "--course-root", str(course), "--no-progress"],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        env=tool_path_env(),
-        check=False,
-    )
+    result = run_softsign_grade(course, *args, timeout=1200)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 

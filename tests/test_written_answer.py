@@ -31,6 +31,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from conftest import run_softsign_grade
 from nbgrader.api import Gradebook
 
 from source_lib.instructor.course import (
@@ -95,20 +96,7 @@ def test_the_student_sees_an_empty_answer_and_no_rubric(tmp_path):
 
 
 def _softsign_grade(course: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    script = Path(sys.executable).with_name("softsign-grade")
-    command = (
-        [str(script)]
-        if script.exists()
-        else [sys.executable, "-m", "source_lib.instructor.parallel_grading"]
-    )
-    result = subprocess.run(
-        [*command, *args, "--course-root", str(course), "--no-progress"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=tool_path_env(),
-        check=False,
-    )
+    result = run_softsign_grade(course, *args)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
