@@ -57,7 +57,13 @@ WITHHELD_MARK = WITHHELD_MESSAGE
 #: (a key of its own: the judge owns ``cell.metadata["softsign"]`` and clears it).
 UNREADABLE_KEY = "softsign_unreadable_submission"
 
+#: ``cell.metadata[SUBMISSION_NOTICE_KEY]`` marks a notice cell put first in a notebook whose
+#: submission folder held files that were not taken (symbolic links, FIFOs, devices, files
+#: over a size cap: :mod:`source_lib.grading.submission`); the feedback shows it as a banner.
+SUBMISSION_NOTICE_KEY = "softsign_submission_notice"
+
 __all__ = [
+    "SUBMISSION_NOTICE_KEY",
     "UNREADABLE_KEY",
     "ConciseFeedback",
     "FeedbackExporter",
