@@ -23,6 +23,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from source_lib.grading.limits import group_mechanism
 from source_lib.grading.sandbox import (
     NOT_ISOLATED_WARNING,
     SANDBOX_ENV,
@@ -442,6 +443,124 @@ def test_wall_clock_kill():
         assert _wait_until(lambda: not _processes_with(marker), 5), "a daemon outlived the kill"
     finally:
         kernel.close()
+
+
+# ------------------------------------------------------------------------------------------
+# The boundary around everything a student controls: limits for the kernel and all its
+# children together (a control group), a size-limited work folder that a restart empties,
+# one wall clock for a notebook's kernel and its restarts, and a vetted copy of the
+# submission (regular files only, no link followed, never the autograded notebook).
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def require_group() -> None:
+    """A control group is needed for whole-sandbox limits (CI's machine has cgroup v1)."""
+    if group_mechanism() == "none" and not UNDER_CI:
+        pytest.skip("no control group here: only per-process limits hold")
+
+
+@pytest.mark.usefixtures("require_sandbox", "require_group")
+def test_memory_limit_holds_for_all_children_together():
+    """Five children of 300 MB each cannot all live under a 1 GiB sandbox."""
+    kernel = Kernel(SandboxedKernelManager, None, memory_limit=2**30)
+    try:
+        survivors = kernel.value(
+            "import subprocess, sys\n"
+            "hold = ('block = bytearray(300 * 2**20)\\n'\n"
+            "        'for i in range(0, len(block), 4096): block[i] = 1\\n'\n"
+            "        'import time; time.sleep(4)')\n"
+            "children = [subprocess.Popen([sys.executable, '-c', hold]) for _ in range(5)]\n"
+            "result = sum(1 for child in children if child.wait() == 0)"
+        )
+        assert survivors <= 3, f"{survivors} children held 300 MB each under a 1 GiB limit"
+        assert kernel.value("result = 6 * 7") == 42, "the kernel itself did not survive"
+    finally:
+        kernel.close()
+
+
+@pytest.mark.usefixtures("require_sandbox")
+def test_work_folder_is_size_limited_and_emptied_by_a_restart(tmp_path: Path):
+    (tmp_path / "given.txt").write_text("from the submission\n")
+    kernel = Kernel(SandboxedKernelManager, None, tmpfs_size=64 * 2**20, work_source=str(tmp_path))
+    try:
+        written = kernel.value(
+            "import errno\n"
+            "written = 0\n"
+            "try:\n"
+            "    for n in range(20):\n"
+            "        with open(f'part{n}.bin', 'wb') as file:\n"
+            "            file.write(bytes(10 * 2**20))\n"
+            "        written += 10\n"
+            "    result = 'unlimited'\n"
+            "except OSError as error:\n"
+            "    result = [errno.errorcode[error.errno], written]"
+        )
+        assert written != "unlimited"
+        assert written[0] == "ENOSPC"
+        assert written[1] <= 64
+        kernel.loop.run_until_complete(kernel.km.restart_kernel(now=True))
+        kernel.kc.wait_for_ready(timeout=60)
+        listing = kernel.value("import os\nresult = sorted(os.listdir('.'))")
+        assert listing == ["given.txt"], "files written before the restart survived it"
+    finally:
+        kernel.close()
+    assert (tmp_path / "given.txt").read_text() == "from the submission\n"
+
+
+@pytest.mark.usefixtures("require_sandbox")
+def test_one_wall_clock_covers_restarts():
+    """A restart does not start a fresh clock: the notebook's limit is the total."""
+    kernel = Kernel(SandboxedKernelManager, None, wall_clock_limit=8)
+    try:
+        time.sleep(4)
+        kernel.loop.run_until_complete(kernel.km.restart_kernel(now=True))
+        kernel.kc.wait_for_ready(timeout=60)
+        restarted = time.monotonic()
+        kernel.kc.execute("import time; time.sleep(60)")
+        assert _wait_until(lambda: not kernel.is_alive(), 15), "the kernel outlived its clock"
+        lived = time.monotonic() - restarted
+        assert lived < 7, f"the restarted kernel lived {lived:.1f} s of an 8 s notebook clock"
+        assert kernel.km.wall_clock_left == 0
+    finally:
+        kernel.close()
+
+
+@pytest.mark.usefixtures("require_sandbox")
+def test_kernel_folder_is_a_vetted_copy_of_the_submission(tmp_path: Path):
+    submitted = tmp_path / "submitted"
+    submitted.mkdir()
+    (submitted / "01_notebook.ipynb").write_text("{}")
+    (submitted / "data.txt").write_text("ok\n")
+    secret = tmp_path / "gradebook.db"
+    secret.write_text("SQLite format 3 secret")
+    (submitted / "gradebook.db").symlink_to(secret)
+    (submitted / "linked_dir").symlink_to(tmp_path)
+    os.mkfifo(submitted / "pipe")
+    (submitted / "zero").symlink_to("/dev/zero")
+    autograded = tmp_path / "autograded"
+    autograded.mkdir()
+    (autograded / "01_notebook.ipynb").write_text('{"hidden": "### BEGIN HIDDEN TESTS"}')
+    kernel = Kernel(SandboxedKernelManager, autograded, work_source=str(submitted))
+    try:
+        listing = kernel.value(
+            "import os\nresult = {name: open(name).read() for name in sorted(os.listdir('.'))}"
+        )
+    finally:
+        kernel.close()
+    assert listing == {"01_notebook.ipynb": "{}", "data.txt": "ok\n"}
+
+
+@pytest.mark.usefixtures("require_sandbox")
+def test_without_a_source_the_kernel_gets_no_notebook_of_its_folder(tmp_path: Path):
+    (tmp_path / "01_notebook.ipynb").write_text('{"hidden": "### BEGIN HIDDEN TESTS"}')
+    (tmp_path / "data.txt").write_text("ok\n")
+    kernel = Kernel(SandboxedKernelManager, tmp_path)
+    try:
+        listing = kernel.value("import os\nresult = sorted(os.listdir('.'))")
+    finally:
+        kernel.close()
+    assert listing == ["data.txt"]
 
 
 # ------------------------------------------------------------------------------------------

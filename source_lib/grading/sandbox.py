@@ -117,6 +117,8 @@ from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Float, Int, List, Unicode
 
 import source_lib
+from source_lib.grading.limits import KernelGroup, kernel_group
+from source_lib.grading.submission import Limits, copy_submission
 
 __all__ = [
     "EDITION_EXCLUDED",
@@ -198,9 +200,12 @@ SANDBOX_MARKER_ENV = "SOFTSIGN_GRADING_SANDBOX"
 #: The uid and gid of the sandboxed kernel.
 SANDBOX_UID = 65534
 
-#: The sandboxed kernel's HOME (a tmpfs) and working directory (the folder's copy).
+#: The sandboxed kernel's HOME (a tmpfs) and working directory (the folder's copy, in HOME).
 SANDBOX_HOME = "/home/student"
 SANDBOX_WORK = "/home/student/work"
+#: Where the vetted copy of the submission is mounted read-only; the bootstrap copies it
+#: into SANDBOX_WORK, so the kernel's writes land in HOME's size-limited tmpfs.
+SANDBOX_SUBMISSION = "/run/submission"
 
 _MODES = ("", "auto", "off", "require")
 
@@ -214,6 +219,14 @@ import json, os, resource, sys
 plan = json.loads(sys.argv[1])
 for path in plan["chown"]:
     os.chown(path, *plan["user"])
+if plan.get("populate"):
+    import shutil
+    source, target = plan["populate"]
+    shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+    if plan["user"]:
+        for folder, dirs, files in os.walk(target):
+            for name in [folder, *(os.path.join(folder, n) for n in dirs + files)]:
+                os.chown(name, *plan["user"], follow_symlinks=False)
 if plan["user"]:
     os.setgroups([])
     os.setgid(plan["user"][1])
@@ -554,42 +567,6 @@ def kernel_edition(withheld: Sequence[str] = GRADED_FUNCTIONS) -> Path:
 # ----------------------------------------------------------------------------------------------
 
 
-def _copy_folder(source: Path, destination: Path, limit: int) -> tuple[list[str], list[str]]:
-    """Copy ``source``'s regular files into ``destination``, up to ``limit`` bytes in all.
-
-    Returns the files left out for the limit and the symbolic links left out (never
-    followed, so a link cannot bring a file from elsewhere into the kernel's folder).
-    """
-    total = 0
-    over: list[str] = []
-    links: list[str] = []
-    for folder, dirs, files in os.walk(source):
-        here = Path(folder)
-        relative = here.relative_to(source)
-        (destination / relative).mkdir(parents=True, exist_ok=True)
-        links += [str(relative / name) for name in dirs if (here / name).is_symlink()]
-        dirs[:] = sorted(name for name in dirs if not (here / name).is_symlink())
-        for name in sorted(files):
-            path = here / name
-            if path.is_symlink() or not path.is_file():
-                links.append(str(relative / name))
-                continue
-            size = path.stat().st_size
-            if limit and total + size > limit:
-                over.append(str(relative / name))
-                continue
-            shutil.copyfile(path, destination / relative / name)
-            total += size
-    return over, links
-
-
-def _chown_tree(root: Path, uid: int, gid: int) -> None:
-    os.chown(root, uid, gid)
-    for folder, dirs, files in os.walk(root):
-        for name in dirs + files:
-            os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)
-
-
 def _tasks_of(uid: int) -> int | None:
     """How many tasks (threads) the host's ``uid`` runs now, as RLIMIT_NPROC counts them."""
     proc = Path("/proc")
@@ -691,6 +668,15 @@ class _GradingKernelManager(AsyncKernelManager):
         50 * 10**6,
         help="Bytes of the notebook's folder copied for the kernel; files beyond are left out.",
     ).tag(config=True)
+    work_source = Unicode(
+        None,
+        allow_none=True,
+        help=(
+            "The folder whose regular files the kernel gets (the student's submitted "
+            "folder; the judge sets it). When unset, the folder the kernel is started in, "
+            "without its notebooks (an autograded notebook holds the hidden tests)."
+        ),
+    )
     start_attempts = Int(
         3, help="How many times to start a kernel that dies before it listens."
     ).tag(config=True)
@@ -726,6 +712,9 @@ class _GradingKernelManager(AsyncKernelManager):
         self._runtime: Path | None = None
         self._cleanup_runtime: weakref.finalize | None = None
         self._timer: threading.Timer | None = None
+        self._group: KernelGroup | None = None
+        #: When the notebook's first kernel started: one clock for all its restarts.
+        self._clock_origin: float | None = None
 
     # -- the private folders ------------------------------------------------------------------
 
@@ -741,23 +730,23 @@ class _GradingKernelManager(AsyncKernelManager):
         (runtime / "ipc").mkdir(mode=0o700)
         work = runtime / "work"
         work.mkdir()
-        if cwd is not None:
-            source = Path(cwd)
-            over, links = _copy_folder(source, work, self.folder_copy_limit)
-            if over:
+        source = self.work_source or (None if cwd is None else os.fspath(cwd))
+        if source is not None:
+            # The vetted reader: regular files only, never a link, capped (no notebook of the
+            # autograded folder: those hold the hidden tests that nbgrader restored).
+            ignore = [".ipynb_checkpoints", "__pycache__"]
+            if not self.work_source:
+                ignore.append("*.ipynb")
+            limits = Limits(total_bytes=self.folder_copy_limit)
+            taken = copy_submission(source, work, limits, ignore)
+            if taken.skipped:
                 self.log.warning(
-                    "Grading kernel: %d file(s) of %s not copied into the kernel's folder, "
-                    "over the %d-byte limit (folder_copy_limit): %s",
-                    len(over),
+                    "Grading kernel: %d entr%s of %s not copied into the kernel's folder: %s",
+                    len(taken.skipped),
+                    "y" if len(taken.skipped) == 1 else "ies",
                     source,
-                    self.folder_copy_limit,
-                    ", ".join(over[:5]) + (", ..." if len(over) > 5 else ""),
-                )
-            if links:
-                self.log.info(
-                    "Grading kernel: symbolic links in %s not copied: %s",
-                    source,
-                    ", ".join(links[:5]),
+                    "; ".join(map(str, taken.skipped[:5]))
+                    + ("; ..." if len(taken.skipped) > 5 else ""),
                 )
         self.connection_file = str(runtime / "ipc" / "kernel.json")
         self.ip = str(runtime / "ipc" / "kernel-ipc")
@@ -790,7 +779,9 @@ class _GradingKernelManager(AsyncKernelManager):
     async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
         runtime = self._prepare_runtime(kw.get("cwd"))
         kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
-        return self._wrap(kernel_cmd, kw, runtime), kw
+        if self._group is None:  # one group for the notebook's kernels, restarts included
+            self._group = kernel_group(self.memory_limit, self.process_limit, self.log)
+        return self._group.wrap(self._wrap(kernel_cmd, kw, runtime)), kw
 
     pre_start_kernel = _async_pre_start_kernel
 
@@ -832,10 +823,15 @@ class _GradingKernelManager(AsyncKernelManager):
     _launch_kernel = _async_launch_kernel
 
     def _start_clock(self, process: subprocess.Popen[bytes], pgid: int | None) -> None:
+        """Kill the kernel when the notebook's wall clock runs out (restarts do not reset it)."""
         self._stop_clock()
         if self.wall_clock_limit <= 0:
             return
-        timer = threading.Timer(self.wall_clock_limit, self._wall_clock_expired, (process, pgid))
+        now = time.monotonic()
+        if self._clock_origin is None:
+            self._clock_origin = now
+        left = max(0.0, self.wall_clock_limit - (now - self._clock_origin))
+        timer = threading.Timer(left, self._wall_clock_expired, (process, pgid))
         timer.daemon = True
         timer.start()
         self._timer = timer
@@ -859,11 +855,26 @@ class _GradingKernelManager(AsyncKernelManager):
                 process.kill()
         except ProcessLookupError:
             pass
+        if self._group is not None:  # whatever escaped the process group
+            self._group.kill()
+
+    @property
+    def wall_clock_left(self) -> float | None:
+        """Seconds left on the notebook's wall clock (None: no clock, or not started)."""
+        if self.wall_clock_limit <= 0 or self._clock_origin is None:
+            return None
+        return max(0.0, self.wall_clock_limit - (time.monotonic() - self._clock_origin))
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         self._stop_clock()
         await super()._async_cleanup_resources(restart=restart)
-        if not restart and self._cleanup_runtime is not None:
+        if restart:
+            return
+        if self._group is not None:
+            self._group.close()
+            self._group = None
+        self._clock_origin = None  # the next notebook's clock
+        if self._cleanup_runtime is not None:
             self._cleanup_runtime()
             self._runtime = None
             self._cleanup_runtime = None
@@ -908,10 +919,9 @@ class SandboxedKernelManager(_GradingKernelManager):
         )
         (etc / "group").write_text(f"root:x:0:\nstudent:x:{SANDBOX_UID}:\n")
         if as_root:
-            # The kernel runs as the host's uid 65534: give it its sockets' folder and its files.
+            # The kernel runs as the host's uid 65534: give it its sockets' folder.
             os.chown(ipc, SANDBOX_UID, SANDBOX_UID)
             os.chown(self.connection_file, SANDBOX_UID, SANDBOX_UID)
-            _chown_tree(runtime / "work", SANDBOX_UID, SANDBOX_UID)
 
         env = {
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
@@ -948,7 +958,10 @@ class SandboxedKernelManager(_GradingKernelManager):
         mounts.add("--dev", "/dev")
         for tmpfs in ("/tmp", "/dev/shm", SANDBOX_HOME):
             mounts.add("--tmpfs", tmpfs, size=self.tmpfs_size)
-        mounts.add("--bind", SANDBOX_WORK, str(runtime / "work"))
+        # The work folder lives in HOME's tmpfs (size-limited, gone at every restart); the
+        # bootstrap fills it from a read-only mount of the vetted copy.
+        mounts.add("--dir", SANDBOX_WORK)
+        mounts.add("--ro-bind", SANDBOX_SUBMISSION, str(runtime / "work"))
         roots = _python_roots()
         if os.path.isabs(cmd[0]):  # a kernelspec's own interpreter, if it is not this one
             prefix = Path(os.path.realpath(cmd[0])).parent.parent
@@ -969,6 +982,7 @@ class SandboxedKernelManager(_GradingKernelManager):
         plan = {
             "user": [SANDBOX_UID, SANDBOX_UID] if as_root else None,
             "chown": [SANDBOX_HOME, "/tmp", "/dev/shm"] if as_root else [],
+            "populate": [SANDBOX_SUBMISSION, SANDBOX_WORK],
             "limits": self._limits(uid),
         }
         kw["cwd"] = str(runtime)
