@@ -34,6 +34,9 @@ c.GenerateAssignment.preprocessors = release_preprocessors()
 # and release_feedback meet. Every user must be able to write there (see the README's
 # "On a JupyterHub server"). nbgrader's default is /usr/local/share/nbgrader/exchange.
 # c.Exchange.root = "/srv/nbgrader/exchange"
+# `nbgrader collect` copies regular files only: a student's link, FIFO or device in the
+# inbound folder is skipped and logged, never followed (source_lib/instructor/exchange.py).
+c.ExchangeFactory.collect = "source_lib.instructor.exchange.SafeExchangeCollect"
 
 # --- An LMS download: `nbgrader zip_collect ASSIGNMENT` reads the archive(s) in
 # downloaded/ASSIGNMENT/archive/ and writes submitted/<student id>/ASSIGNMENT/. The pattern
@@ -45,6 +48,12 @@ from source_lib.instructor.lms import LMS_FILE_NAME_PATTERN  # noqa: E402
 c.FileNameCollectorPlugin.named_regexp = LMS_FILE_NAME_PATTERN
 # Skip files whose notebook name is not one of the assignment's (a renamed upload).
 c.ZipCollectApp.strict = True
+# A student's `X.ipynb` and `X-1.ipynb` (a Canvas resubmission): the highest number is
+# collected and the choice logged, instead of nbgrader stopping for the whole class.
+c.ZipCollectApp.collector_plugin = "source_lib.instructor.lms.LmsCollectorPlugin"
+# Archives give regular files and folders only: links, devices and nested archives are
+# skipped and logged, files are capped in size and written 0644.
+c.ZipCollectApp.extractor_plugin = "source_lib.instructor.lms.SafeExtractorPlugin"
 
 # --- Late work: 10 % of a notebook's score per started day past the due date (plus the
 # student's extension), at most 50 %; no due date, no penalty (source_lib/instructor/late.py).
