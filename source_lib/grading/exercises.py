@@ -416,7 +416,19 @@ _SOFTSIGN_INVERSE = _Elementwise(
 )
 
 
-@check_function("softsign", withholds=("_softsign", "_softsign_block", "_softsign_model"))
+# The withholds beyond the reference's own name are the doors that tests/test_doors.py finds:
+# library functions that compute the exercise under another name or with a parameter.
+
+
+@check_function(
+    "softsign",
+    withholds=(
+        "_softsign",
+        "_softsign_block",
+        "_softsign_model",
+        "algebraic_family",  # family.algebraic_family(x, 1) is softsign
+    ),
+)
 def check_softsign(func: Activation, group: str = "values") -> None:
     """Check a student's ``softsign(x) = x / (1 + |x|)``.
 
@@ -449,7 +461,10 @@ def check_softsign(func: Activation, group: str = "values") -> None:
     _run_elementwise(_SOFTSIGN, func, group)
 
 
-@check_function("abs_derivative")
+@check_function(
+    "abs_derivative",
+    withholds=("numerical_derivative",),  # numerical_derivative(np.abs, x) is sign(x)
+)
 def check_abs_derivative(func: Activation, group: str = "values") -> None:
     """Check a student's ``abs_derivative(x)``: -1 for x < 0, +1 for x > 0, 0 at 0.
 
@@ -468,7 +483,16 @@ def check_abs_derivative(func: Activation, group: str = "values") -> None:
     _run_elementwise(_ABS_DERIVATIVE, func, group)
 
 
-@check_function("softsign_derivative", withholds=("_softsign_derivative_block",))
+@check_function(
+    "softsign_derivative",
+    withholds=(
+        "_softsign_derivative_block",
+        "algebraic_family_derivative",  # family.algebraic_family_derivative(x, 1)
+        "softsign_derivative_from_output",  # of softsign(x), also network's private twin:
+        "_softsign_derivative_from_output",  # network.HIDDEN_ACTIVATIONS["softsign"][1]
+        "numerical_derivative",  # numerical_derivative(softsign, x), to 1e-5
+    ),
+)
 def check_softsign_derivative(func: Activation, group: str = "values") -> None:
     """Check a student's ``softsign_derivative(x) = 1 / (1 + |x|)**2``.
 
@@ -487,7 +511,13 @@ def check_softsign_derivative(func: Activation, group: str = "values") -> None:
     _run_elementwise(_SOFTSIGN_DERIVATIVE, func, group)
 
 
-@check_function("tanh_derivative")
+@check_function(
+    "tanh_derivative",
+    withholds=(
+        "_tanh_derivative_from_output",  # of np.tanh(x): network.HIDDEN_ACTIVATIONS["tanh"][1]
+        "numerical_derivative",  # numerical_derivative(np.tanh, x), to 1e-10
+    ),
+)
 def check_tanh_derivative(func: Activation, group: str = "values") -> None:
     """Check a student's ``tanh_derivative(x) = 1 - tanh(x)**2``.
 
@@ -506,7 +536,10 @@ def check_tanh_derivative(func: Activation, group: str = "values") -> None:
     _run_elementwise(_TANH_DERIVATIVE, func, group)
 
 
-@check_function("softsign_inverse")
+@check_function(
+    "softsign_inverse",
+    withholds=("reach",),  # family.reach("softsign", level=y) for y > 0, by bisection
+)
 def check_softsign_inverse(func: Activation, group: str = "values") -> None:
     """Check a student's ``softsign_inverse(y) = y / (1 - |y|)`` for -1 < y < 1.
 
