@@ -36,11 +36,13 @@ from pathlib import Path
 __all__ = [
     "DEFAULT_LIMITS",
     "MANIFEST_SUFFIX",
+    "QUARANTINE_SUFFIX",
     "Limits",
     "Skipped",
     "Submission",
     "UnsafeFile",
     "copy_submission",
+    "quarantine",
     "read_file",
     "read_submission",
     "read_text",
@@ -319,7 +321,11 @@ def read_submission(
     except FileNotFoundError:
         return walk.result
     except OSError as error:
-        reason = _kind(stat.S_IFLNK) if error.errno == errno.ELOOP else error.strerror
+        try:
+            mode = os.lstat(folder).st_mode
+            reason = error.strerror if stat.S_ISDIR(mode) else _kind(mode)
+        except OSError:
+            reason = error.strerror
         walk.skip(".", f"submission folder not read ({reason})")
         return walk.result
     try:
@@ -375,3 +381,48 @@ def skipped_manifest(staged_folder: str | os.PathLike[str]) -> list[Skipped]:
         for item in items
         if isinstance(item, dict) and "path" in item and "reason" in item
     ]
+
+
+#: Beside a submission folder ``X``: ``X.quarantine/`` holds what :func:`quarantine` moved out.
+QUARANTINE_SUFFIX = ".quarantine"
+
+
+def quarantine(
+    folder: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS, ignore: Sequence[str] = ()
+) -> list[Skipped]:
+    """Move what the vetted reader would skip out of a submission folder; return it.
+
+    nbgrader's own steps (``init_assignment``'s copy of a submission's other files, its
+    ``timestamp.txt`` read) follow links. Run before them (the course's
+    ``Autograde.pre_convert_hook``), this leaves only regular files within the caps in
+    ``folder``. Nothing is deleted: each entry is moved, without following it, into
+    ``X.quarantine/`` beside the folder ``X`` (a link stays a link, a FIFO a FIFO), and the
+    manifest ``X.skipped.json`` lists every entry ever moved, for the student's feedback.
+    """
+    taken = read_submission(folder, limits, ignore)
+    moved = [item for item in taken.skipped if item.path != "."]
+    if not moved:
+        return []
+    root = Path(folder)
+    holding = Path(os.fspath(folder).rstrip("/") + QUARANTINE_SUFFIX)
+    done: list[Skipped] = []
+    for item in moved:
+        source = root / item.path
+        target = holding / item.path
+        if not os.path.lexists(source):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(target):  # moved before under the same name: keep both
+            target = target.with_name(f"{target.name}.{time.time_ns()}")
+        try:
+            os.rename(source, target)  # renames the entry itself: a link is not followed
+        except OSError as error:
+            done.append(Skipped(item.path, f"{item.reason}; could not be moved aside: {error}"))
+            continue
+        done.append(item)
+    known = skipped_manifest(folder)
+    recorded = {(s.path, s.reason) for s in known}
+    write_skipped_manifest(
+        folder, [*known, *(s for s in done if (s.path, s.reason) not in recorded)]
+    )
+    return done
