@@ -16,9 +16,10 @@ c.Execute.timeout = 10
 c.OverwriteCells.add_missing_cells = True
 
 # The course's grading extensions (source_lib/grading/nbgrader_plugins.py): the judge
-# decides every test cell outside the student's kernel, which runs in a sandbox; a
-# notebook that is not valid JSON scores 0 without stopping the rest of the
-# submission; feedback shows the checks' messages, without hidden tests or tracebacks.
+# decides every test cell outside the student's kernel, which runs in a sandbox; links
+# and FIFOs in a submission are moved aside unread; a notebook nbgrader cannot read or
+# sanitize scores 0 without stopping the rest of the submission; feedback shows the
+# checks' messages, without hidden tests, tracebacks or any script.
 from source_lib.grading.nbgrader_plugins import register  # noqa: E402
 
 register(c)

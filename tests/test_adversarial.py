@@ -29,6 +29,9 @@ Every case is one TOML file in ``tests/adversarial/``, in the format of
     (grade_id -> ``"start"`` or ``"end"``).
 ``[files]``
     Extra files in the submission folder (name -> text).
+``[links]``
+    Symbolic links in the submission folder (name -> target); a target ``"@@FIFO@@"``
+    makes a FIFO of that name instead.
 
 In every source, ``@@COURSE@@``, ``@@REPO@@``, ``@@HOME@@``, ``@@MARKER@@``,
 ``@@CANARY@@`` (a canary graded before the attackers) and ``@@LAST_CANARY@@``
@@ -64,6 +67,7 @@ from typing import Any
 import nbformat
 import pytest
 
+from source_lib.grading.submission import MANIFEST_SUFFIX, QUARANTINE_SUFFIX
 from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
 from source_lib.instructor.sample_class import (
     SampleStudent,
@@ -106,6 +110,7 @@ _KNOWN = {
     "feedback",
     "insert",
     "files",
+    "links",
 }
 _KNOWN_ACTIONS = {
     "delete_test_cells",
@@ -299,9 +304,9 @@ def _digest(path: Path) -> str:
 
 def _tree_digests(root: Path, pattern: str = "**/*") -> dict[str, str]:
     return {
-        str(p.relative_to(root)): _digest(p)
+        str(p.relative_to(root)): "link" if p.is_symlink() else _digest(p)
         for p in sorted(root.glob(pattern))
-        if p.is_file() and "__pycache__" not in p.parts
+        if (p.is_symlink() or p.is_file()) and "__pycache__" not in p.parts
     }
 
 
@@ -416,6 +421,11 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
                 (folder / f"{notebook_name}.ipynb").write_text(text, encoding="utf-8")
         for file_name, text in case.data.get("files", {}).items():
             (folder / file_name).write_text(text, encoding="utf-8")
+        for link_name, target in case.data.get("links", {}).items():
+            if target == "@@FIFO@@":
+                os.mkfifo(folder / link_name)
+            else:
+                (folder / link_name).symlink_to(target)
         full = expected_scores(student, cells)
         case.expected = {
             key: (points if key.split("/")[0] in case.notebooks else None)
@@ -513,7 +523,15 @@ def test_canaries_keep_their_marks_and_no_one_got_extra_points(graded: Graded):
 def test_nothing_outside_the_autograded_folders_changed(graded: Graded):
     before, after = graded.before, graded.after
     assert after["course_config"] == before["course_config"]
-    assert after["submitted"] == before["submitted"]
+    # Links and FIFOs are moved aside (never deleted) into <assignment>.quarantine/ beside
+    # the submission, and listed in <assignment>.skipped.json: put them back to compare.
+    quarantine = f"{ASSIGNMENT}{QUARANTINE_SUFFIX}/"
+    restored = {
+        name.replace(quarantine, f"{ASSIGNMENT}/"): digest
+        for name, digest in after["submitted"].items()
+        if not name.endswith(MANIFEST_SUFFIX)
+    }
+    assert restored == before["submitted"]
     assert after["solutions"] == before["solutions"]
     assert after["release"] == before["release"]
     assert after["ipython_startup"] == before["ipython_startup"]
@@ -615,3 +633,20 @@ def test_honest_ordinary_cells_fail_only_where_a_reference_is_withheld(graded: G
     assert not errors, errors
     if not _sandboxed()[0]:
         assert withheld_seen == 0
+
+
+def test_links_in_a_submission_are_moved_aside_never_followed(graded: Graded):
+    """The case ``link_secrets``: every link and FIFO is kept, unread, beside the submission."""
+    if "link_secrets" not in graded.cases:
+        pytest.skip("the case link_secrets did not run")
+    submitted = graded.course / "submitted" / "link_secrets"
+    moved = submitted / f"{ASSIGNMENT}{QUARANTINE_SUFFIX}"
+    links = graded.cases["link_secrets"].data["links"]
+    assert sorted(path.name for path in moved.iterdir()) == sorted(links)
+    assert not any((submitted / ASSIGNMENT / name).exists() for name in links)
+    notebook = graded.course / "autograded" / "link_secrets" / ASSIGNMENT
+    text = (notebook / "01_softsign_definition.ipynb").read_text(encoding="utf-8")
+    assert "SQLite format" not in text
+    assert "root:" not in text
+    assert text.count("not readable: FileNotFoundError") == 7
+    assert not any(name in links for name in (p.name for p in notebook.iterdir()))

@@ -470,6 +470,7 @@ def test_install_puts_the_repairs_around_the_stock_steps():
         "ReconcileCellMetadata",
         "MergeSplitSolutionCells",
         "ResolveDuplicateGradeIds",
+        "MatchRebuiltCells",
         "DeduplicateIds",
         "OverwriteKernelspec",
         "OverwriteCells",

@@ -31,10 +31,15 @@ scores 0). Nothing the kernel prints, raises or displays reaches a test
 cell's output, so no kernel output can earn or cost a point; a cell without a
 verdict scores 0.
 
-Failures cost only what they touch: a cell that kills the kernel or runs out
-of time is marked, the kernel is restarted, the ordinary cells that ran before
-it are run again (so the student's definitions come back), and grading goes
-on with the next cell. Printed output is capped in bytes per cell.
+Failures cost only what they touch. A cell that runs out of time is
+interrupted, as stock nbgrader does; a kernel that then answers within
+``interrupt_grace`` seconds is kept, with whatever the cell defined before the
+limit. A kernel that does not answer, or dies, is restarted, and the ordinary
+cells that ran before are run again (so the student's definitions come back);
+a replayed cell that times out again is never replayed a third time. One wall
+clock (the sandbox's ``wall_clock_limit``) covers the notebook, restarts
+included: when it runs out, the rest of the notebook scores 0. Printed output
+is capped in bytes per cell.
 """
 
 from __future__ import annotations
@@ -43,9 +48,12 @@ import ast
 import hashlib
 import importlib
 import json
+import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import nbformat
@@ -56,7 +64,7 @@ from nbclient.util import ensure_async
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Integer
+from traitlets import Bool, Float, Integer
 
 from source_lib.grading import collector
 from source_lib.grading.framework import CALL_TIME_LIMIT, CHECKS, CheckFailure
@@ -379,6 +387,13 @@ class JudgedExecute(Execute):
         help="Kernel restarts per notebook after a dead kernel or a timeout.",
     ).tag(config=True)
 
+    interrupt_grace = Float(
+        5.0,
+        help="Seconds an interrupted kernel has to answer after a timeout; a kernel that "
+        "answers is kept, with the definitions it holds, as stock nbgrader keeps it; one that "
+        "does not is restarted.",
+    ).tag(config=True)
+
     call_time_limit = Integer(
         int(CALL_TIME_LIMIT),
         help="Seconds each call of a student's function may take in a test cell. "
@@ -408,6 +423,7 @@ class JudgedExecute(Execute):
         self._restarts = 0
         self._dead = False
         self._output_bytes: dict[int, int] = {}
+        self._work_source = _submitted_folder(self, resources)
         for cell in nb.cells:  # only the judge writes diagnoses
             metadata = cell.get("metadata")
             if isinstance(metadata, dict):
@@ -433,6 +449,8 @@ class JudgedExecute(Execute):
         km = super().create_kernel_manager()
         if hasattr(km, "withheld"):
             km.withheld = self._withheld
+        if hasattr(km, "work_source"):  # the submitted files, never the autograded notebook
+            km.work_source = self._work_source
         return km
 
     def preprocess_cell(
@@ -462,10 +480,11 @@ class JudgedExecute(Execute):
             cell.outputs.append(_note("the kernel died while running this cell"))
             self._recover()
             return cell, self.resources
-        if _timed_out(cell):
-            self._recover()
-        else:
+        if not _timed_out(cell) or self._kernel_answers():
+            # A kernel that answers after the interrupt keeps what the cell defined.
             self._replayable.append(index)
+        else:
+            self._recover()
         return cell, resources
 
     # -- judging a test cell -----------------------------------------------
@@ -540,8 +559,10 @@ class JudgedExecute(Execute):
             self.timeout = saved_timeout
             self.nb.cells[index] = original  # execute_cell stored the scratch cell there
         if _timed_out(scratch):
-            self._recover()
-            return f"the test did not finish within its budget of {self.timeout}s"
+            budget = self.call_time_limit * max(1, len(requested)) + 10
+            if not self._kernel_answers():
+                self._recover()
+            return f"the test did not finish within its budget of {budget}s"
         for output in scratch.outputs:
             data = output.get("data", {}) if output.get("output_type") == "display_data" else {}
             text = data.get(collector.MIME_TYPE)
@@ -561,8 +582,35 @@ class JudgedExecute(Execute):
 
     # -- keeping a broken notebook going ------------------------------------
 
+    def _kernel_answers(self) -> bool:
+        """Whether the kernel, interrupted after a timeout, answers within the grace period."""
+        if self.kc is None or self.km is None:
+            return False
+        try:
+            return bool(run_sync(self._async_kernel_answers)())
+        except Exception:  # a kernel that is gone does not answer
+            return False
+
+    async def _async_kernel_answers(self) -> bool:
+        if not await ensure_async(self.km.is_alive()):
+            return False
+        msg_id = self.kc.kernel_info()
+        deadline = time.monotonic() + self.interrupt_grace
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=left))
+            except Empty:
+                return False
+            if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                return True
+        return False
+
     def _recover(self) -> None:
         """Restart the kernel and rerun the ordinary cells that ran before."""
+        if getattr(self.km, "wall_clock_left", None) == 0:
+            self._dead = True
+            self.log.warning("The notebook's wall-clock limit ran out; the rest scores 0")
+            return
         if self._restarts >= self.max_restarts:
             self._dead = True
             self.log.warning("The kernel died or timed out too often; the rest scores 0")
@@ -587,7 +635,11 @@ class JudgedExecute(Execute):
             finally:
                 self.nb.cells[earlier] = original
             if _timed_out(scratch):
-                break
+                # Replayed once, timed out again: never replayed a third time.
+                self._replayable.remove(earlier)
+                if not self._kernel_answers():
+                    self._recover()
+                    return
 
     async def _async_restart(self) -> None:
         assert self.km is not None
@@ -643,6 +695,18 @@ class JudgedExecute(Execute):
     def _is_test(self, cell_index: int) -> bool:
         cells = self.nb.cells
         return 0 <= cell_index < len(cells) and is_autograded_test(cells[cell_index])
+
+
+def _submitted_folder(preprocessor: Any, resources: Any) -> str | None:
+    """The student's submitted folder of this notebook, from nbgrader's converter, if known."""
+    info = (resources or {}).get("nbgrader", {}) if isinstance(resources, dict) else {}
+    exporter = getattr(preprocessor, "parent", None)
+    coursedir = getattr(getattr(exporter, "parent", None), "coursedir", None)
+    student, assignment = info.get("student"), info.get("assignment")
+    if coursedir is None or not student or not assignment:
+        return None
+    folder = coursedir.format_path(coursedir.submitted_directory, student, assignment)
+    return folder if os.path.isdir(folder) else None
 
 
 def _timed_out(cell: NotebookNode) -> bool:

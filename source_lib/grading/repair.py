@@ -26,7 +26,9 @@ transformation each; :func:`install` puts them in place:
   only work together become one cell again) and
   :class:`ResolveDuplicateGradeIds` (the last copy of a cell keeps its grade_id;
   an exact copy of a test cell is removed, any other copy becomes an ordinary
-  ungraded cell).
+  ungraded cell), then :class:`MatchRebuiltCells` (in a notebook rebuilt in a
+  fresh file, cells without ``nbgrader`` metadata recognised by their content
+  as a missing solution or test cell get its metadata back).
 
 ``DeduplicateIds`` then finds nothing to do. Each step logs a short warning
 naming the cell it changed and never raises on a student's metadata.
@@ -55,6 +57,7 @@ __all__ = [
     "REPAIRS_BEFORE_DEDUPLICATE_IDS",
     "REPAIRS_FIRST",
     "CleanCellMetadata",
+    "MatchRebuiltCells",
     "MergeSplitSolutionCells",
     "ReconcileCellMetadata",
     "RepairNotebookFormat",
@@ -533,25 +536,112 @@ class ResolveDuplicateGradeIds(NbGraderPreprocessor):
         """Whether ``cell`` is a locked test cell's source, as released or as in the gradebook."""
         if not (source.grade and source.locked) or not isinstance(cell.get("source"), str):
             return False
-        released = self._without_hidden_tests(source.source)
-        return _normalized(cell.source) in {_normalized(source.source), _normalized(released)}
-
-    def _without_hidden_tests(self, source: str) -> str:
-        """The source with the hidden-test region removed, as the student sees it."""
-        delimiters = ClearHiddenTests(parent=self)
-        kept, hidden = [], False
-        for line in source.split("\n"):
-            if delimiters.begin_test_delimeter in line:
-                hidden = True
-            elif delimiters.end_test_delimeter in line:
-                hidden = False
-            elif not hidden:
-                kept.append(line)
-        return "\n".join(kept)
+        return _normalized(cell.source) in _test_sources(self, source.source)
 
 
 def _normalized(source: str) -> str:
     return "\n".join(line.rstrip() for line in source.strip().splitlines())
+
+
+def _test_sources(step: NbGraderPreprocessor, source: str) -> set[str]:
+    """A test cell's source, normalized, as in the gradebook and as released (no hidden tests).
+
+    The hidden-test delimiters are the ones nbgrader is configured with (``step``'s config).
+    """
+    delimiters = ClearHiddenTests(parent=step)
+    kept, hidden = [], False
+    for line in source.split("\n"):
+        if delimiters.begin_test_delimeter in line:
+            hidden = True
+        elif delimiters.end_test_delimeter in line:
+            hidden = False
+        elif not hidden:
+            kept.append(line)
+    return {_normalized(source), _normalized("\n".join(kept))}
+
+
+def _defined_functions(source: str) -> set[str]:
+    """Names of the functions ``source`` defines at its top level (``def NAME(`` at column 0)."""
+    return set(_TOP_LEVEL_DEF.findall(source))
+
+
+#: ``def NAME(`` (or ``async def``) at the start of a line: a function of the cell's top level.
+_TOP_LEVEL_DEF = re.compile(r"^(?:async[ \t]+)?def[ \t]+([A-Za-z_]\w*)[ \t]*\(", re.MULTILINE)
+
+
+class MatchRebuiltCells(NbGraderPreprocessor):
+    """Recognise, by their content, the graded cells of a notebook rebuilt in a fresh file.
+
+    A student who copies their work into a new notebook (or types it again)
+    loses every cell's ``nbgrader`` metadata; ``OverwriteCells`` with
+    ``add_missing_cells`` then raises ``KeyError`` in ``add_missing_grade_cells``
+    and the whole submission is lost. For each solution and test code cell of
+    the gradebook that no cell of the notebook names, the last code cell
+    without ``nbgrader`` metadata that is recognisably that cell gets the
+    release's metadata back (grade_id, points, solution and grade flags,
+    ``schema_version``), so that ``OverwriteCells`` and the grading treat it
+    as the original:
+
+    * a test cell: its source, up to trailing whitespace, is the release's
+      test (hidden tests removed) or the gradebook's;
+    * a solution cell: it defines (``def NAME(`` at its top level) every
+      function that the release's solution cell defines.
+
+    A cell that matches nothing stays an ordinary cell. Runs after
+    :class:`ResolveDuplicateGradeIds`, so that only grade_ids that are really
+    missing are looked for.
+    """
+
+    def preprocess(
+        self, nb: NotebookNode, resources: ResourcesDict
+    ) -> tuple[NotebookNode, ResourcesDict]:
+        """Give matching ordinary code cells the metadata of missing solution and test cells."""
+        known = source_cells(resources)
+        if not known:
+            return nb, resources
+        present = {grade_id for cell in nb.cells if (grade_id := _grade_id(cell)) is not None}
+        free = [
+            index
+            for index, cell in enumerate(nb.cells)
+            if cell.get("cell_type") == "code"
+            and isinstance(cell.get("source"), str)
+            and isinstance(cell.get("metadata"), dict)
+            and "nbgrader" not in cell.metadata
+        ]
+        missing = [
+            source
+            for source in known.values()
+            if source.grade_id not in present and source.cell_type == "code"
+        ]
+        # Tests first: their match is exact, so a solution's match cannot take a test cell.
+        tests = [source for source in missing if source.grade and not source.solution]
+        solutions = [source for source in missing if source.solution]
+        for source in [*tests, *solutions]:
+            index = self._match(nb, free, source)
+            if index is None:
+                continue
+            free.remove(index)
+            self.log.warning(
+                "%s: no nbgrader metadata, but it is %s %r by its content (a notebook "
+                "rebuilt in a new file?); graded as that cell",
+                _describe(nb.cells[index], index),
+                "solution cell" if source.solution else "test cell",
+                source.grade_id,
+            )
+            nb.cells[index].metadata["nbgrader"] = from_dict(_reconciled({}, source))
+        return nb, resources
+
+    def _match(self, nb: NotebookNode, free: list[int], source: SourceCellInfo) -> int | None:
+        """The last free cell that is recognisably ``source``, if any."""
+        if source.solution:
+            names = _defined_functions(source.source)
+            if not names:
+                return None
+            found = [i for i in free if names <= _defined_functions(nb.cells[i].source)]
+        else:
+            tests = _test_sources(self, source.source)
+            found = [i for i in free if _normalized(nb.cells[i].source) in tests]
+        return found[-1] if found else None
 
 
 #: Inserted first (nbconvert validates the notebook after every preprocessor).
@@ -562,6 +652,7 @@ REPAIRS_BEFORE_DEDUPLICATE_IDS: tuple[type[NbGraderPreprocessor], ...] = (
     ReconcileCellMetadata,
     MergeSplitSolutionCells,
     ResolveDuplicateGradeIds,
+    MatchRebuiltCells,
 )
 
 
@@ -587,8 +678,8 @@ def sanitize_steps(steps: Sequence[Any]) -> list[Any]:
     >>> default = Autograde.class_traits()["sanitize_preprocessors"].default()
     >>> [step.__name__ for step in sanitize_steps(default)]  # doctest: +NORMALIZE_WHITESPACE
     ['RepairNotebookFormat', 'ClearOutput', 'CleanCellMetadata', 'ReconcileCellMetadata',
-     'MergeSplitSolutionCells', 'ResolveDuplicateGradeIds', 'DeduplicateIds',
-     'OverwriteKernelspec', 'OverwriteCells', 'CheckCellMetadata']
+     'MergeSplitSolutionCells', 'ResolveDuplicateGradeIds', 'MatchRebuiltCells',
+     'DeduplicateIds', 'OverwriteKernelspec', 'OverwriteCells', 'CheckCellMetadata']
     """
     result = list(steps)
     present = {_step_name(step) for step in result}
