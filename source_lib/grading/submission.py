@@ -211,10 +211,16 @@ class _Walk:
         self.result = Submission()
         self.total = 0
         self.entries = 0
+        self.stopped = False
         self.deadline = time.monotonic() + limits.seconds if limits.seconds else None
 
     def skip(self, path: str, reason: str) -> None:
         self.result.skipped.append(Skipped(path, reason))
+
+    def stop(self, path: str, reason: str) -> None:
+        """Skip ``path`` and everything after it, named once."""
+        self.skip(path, f"{reason}: this entry and all after it were left out")
+        self.stopped = True
 
     def folder(self, fd: int, prefix: str, depth: int) -> None:
         with os.scandir(fd) as listing:
@@ -223,13 +229,15 @@ class _Walk:
             path = f"{prefix}{entry.name}"
             if _ignored(entry.name, self.ignore):
                 continue
+            if self.stopped:
+                return
             self.entries += 1
             if self.limits.entries and self.entries > self.limits.entries:
-                self.skip(path, f"more than {self.limits.entries} files and folders")
-                continue
+                self.stop(path, f"more than {self.limits.entries} files and folders")
+                return
             if self.deadline is not None and time.monotonic() > self.deadline:
-                self.skip(path, f"not read within {self.limits.seconds:g} s")
-                continue
+                self.stop(path, f"not read within {self.limits.seconds:g} s")
+                return
             try:
                 mode = entry.stat(follow_symlinks=False).st_mode
             except OSError as error:

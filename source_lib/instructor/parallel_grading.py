@@ -33,6 +33,18 @@ the class is graded normally. When a worker process dies, the pool is started
 again; the students it was grading at the time are graded again one at a time,
 so that only the one that kills its worker fails.
 
+Nothing of a submission is followed or trusted outside the sandbox: the
+fingerprints and the workers read a submission folder only through the vetted
+reader (:mod:`source_lib.grading.submission`: regular files only, never a
+symbolic link, FIFO or device, capped in size, count, depth and time). Before
+nbgrader sees a student, the worker copies what the reader took into a staging
+folder of the run (``RUN/staged/STUDENT/ASSIGNMENT``), writes beside it the
+manifest of what was left out (``...ASSIGNMENT.skipped.json``, which the
+feedback reads), and points its ``CourseDirectory.submitted_directory`` there;
+so nbgrader's copy of the submission's other files, its ``timestamp.txt`` and
+its notebooks are regular, capped files. The summary names each file left out
+(``skipped PATH: REASON``). The staged copy is removed once the student is graded.
+
 Only one run grades a course at a time: a run holds an exclusive lock
 (:func:`fcntl.flock`) on ``gradebook.db.lock`` beside the gradebook, which
 names the process that holds it, and a second run stops at once with exit
@@ -91,6 +103,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from source_lib.grading.submission import (
+    DEFAULT_LIMITS,
+    MANIFEST_SUFFIX,
+    Limits,
+    Skipped,
+    Submission,
+    copy_submission,
+    read_submission,
+    write_skipped_manifest,
+)
 from source_lib.instructor.course import tool_path_env
 
 if TYPE_CHECKING:
@@ -150,11 +172,21 @@ GRADE_ENVIRONMENT_PREFIX = "SOFTSIGN_"
 _RECORD_VERSION = 2
 #: The summary lists at most this many notes; nbgrader's log has them all.
 _MAX_NOTES = 20
+#: A student's outcome names at most this many skipped files; the manifest has them all.
+_MAX_SKIPPED_NOTES = 50
+#: The run's folder (inside the run folder) of the submissions staged for nbgrader.
+_STAGED = "staged"
 _MANIFEST = "manifest.json"
 #: Course folders a worker sets itself; nbgrader refuses a trait given twice.
 _WORKER_TRAITS = tuple(
     f"--CourseDirectory.{trait}="
-    for trait in ("root", "db_url", "autograded_directory", "student_id_exclude")
+    for trait in (
+        "root",
+        "db_url",
+        "autograded_directory",
+        "submitted_directory",
+        "student_id_exclude",
+    )
 )
 _NBGRADER_OPTION = re.compile(r"--[A-Za-z_]\w*\.[A-Za-z_][\w.]*=.*")
 #: Exit status of a worker that stopped itself after ``student_timeout``.
@@ -252,8 +284,15 @@ def _open_course(course_root: Path, assignment: str, nbgrader_args: Sequence[str
 # --------------------------------------------------------------------------- fingerprints
 
 
-def submission_fingerprint(folder: Path, ignore: Sequence[str] = (), salt: str = "") -> str:
-    """Return a SHA-256 hex digest of every file in a submission folder.
+def submission_fingerprint(
+    folder: Path, ignore: Sequence[str] = (), salt: str = "", limits: Limits = DEFAULT_LIMITS
+) -> str:
+    """Return a SHA-256 hex digest of what the vetted reader takes from a submission folder.
+
+    The folder is read with :func:`source_lib.grading.submission.read_submission`: a
+    symbolic link, FIFO, device or socket is never followed or read, only named (so a
+    change of a link's target does not change the digest, and a link to a FIFO or to
+    ``/dev/zero`` cannot hang or exhaust the run), and every file is capped.
 
     Parameters
     ----------
@@ -263,19 +302,16 @@ def submission_fingerprint(folder: Path, ignore: Sequence[str] = (), salt: str =
         Globs of file and folder names left out (nbgrader's ``CourseDirectory.ignore``).
     salt : str
         Text hashed first: whatever else decides the grade (see :func:`grade`).
+    limits : Limits
+        The reader's caps (those of the staging copy the workers grade).
 
     Returns
     -------
     str
-        The digest; it changes when any file is added, removed, renamed or edited.
+        The digest; it changes when any regular file is added, removed, renamed or
+        edited, and when a file left out appears, goes or is left out for another reason.
     """
-    from nbgrader.utils import find_all_files
-
-    digest = hashlib.sha256(salt.encode())
-    for path in sorted(Path(p) for p in find_all_files(str(folder), list(ignore))):
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+    return read_submission(folder, limits, list(ignore)).fingerprint(salt)
 
 
 def _assignment_salt(course: Course, assignment: str, nbgrader_args: Sequence[str]) -> str:
@@ -543,6 +579,10 @@ class _WorkerSettings:
     run_dir: str
     template_db: str
     autograded_step: str
+    #: The course's own ``submitted_directory`` (read through the vetted reader only).
+    submitted_step: str
+    #: Where the worker stages each submission for nbgrader (its ``submitted_directory``).
+    staged_step: str
     temp_dir: str
     student_timeout: float | None
 
@@ -597,6 +637,7 @@ def _start_worker(settings: _WorkerSettings) -> None:
             f"--CourseDirectory.root={settings.course_root}",
             f"--CourseDirectory.db_url=sqlite:///{db_path}",
             f"--CourseDirectory.autograded_directory={settings.autograded_step}",
+            f"--CourseDirectory.submitted_directory={settings.staged_step}",
             "--CourseDirectory.student_id_exclude=",
         ]
     )
@@ -614,6 +655,7 @@ def _grade_student(student: str) -> StudentOutcome:
     if worker is None:
         raise RuntimeError("_grade_student runs in a worker started by _start_worker")
     settings = worker.settings
+    staged = _staged_folder(worker, student)
     watchdog = None
     if settings.student_timeout is not None:
         watchdog = threading.Timer(settings.student_timeout, _stop_overdue, (worker, student))
@@ -621,21 +663,24 @@ def _grade_student(student: str) -> StudentOutcome:
         watchdog.start()
     started = time.perf_counter()
     collector = _StudentLog()
-    worker.api.log.addHandler(collector)
     try:
-        result = worker.api.autograde(settings.assignment, student, force=True, create=True)
+        submission = _stage(worker, student, staged)
+        worker.api.log.addHandler(collector)
+        try:
+            result = worker.api.autograde(settings.assignment, student, force=True, create=True)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+            collector.close_notebook()
+            worker.api.log.removeHandler(collector)
+        # nbgrader graded the staged copy: a notebook the reader left out was not submitted.
+        with Gradebook(worker.db_url, settings.course_id) as gradebook:
+            grades = _read_grades(gradebook, settings.assignment, student, staged)
     finally:
         if watchdog is not None:
             watchdog.cancel()
-        collector.close_notebook()
-        worker.api.log.removeHandler(collector)
-    submitted = Path(
-        worker.api.coursedir.format_path(
-            worker.api.coursedir.submitted_directory, student, settings.assignment
-        )
-    )
-    with Gradebook(worker.db_url, settings.course_id) as gradebook:
-        grades = _read_grades(gradebook, settings.assignment, student, submitted)
+        _unstage(staged, _staged_root(worker))
+    skipped = _skipped_notes(submission.skipped)
     outcome = StudentOutcome(
         student,
         "graded" if result["success"] else "failed",
@@ -645,6 +690,7 @@ def _grade_student(student: str) -> StudentOutcome:
     )
     if result["success"]:
         outcome.notes = [
+            *skipped,
             *collector.notes,
             *collector.graded_with_errors(),
             *_missing(grades),
@@ -654,8 +700,74 @@ def _grade_student(student: str) -> StudentOutcome:
             lines = str(result.get("error", "")).strip().splitlines()
             collector.errors.append(lines[-1] if lines else "nbgrader failed")
         outcome.reason = collector.reason()
-        outcome.notes = list(collector.notes)
+        outcome.notes = [*skipped, *collector.notes]
     return outcome
+
+
+def _staged_root(worker: _Worker) -> Path:
+    """The run's staging folder, as this worker's nbgrader sees it (``RUN/staged``)."""
+    root = worker.api.coursedir.root
+    return Path(os.path.normpath(os.path.join(root, worker.settings.staged_step)))
+
+
+def _staged_folder(worker: _Worker, student: str) -> Path:
+    """Where ``student``'s submission is staged: nbgrader's submitted folder in this worker."""
+    coursedir = worker.api.coursedir
+    staged = Path(
+        os.path.normpath(
+            coursedir.format_path(
+                coursedir.submitted_directory, student, worker.settings.assignment
+            )
+        )
+    )
+    root = _staged_root(worker)
+    if not _plain_name(student) or not staged.is_relative_to(root) or staged == root:
+        raise GradingError(f"{student!r} is not a student id a folder can be named by")
+    return staged
+
+
+def _stage(worker: _Worker, student: str, staged: Path) -> Submission:
+    """Copy ``student``'s submission into ``staged`` through the vetted reader; return it.
+
+    Only the regular files the reader takes are copied (capped, never through a link);
+    what it left out is listed beside the staged folder (``STAGED.skipped.json``, read by
+    the feedback) and in nbgrader's log.
+    """
+    settings = worker.settings
+    coursedir = worker.api.coursedir
+    source = Path(coursedir.format_path(settings.submitted_step, student, settings.assignment))
+    _unstage(staged, None)  # what a worker that died on this student left
+    submission = copy_submission(source, staged, DEFAULT_LIMITS, list(coursedir.ignore))
+    write_skipped_manifest(staged, submission.skipped)
+    for item in submission.skipped[:_MAX_SKIPPED_NOTES]:
+        worker.api.log.warning("Skipped %s of %s: %s", item.path, student, item.reason)
+    if len(submission.skipped) > _MAX_SKIPPED_NOTES:
+        more = len(submission.skipped) - _MAX_SKIPPED_NOTES
+        worker.api.log.warning("... and %d more files of %s skipped", more, student)
+    return submission
+
+
+def _unstage(staged: Path, root: Path | None) -> None:
+    """Remove a staged submission and its manifest, and its emptied folders below ``root``."""
+    _remove_tree(staged)
+    _remove_tree(staged.with_name(staged.name + MANIFEST_SUFFIX))
+    if root is None:
+        return
+    for parent in staged.parents:
+        if parent == root or not parent.is_relative_to(root):
+            break
+        try:
+            parent.rmdir()
+        except OSError:  # not empty: another student's staging
+            break
+
+
+def _skipped_notes(skipped: Sequence[Skipped]) -> list[str]:
+    """One note per file the reader left out (``skipped PATH: REASON``), at most a few dozen."""
+    notes = [f"skipped {item.path}: {item.reason}" for item in skipped[:_MAX_SKIPPED_NOTES]]
+    if len(skipped) > _MAX_SKIPPED_NOTES:
+        notes.append(f"... and {len(skipped) - _MAX_SKIPPED_NOTES} more files skipped")
+    return notes
 
 
 def _stop_overdue(worker: _Worker, student: str) -> None:
@@ -848,9 +960,11 @@ def grade_students(
             course_id=course.course_id,
             assignment=assignment,
             nbgrader_args=tuple(nbgrader_args),
-            run_dir=str(run_dir),
-            template_db=str(template),
+            run_dir=os.path.abspath(run_dir),  # the workers change folder
+            template_db=os.path.abspath(template),
             autograded_step=_scratch_step(course, run_dir),
+            submitted_step=course.submitted_directory,
+            staged_step=_scratch_step(course, run_dir, _STAGED),
             temp_dir=str(temp_dir),
             student_timeout=student_timeout,
         )
@@ -878,6 +992,7 @@ def grade_students(
             pass  # keep what is finished; the rest stays due
         finally:
             bar.close()
+            _remove_tree(run_dir / _STAGED)  # what workers that died left of a submission
     return outcomes
 
 
@@ -981,9 +1096,14 @@ def _temporary_folder(run_dir: Path) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _scratch_step(course: Course, run_dir: Path) -> str:
-    """The "autograded" step of a run's workers: their notebooks go to ``run_dir``."""
-    return os.path.relpath(run_dir / "autograded", course.root)
+def _scratch_step(course: Course, run_dir: Path, name: str = "autograded") -> str:
+    """A step of a run's workers inside ``run_dir``, as nbgrader takes it (relative to the root).
+
+    ``"autograded"``: their notebooks go to ``run_dir/autograded``; :data:`_STAGED`: the
+    submissions they stage for nbgrader. Relative, so that nbgrader's patterns escape the
+    course root (``format_path(..., escape=True)`` leaves an absolute step unescaped).
+    """
+    return os.path.relpath(run_dir / name, course.root)
 
 
 def _snapshot(course_db: Path, dest: Path) -> None:
