@@ -552,6 +552,25 @@ def test_kernel_folder_is_a_vetted_copy_of_the_submission(tmp_path: Path):
 
 
 @pytest.mark.usefixtures("require_sandbox")
+def test_the_sockets_folder_on_the_host_takes_no_files(sandboxed: Kernel):
+    """The kernel's sockets live on the grading machine's disk; it may add nothing there."""
+    if os.geteuid() != 0:
+        pytest.skip("as another user the kernel is that user, who owns the folder")
+    result = sandboxed.value(
+        "import os\n"
+        "from ipykernel import get_connection_file\n"
+        "folder = os.path.dirname(get_connection_file())\n"
+        "try:\n"
+        "    with open(os.path.join(folder, 'fill.bin'), 'wb') as handle:\n"
+        "        handle.write(bytes(1000))\n"
+        "    result = 'written'\n"
+        "except OSError as error:\n"
+        "    result = type(error).__name__"
+    )
+    assert result == "PermissionError"
+
+
+@pytest.mark.usefixtures("require_sandbox")
 def test_without_a_source_the_kernel_gets_no_notebook_of_its_folder(tmp_path: Path):
     (tmp_path / "01_notebook.ipynb").write_text('{"hidden": "### BEGIN HIDDEN TESTS"}')
     (tmp_path / "data.txt").write_text("ok\n")

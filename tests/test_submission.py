@@ -143,3 +143,27 @@ def test_a_linked_submission_folder_is_not_read(tmp_path: Path, hostile: Path):
     taken = read_submission(link)
     assert taken.files == {}
     assert "symbolic link" in taken.skipped[0].reason
+
+
+@pytest.mark.timeout(30)
+def test_quarantine_also_moves_what_lies_past_the_caps(tmp_path: Path):
+    """Past the entry cap the reader stops; quarantine still moves every link after it."""
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    for n in range(4):
+        (folder / f"a{n}.txt").write_text("kept")
+    for n in range(4):
+        (folder / f"z{n}").symlink_to("/etc/passwd")
+    os.mkfifo(folder / "zz_pipe")
+    moved = quarantine(folder, Limits(entries=3))
+    assert {item.path for item in moved} >= {"z0", "z1", "z2", "z3", "zz_pipe"}
+    assert not any(path.is_symlink() for path in folder.iterdir())
+    assert not (folder / "zz_pipe").exists()
+
+
+def test_names_that_are_not_utf8_are_read_and_fingerprinted(tmp_path: Path):
+    name = os.fsdecode(b"caf\xe9.txt")
+    (tmp_path / name).write_text("latin-1 name")
+    taken = read_submission(tmp_path)
+    assert list(taken.files) == [name]
+    assert len(taken.fingerprint()) == 64

@@ -382,6 +382,12 @@ class JudgedExecute(Execute):
         help="Bytes of output kept per cell; the rest is dropped with a note.",
     ).tag(config=True)
 
+    notebook_output_limit = Integer(
+        4_000_000,
+        help="Bytes of output kept for all of a notebook's ordinary cells together; beyond "
+        "it, every cell's further output is dropped with a note.",
+    ).tag(config=True)
+
     max_restarts = Integer(
         3,
         help="Kernel restarts per notebook after a dead kernel or a timeout.",
@@ -423,6 +429,8 @@ class JudgedExecute(Execute):
         self._restarts = 0
         self._dead = False
         self._output_bytes: dict[int, int] = {}
+        self._notebook_bytes = 0
+        self._output_dropped: set[int] = set()
         self._work_source = _submitted_folder(self, resources)
         for cell in nb.cells:  # only the judge writes diagnoses
             metadata = cell.get("metadata")
@@ -656,7 +664,8 @@ class JudgedExecute(Execute):
     def output(
         self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None, cell_index: int
     ) -> NotebookNode | None:
-        """Keep at most :attr:`cell_output_limit` bytes of an ordinary cell's output.
+        """Keep at most :attr:`cell_output_limit` bytes of an ordinary cell's output, and
+        :attr:`notebook_output_limit` bytes of all ordinary cells together.
 
         While a test cell's calls run, only the collector's document is kept
         (what the student's function prints is of no use to the judge), and
@@ -673,14 +682,20 @@ class JudgedExecute(Execute):
         size = len(json.dumps(msg.get("content", {}), default=str))
         used = self._output_bytes.get(cell_index, 0)
         self._output_bytes[cell_index] = used + size
+        self._notebook_bytes += size
         if used + size <= self.cell_output_limit:
-            return super().output(outs, msg, display_id, cell_index)
-        if used <= self.cell_output_limit:
+            if self._notebook_bytes <= self.notebook_output_limit:
+                return super().output(outs, msg, display_id, cell_index)
+            limit, where = self.notebook_output_limit, "in this notebook"
+        else:
+            limit, where = self.cell_output_limit, "in this cell"
+        if cell_index not in self._output_dropped:  # one note per cell
+            self._output_dropped.add(cell_index)
             outs.append(
                 nbformat.v4.new_output(
                     "stream",
                     name="stdout",
-                    text=f"\n[output beyond {self.cell_output_limit} bytes was dropped]\n",
+                    text=f"\n[output beyond {limit} bytes {where} was dropped]\n",
                 )
             )
         return None

@@ -758,7 +758,8 @@ class _GradingKernelManager(AsyncKernelManager):
             limits["RLIMIT_AS"] = self.memory_limit
         if self.file_size_limit:
             limits["RLIMIT_FSIZE"] = self.file_size_limit
-        if self.process_limit:
+        if self.process_limit and not self._grouped():
+            # Without a group, RLIMIT_NPROC per uid (shared by every kernel of that uid).
             tasks = _tasks_of(uid)
             if tasks is not None:
                 limits["RLIMIT_NPROC"] = tasks + self.process_limit
@@ -783,6 +784,10 @@ class _GradingKernelManager(AsyncKernelManager):
             self._group = kernel_group(self.memory_limit, self.process_limit, self.log)
         return self._group.wrap(self._wrap(kernel_cmd, kw, runtime)), kw
 
+    def _grouped(self) -> bool:
+        """Whether a control group holds this kernel's memory and task limits."""
+        return self._group is not None and self._group.mechanism != "none"
+
     pre_start_kernel = _async_pre_start_kernel
 
     def _socket_files(self) -> list[str]:
@@ -805,6 +810,7 @@ class _GradingKernelManager(AsyncKernelManager):
             code = process.poll()
             if code is None:
                 self._start_clock(process, provisioner.pgid)
+                self._close_ipc_folder()
                 return
             if attempt == attempts:
                 msg = (
@@ -821,6 +827,19 @@ class _GradingKernelManager(AsyncKernelManager):
             await self.provisioner.wait()
 
     _launch_kernel = _async_launch_kernel
+
+    def _close_ipc_folder(self) -> None:
+        """Once the kernel's sockets exist, take its write access to their host folder away.
+
+        The folder is on the grading machine's disk (the grader must reach the sockets),
+        so a kernel that could write there could fill that disk. As root the kernel is
+        uid 65534 and the folder goes back to root; otherwise the kernel is the grading
+        user, who keeps it (and only ``RLIMIT_FSIZE`` bounds each file).
+        """
+        if self._runtime is not None and _runs_as_root() and self._marker == "1":
+            ipc = self._runtime / "ipc"
+            os.chown(ipc, 0, 0)
+            os.chmod(ipc, 0o755)
 
     def _start_clock(self, process: subprocess.Popen[bytes], pgid: int | None) -> None:
         """Kill the kernel when the notebook's wall clock runs out (restarts do not reset it)."""

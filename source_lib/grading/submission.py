@@ -25,6 +25,7 @@ from __future__ import annotations
 import errno
 import fnmatch
 import hashlib
+import itertools
 import json
 import os
 import stat
@@ -92,10 +93,10 @@ class Submission:
         """SHA-256 of the files taken (names and contents) and of the names skipped."""
         digest = hashlib.sha256(salt.encode())
         for name in sorted(self.files):
-            digest.update(name.encode() + b"\0")
+            digest.update(os.fsencode(name) + b"\0")
             digest.update(hashlib.sha256(self.files[name]).digest())
         for item in sorted(self.skipped, key=lambda s: s.path):
-            digest.update(f"skipped\0{item.path}\0{item.reason}\0".encode())
+            digest.update(os.fsencode(f"skipped\0{item.path}\0{item.reason}\0"))
         return digest.hexdigest()
 
 
@@ -223,8 +224,11 @@ class _Walk:
         self.stopped = True
 
     def folder(self, fd: int, prefix: str, depth: int) -> None:
+        # Listed lazily, at most up to the entry cap, then sorted: a folder of ten million
+        # names costs no more than the cap allows.
+        room = self.limits.entries - self.entries + 1 if self.limits.entries else None
         with os.scandir(fd) as listing:
-            entries = sorted(listing, key=lambda entry: entry.name)
+            entries = sorted(itertools.islice(listing, room), key=lambda entry: entry.name)
         for entry in entries:
             path = f"{prefix}{entry.name}"
             if _ignored(entry.name, self.ignore):
@@ -391,6 +395,31 @@ def skipped_manifest(staged_folder: str | os.PathLike[str]) -> list[Skipped]:
     ]
 
 
+def _not_taken(
+    folder: str | os.PathLike[str], taken: Submission, ignore: Sequence[str]
+) -> list[str]:
+    """Every entry of ``folder`` (links, FIFOs, files past a cap...) that ``taken`` left out.
+
+    Entries are listed without following anything (``os.walk`` with ``followlinks=False``
+    enters no linked folder); a link to a folder is named once, as a whole.
+    """
+    out: list[str] = []
+    for here, dirs, files in os.walk(folder, followlinks=False):
+        relative = Path(here).relative_to(folder)
+        for name in list(dirs):
+            path = (relative / name).as_posix()
+            if _ignored(name, ignore):
+                dirs.remove(name)
+            elif os.path.islink(os.path.join(here, name)):
+                out.append(path)  # a link to a folder: moved as it is, never entered
+                dirs.remove(name)
+        for name in files:
+            path = (relative / name).as_posix()
+            if not _ignored(name, ignore) and path not in taken.files:
+                out.append(path)
+    return sorted(out)
+
+
 #: Beside a submission folder ``X``: ``X.quarantine/`` holds what :func:`quarantine` moved out.
 QUARANTINE_SUFFIX = ".quarantine"
 
@@ -408,7 +437,11 @@ def quarantine(
     manifest ``X.skipped.json`` lists every entry ever moved, for the student's feedback.
     """
     taken = read_submission(folder, limits, ignore)
-    moved = [item for item in taken.skipped if item.path != "."]
+    reasons = {item.path: item.reason for item in taken.skipped if item.path != "."}
+    moved = [
+        Skipped(path, reasons.get(path, "past the reader's caps"))
+        for path in _not_taken(folder, taken, ignore)
+    ]
     if not moved:
         return []
     root = Path(folder)
