@@ -182,7 +182,7 @@ def read_submitted_notebook(filename: str | os.PathLike[str]) -> NotebookNode:
     ...     read_submitted_notebook(path)
     Traceback (most recent call last):
     ...
-    source_lib.grading.nbgrader_plugins.MalformedNotebook: its cells are not a list (they are null)
+    source_lib.grading.reading.MalformedNotebook: its cells are not a list (they are null)
     """
     path = os.fspath(filename)
     try:
