@@ -71,9 +71,13 @@ The kernel edition of ``source_lib``
 ------------------------------------
 The notebooks import ``source_lib`` (plots, helpers, the visible checks), but the
 reference implementations of the graded functions must not stand in for a student's
-own. The sandbox mounts, read-only and at the path where the real package lives (so
-that the editable install still finds it), a copy of the package without the
-instructor and grading modules (:data:`EDITION_EXCLUDED`). The check modules
+own. The kernel sees exactly one ``source_lib``, whatever the install layout: a copy of
+the package without the instructor and grading modules (:data:`EDITION_EXCLUDED`),
+mounted read-only at :data:`SANDBOX_LIBRARY`, which is first on the kernel's
+``PYTHONPATH``, and mounted over every other copy the kernel could reach (the
+grader's own package, the target of an editable install, and ``source_lib`` in any
+site-packages folder of the interpreter: a shared venv's non-editable install).
+``tests/test_layouts.py`` grades three layouts for real. The check modules
 (:data:`EDITION_STAND_INS`) are replaced by stand-ins whose every public name raises:
 during grading the checks run in the judge, so the kernel holds no grading code at
 all. Every other module of the copy ends by calling the generated
@@ -126,6 +130,7 @@ __all__ = [
     "NOT_ISOLATED_WARNING",
     "SANDBOX_ENV",
     "SANDBOX_HOME",
+    "SANDBOX_LIBRARY",
     "SANDBOX_MARKER_ENV",
     "SANDBOX_UID",
     "SANDBOX_WORK",
@@ -206,6 +211,9 @@ SANDBOX_WORK = "/home/student/work"
 #: Where the vetted copy of the submission is mounted read-only; the bootstrap copies it
 #: into SANDBOX_WORK, so the kernel's writes land in HOME's size-limited tmpfs.
 SANDBOX_SUBMISSION = "/run/submission"
+#: The folder first on the kernel's ``sys.path`` (``PYTHONPATH``), which holds the kernel
+#: edition of ``source_lib``: one fixed place, whatever the install layout.
+SANDBOX_LIBRARY = "/opt/softsign"
 
 _MODES = ("", "auto", "off", "require")
 
@@ -605,6 +613,30 @@ def _python_roots() -> list[str]:
     return roots
 
 
+def _library_copies(roots: Sequence[str]) -> list[str]:
+    """Every folder holding a ``source_lib`` package that a kernel with these roots could import.
+
+    The grader's own package, and ``source_lib`` in each site-packages (or dist-packages)
+    folder under the interpreter roots that the sandbox mounts.
+    """
+    found = [str(Path(source_lib.__file__).resolve().parent)]
+    for root in roots:
+        base = Path(root)
+        candidates = [base / "source_lib"]
+        for pattern in (
+            "lib/python3*/site-packages",
+            "lib/python3*/dist-packages",
+            "lib64/python3*/site-packages",
+        ):
+            candidates += [folder / "source_lib" for folder in base.glob(pattern)]
+        for candidate in candidates:
+            if (candidate / "__init__.py").is_file():
+                for path in (str(candidate), os.path.realpath(candidate)):
+                    if path not in found:
+                        found.append(path)
+    return found
+
+
 def _covered(path: str, bound: Sequence[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip("/") + "/") for root in bound)
 
@@ -949,6 +981,8 @@ class SandboxedKernelManager(_GradingKernelManager):
             "TMPDIR": "/tmp",
             "MPLBACKEND": "agg",
             "PYTHONDONTWRITEBYTECODE": "1",
+            # The kernel edition of source_lib comes first, before any installed copy.
+            "PYTHONPATH": SANDBOX_LIBRARY,
             # The kernel's parent is the PID namespace's init (bwrap), pid 1: ipykernel then
             # neither polls for its parent nor prints its console banner.
             "JPY_PARENT_PID": "1",
@@ -994,8 +1028,13 @@ class SandboxedKernelManager(_GradingKernelManager):
         mounts.add("--ro-bind", "/etc/passwd", str(etc / "passwd"))
         mounts.add("--ro-bind", "/etc/group", str(etc / "group"))
         mounts.add("--bind", str(ipc), str(ipc))
-        package_dir = Path(source_lib.__file__).resolve().parent
-        mounts.add("--ro-bind", str(package_dir), str(kernel_edition(self.withheld)))
+        edition = str(kernel_edition(self.withheld))
+        mounts.add("--ro-bind", f"{SANDBOX_LIBRARY}/source_lib", edition)
+        # Every other copy the kernel could reach shows the edition too: the grader's own
+        # package (an editable install's target) and any source_lib in the interpreter's
+        # folders (a non-editable install in site-packages, a shared venv's copy).
+        for copy in _library_copies(roots):
+            mounts.add("--ro-bind", copy, edition)
         options += [*mounts.options, "--chdir", SANDBOX_WORK]
 
         plan = {
