@@ -43,6 +43,7 @@ __all__ = [
     "Submission",
     "UnsafeFile",
     "copy_submission",
+    "kind_of",
     "quarantine",
     "read_file",
     "read_submission",
@@ -116,16 +117,19 @@ _DIR_FLAGS |= getattr(os, "O_DIRECTORY", 0)
 _CHUNK = 1 << 20
 
 
-def _kind(mode: int) -> str:
-    """What a non-regular file is, in words."""
+def kind_of(mode: int, refused: str = "read") -> str:
+    """What a file that is not a regular file is, in words: "a FIFO (named pipe), not read".
+
+    ``refused`` names what was not done to it ("read" here; "created" by an extractor).
+    """
     if stat.S_ISLNK(mode):
         return "a symbolic link, not followed"
     if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe), not read"
+        return f"a FIFO (named pipe), not {refused}"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device, not read"
+        return f"a device, not {refused}"
     if stat.S_ISSOCK(mode):
-        return "a socket, not read"
+        return f"a socket, not {refused}"
     if stat.S_ISDIR(mode):
         return "a folder where a file was expected"
     return "not a regular file"
@@ -155,14 +159,14 @@ def _open_file(name: str, dir_fd: int | None) -> tuple[int, os.stat_result]:
         fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
     except OSError as error:
         if error.errno == errno.ELOOP:
-            raise UnsafeFile(name, _kind(stat.S_IFLNK)) from None
+            raise UnsafeFile(name, kind_of(stat.S_IFLNK)) from None
         if error.errno in (errno.ENXIO, errno.EOPNOTSUPP):  # a socket
-            raise UnsafeFile(name, _kind(stat.S_IFSOCK)) from None
+            raise UnsafeFile(name, kind_of(stat.S_IFSOCK)) from None
         raise
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        raise UnsafeFile(name, _kind(info.st_mode))
+        raise UnsafeFile(name, kind_of(info.st_mode))
     return fd, info
 
 
@@ -252,7 +256,7 @@ class _Walk:
             elif stat.S_ISREG(mode):
                 self.file(fd, entry.name, path)
             else:
-                self.skip(path, _kind(mode))
+                self.skip(path, kind_of(mode))
 
     def subfolder(self, fd: int, name: str, path: str, depth: int) -> None:
         if self.limits.depth and depth >= self.limits.depth:
@@ -261,7 +265,7 @@ class _Walk:
         try:
             child = os.open(name, _DIR_FLAGS, dir_fd=fd)
         except OSError as error:
-            reason = _kind(stat.S_IFLNK) if error.errno == errno.ELOOP else error.strerror
+            reason = kind_of(stat.S_IFLNK) if error.errno == errno.ELOOP else error.strerror
             self.skip(path, f"folder not read ({reason})")
             return
         try:
@@ -335,7 +339,7 @@ def read_submission(
     except OSError as error:
         try:
             mode = os.lstat(folder).st_mode
-            reason = error.strerror if stat.S_ISDIR(mode) else _kind(mode)
+            reason = error.strerror if stat.S_ISDIR(mode) else kind_of(mode)
         except OSError:
             reason = error.strerror
         walk.skip(".", f"submission folder not read ({reason})")

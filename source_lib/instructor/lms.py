@@ -43,7 +43,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import ExportPlugin, ExtractorPlugin, FileNameCollectorPlugin
 from traitlets import Dict, Integer, Unicode
 
-from source_lib.grading.submission import DEFAULT_LIMITS, read_file
+from source_lib.grading.submission import DEFAULT_LIMITS, kind_of, read_file
 from source_lib.instructor.course import run_nbgrader
 
 __all__ = [
@@ -198,19 +198,6 @@ class LmsExportPlugin(ExportPlugin):
             )
 
 
-def _kind(mode: int) -> str:
-    """What an archive entry or file that is neither a file nor a folder is, in words."""
-    if stat.S_ISLNK(mode):
-        return "a symbolic link, not followed"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe), not created"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device, not created"
-    if stat.S_ISSOCK(mode):
-        return "a socket, not created"
-    return "not a regular file"
-
-
 class _TooLarge(Exception):
     """An entry, or the archive so far, is over its cap."""
 
@@ -255,7 +242,7 @@ class SafeExtractorPlugin(ExtractorPlugin):
             for name in folders:
                 if os.path.islink(os.path.join(root, name)):
                     self.log.warning(
-                        "Skipped %s: %s", os.path.join(root, name), _kind(stat.S_IFLNK)
+                        "Skipped %s: %s", os.path.join(root, name), kind_of(stat.S_IFLNK, "created")
                     )
             extract_to = os.path.normpath(
                 os.path.join(extracted_path, os.path.relpath(root, archive_path))
@@ -264,7 +251,7 @@ class SafeExtractorPlugin(ExtractorPlugin):
                 path = os.path.join(root, name)
                 mode = os.lstat(path).st_mode
                 if not stat.S_ISREG(mode):
-                    self.log.warning("Skipped %s: %s", path, _kind(mode))
+                    self.log.warning("Skipped %s: %s", path, kind_of(mode, "created"))
                     continue
                 os.makedirs(extract_to, exist_ok=True)
                 stem, ext = os.path.splitext(name)
@@ -319,7 +306,7 @@ class SafeExtractorPlugin(ExtractorPlugin):
             mode = info.external_attr >> 16
             kind = stat.S_IFMT(mode)
             if kind and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                self.log.warning("Skipped %s in %s: %s", name, archive, _kind(mode))
+                self.log.warning("Skipped %s in %s: %s", name, archive, kind_of(mode, "created"))
                 continue
             target = self._target(archive, folder, name)
             if target is None:
@@ -352,9 +339,9 @@ class SafeExtractorPlugin(ExtractorPlugin):
                 continue
             if not (member.isreg() or member.isdir()):
                 reason = (
-                    _kind(stat.S_IFIFO)
+                    kind_of(stat.S_IFIFO, "created")
                     if member.isfifo()
-                    else _kind(stat.S_IFCHR)
+                    else kind_of(stat.S_IFCHR, "created")
                     if member.isdev()
                     else "not a regular file"
                 )
@@ -502,7 +489,7 @@ class LmsCollectorPlugin(FileNameCollectorPlugin):
             self.log.warning("Skipped %s: %s", submitted_file, error.strerror)
             return None
         if not stat.S_ISREG(mode):
-            self.log.warning("Skipped %s: %s", submitted_file, _kind(mode))
+            self.log.warning("Skipped %s: %s", submitted_file, kind_of(mode, "created"))
             return None
         info: dict[str, Any] | None = super().collect(submitted_file)
         keyed = self._key(submitted_file)
