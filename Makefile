@@ -39,7 +39,7 @@ lab: $(STAMP)
 # What students receive: dist/student-release/ and its .zip, notebooks and library without
 # solutions/ or the instructor tooling (RELEASE_ARGS="--branch NAME" commits it on a branch too).
 student-release: $(STAMP)
-	$(BIN)/python -m source_lib.instructor.student_release $(RELEASE_ARGS)
+	$(BIN)/python -m softsign_grader.student_release $(RELEASE_ARGS)
 
 test: lint
 	$(BIN)/python -m pytest $(NBVAL) $(PYTEST_ARGS)
@@ -70,13 +70,13 @@ format: $(STAMP)
 
 # Regenerate the student notebooks from the instructor notebooks (never edit notebooks/ by hand).
 notebooks: $(STAMP)
-	$(BIN)/python -m source_lib.instructor.release
+	$(BIN)/python -m softsign_grader.release
 
 grade: $(STAMP)
 	$(BIN)/softsign-grade $(ASSIGNMENT) --jobs $(JOBS) $(GRADE_ARGS)
 
 grade-demo: $(STAMP)
-	$(BIN)/python -m source_lib.instructor.demo
+	$(BIN)/python -m softsign_grader.demo
 
 # The class report of the graded course: reports/$(ASSIGNMENT).html and CSV files beside it.
 report: $(STAMP)

@@ -15,19 +15,19 @@ c.Execute.timeout = 10
 # Put back grade cells a student deleted, so deleting a test cannot earn points.
 c.OverwriteCells.add_missing_cells = True
 
-# The course's grading extensions (source_lib/grading/nbgrader_plugins.py): the judge
+# The course's grading extensions (softsign_grader/nbgrader_plugins.py): the judge
 # decides every test cell outside the student's kernel, which runs in a sandbox; links
 # and FIFOs in a submission are moved aside unread; a notebook nbgrader cannot read or
 # sanitize scores 0 without stopping the rest of the submission; feedback shows the
 # checks' messages, without hidden tests, tracebacks or any script.
-from source_lib.grading.nbgrader_plugins import register  # noqa: E402
+from softsign_grader.nbgrader_plugins import register  # noqa: E402
 
 register(c)
 
 # The student release keeps the outputs of the teaching cells (figures, tables), so a
 # notebook reads before it runs; solution, test and try-it cells are cleared as before
-# (source_lib/instructor/release.py). Only generate_assignment is affected.
-from source_lib.instructor.release import release_preprocessors  # noqa: E402
+# (softsign_grader/release.py). Only generate_assignment is affected.
+from softsign_grader.release import release_preprocessors  # noqa: E402
 
 c.GenerateAssignment.preprocessors = release_preprocessors()
 
@@ -36,33 +36,33 @@ c.GenerateAssignment.preprocessors = release_preprocessors()
 # "On a JupyterHub server"). nbgrader's default is /usr/local/share/nbgrader/exchange.
 # c.Exchange.root = "/srv/nbgrader/exchange"
 # `nbgrader collect` copies regular files only: a student's link, FIFO or device in the
-# inbound folder is skipped and logged, never followed (source_lib/instructor/exchange.py).
-c.ExchangeFactory.collect = "source_lib.instructor.exchange.SafeExchangeCollect"
+# inbound folder is skipped and logged, never followed (softsign_grader/exchange.py).
+c.ExchangeFactory.collect = "softsign_grader.exchange.SafeExchangeCollect"
 
 # --- An LMS download: `nbgrader zip_collect ASSIGNMENT` reads the archive(s) in
 # downloaded/ASSIGNMENT/archive/ and writes submitted/<student id>/ASSIGNMENT/. The pattern
 # reads Canvas's `doejane_12345_67890_01_softsign_definition.ipynb` and Moodle's
 # `Jane Doe_12345_assignsubmission_file_/01_softsign_definition.ipynb` names; the number
-# after the name is the student id (source_lib/instructor/lms.py).
-from source_lib.instructor.lms import LMS_FILE_NAME_PATTERN  # noqa: E402
+# after the name is the student id (softsign_grader/lms.py).
+from softsign_grader.lms import LMS_FILE_NAME_PATTERN  # noqa: E402
 
 c.FileNameCollectorPlugin.named_regexp = LMS_FILE_NAME_PATTERN
 # Skip files whose notebook name is not one of the assignment's (a renamed upload).
 c.ZipCollectApp.strict = True
 # A student's `X.ipynb` and `X-1.ipynb` (a Canvas resubmission): the highest number is
 # collected and the choice logged, instead of nbgrader stopping for the whole class.
-c.ZipCollectApp.collector_plugin = "source_lib.instructor.lms.LmsCollectorPlugin"
+c.ZipCollectApp.collector_plugin = "softsign_grader.lms.LmsCollectorPlugin"
 # Archives give regular files and folders only: links, devices and nested archives are
 # skipped and logged, files are capped in size and written 0644.
-c.ZipCollectApp.extractor_plugin = "source_lib.instructor.lms.SafeExtractorPlugin"
+c.ZipCollectApp.extractor_plugin = "softsign_grader.lms.SafeExtractorPlugin"
 
 # --- Late work: 10 % of a notebook's score per started day past the due date (plus the
-# student's extension), at most 50 %; no due date, no penalty (source_lib/instructor/late.py).
-c.AssignLatePenalties.plugin_class = "source_lib.instructor.late.PerDayLatePenalty"
+# student's extension), at most 50 %; no due date, no penalty (softsign_grader/late.py).
+c.AssignLatePenalties.plugin_class = "softsign_grader.late.PerDayLatePenalty"
 # c.PerDayLatePenalty.fraction_per_day = 0.1
 # c.PerDayLatePenalty.max_fraction = 0.5
 
-# --- The LMS export (`nbgrader export --exporter=source_lib.instructor.lms.LmsExportPlugin`):
+# --- The LMS export (`nbgrader export --exporter=softsign_grader.lms.LmsExportPlugin`):
 # name each assignment's total column as the LMS expects it, e.g. Canvas's header.
 # c.LmsExportPlugin.column_names = {"softsign": "softsign (12345)"}
 # c.LmsExportPlugin.id_column = "ID"

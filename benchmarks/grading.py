@@ -1,7 +1,7 @@
 """Serial ``nbgrader autograde`` against parallel ``softsign-grade`` on a synthetic class.
 
 Builds a class of N students (default 40) from the course's sample students
-(``source_lib.instructor.sample_class``: right answers in several forms, the common
+(``softsign_grader.sample_class``: right answers in several forms, the common
 mistakes, the cheats, untouched notebooks), replicated in turn until there
 are N. Two identical copies of the course are then graded, one by plain
 ``nbgrader autograde`` and one by ``softsign-grade --jobs J``; the script
@@ -54,8 +54,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from source_lib.instructor.course import ASSIGNMENT, make_course, run_nbgrader, tool_path_env
-from source_lib.instructor.parallel_grading import GRADING_ENVIRONMENT, WORKER_OPTIONS, default_jobs
+from softsign_grader.course import ASSIGNMENT, make_course, run_nbgrader, tool_path_env
+from softsign_grader.parallel_grading import GRADING_ENVIRONMENT, WORKER_OPTIONS, default_jobs
 
 #: nbgrader runs the `alembic` executable beside this Python when it creates a gradebook.
 NBGRADER_ENV = tool_path_env()
@@ -69,7 +69,7 @@ def build_class(root: Path, students: int) -> tuple[dict[str, str], str]:
     """Create a released course in ``root`` with ``students`` submissions.
 
     The submissions are the course's sample students
-    (:func:`source_lib.instructor.sample_class.build_sample_class`), taken in turn.
+    (:func:`softsign_grader.sample_class.build_sample_class`), taken in turn.
 
     Returns
     -------
@@ -78,7 +78,7 @@ def build_class(root: Path, students: int) -> tuple[dict[str, str], str]:
     model : str
         A student whose every answer is right (for the cost breakdown).
     """
-    from source_lib.instructor.sample_class import build_sample_class
+    from softsign_grader.sample_class import build_sample_class
 
     make_course(root)
     run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], root, env=NBGRADER_ENV)
@@ -147,7 +147,7 @@ def grade_in_parallel(course: Path, jobs: int) -> tuple[float, str]:
     command = [
         sys.executable,
         "-m",
-        "source_lib.instructor.parallel_grading",
+        "softsign_grader.parallel_grading",
         ASSIGNMENT,
         "--jobs",
         str(jobs),

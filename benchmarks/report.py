@@ -1,6 +1,6 @@
 """How long the class report takes: the sample class, and a synthetic class of 300.
 
-Two timings of :func:`source_lib.instructor.report.build_report` (reading the
+Two timings of :func:`softsign_grader.report.build_report` (reading the
 gradebook and every autograded notebook, computing, drawing the figures,
 writing the HTML page and the CSV files):
 
@@ -33,15 +33,15 @@ from pathlib import Path
 
 import numpy as np
 
-from source_lib.grading.judge import DIAGNOSIS_KEY, DIAGNOSIS_VERSION, _calls_or_none
-from source_lib.instructor.course import (
+from softsign_grader.course import (
     ASSIGNMENT,
     REPO_ROOT,
     make_course,
     run_nbgrader,
     tool_path_env,
 )
-from source_lib.instructor.report import build_report
+from softsign_grader.judge import DIAGNOSIS_KEY, DIAGNOSIS_VERSION, _calls_or_none
+from softsign_grader.report import build_report
 
 #: nbgrader runs the `alembic` executable beside this Python when it creates a gradebook.
 NBGRADER_ENV = {"PATH": tool_path_env()["PATH"]}
@@ -136,7 +136,7 @@ def synthetic_class(root: Path, students: int, seed: int = 0) -> Path:
 
 
 def _graded_sample_class(root: Path) -> Path:
-    from source_lib.instructor.sample_class import build_sample_class
+    from softsign_grader.sample_class import build_sample_class
 
     course = make_course(root, release=False)
     run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], course, env=NBGRADER_ENV)

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import nbformat
 
-from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT, make_course
+from softsign_grader.course import ASSIGNMENT, REPO_ROOT, make_course
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page

@@ -1,7 +1,7 @@
 """Shared fixtures.
 
 ``graded_sample_class`` autogrades the whole sample class (``tests/submissions``,
-built by :func:`source_lib.instructor.sample_class.build_sample_class`) once per test
+built by :func:`softsign_grader.sample_class.build_sample_class`) once per test
 session with plain, serial ``nbgrader autograde``, so that every test that needs
 a graded class (the grading tests, the parallel-grading comparison) shares it.
 """
@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from source_lib.instructor.course import (
+from softsign_grader.course import (
     ASSIGNMENT,
     course_id,
     make_course,
     run_nbgrader,
     tool_path_env,
 )
-from source_lib.instructor.sample_class import build_sample_class
+from softsign_grader.sample_class import build_sample_class
 
 #: nbgrader runs the `alembic` executable beside this Python when it creates a gradebook.
 NBGRADER_ENV = {"PATH": tool_path_env()["PATH"]}
@@ -37,7 +37,7 @@ def run_softsign_grade(
     command = (
         [str(script)]
         if script.exists()
-        else [sys.executable, "-m", "source_lib.instructor.parallel_grading"]
+        else [sys.executable, "-m", "softsign_grader.parallel_grading"]
     )
     return subprocess.run(
         [*command, *args, "--course-root", str(course), "--no-progress"],
@@ -118,7 +118,7 @@ def _read_grades(
 
 @pytest.fixture(scope="session")
 def nbgrader_env() -> dict[str, str]:
-    """Environment for :func:`source_lib.instructor.course.run_nbgrader` (finds `alembic`)."""
+    """Environment for :func:`softsign_grader.course.run_nbgrader` (finds `alembic`)."""
     return dict(NBGRADER_ENV)
 
 

@@ -1,7 +1,7 @@
 """The red team's suite: hostile and unusual submissions, graded by real nbgrader.
 
 Every case is one TOML file in ``tests/adversarial/``, in the format of
-``tests/submissions/`` (see :mod:`source_lib.instructor.sample_class`) with these additions:
+``tests/submissions/`` (see :mod:`softsign_grader.sample_class`) with these additions:
 
 ``notebooks``
     The notebooks the student submits (default ``["01_softsign_definition"]``);
@@ -67,9 +67,8 @@ from typing import Any
 import nbformat
 import pytest
 
-from source_lib.grading.submission import MANIFEST_SUFFIX, QUARANTINE_SUFFIX
-from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
-from source_lib.instructor.sample_class import (
+from softsign_grader.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
+from softsign_grader.sample_class import (
     SampleStudent,
     _course_folder,
     _notebooks,
@@ -78,6 +77,7 @@ from source_lib.instructor.sample_class import (
     graded_cells,
     graded_functions,
 )
+from softsign_grader.submission import MANIFEST_SUFFIX, QUARANTINE_SUFFIX
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import NBGRADER_ENV, read_scores
@@ -127,7 +127,7 @@ _KNOWN_ACTIONS = {
 
 
 def _sandboxed() -> tuple[bool, str]:
-    from source_lib.grading.sandbox import SANDBOX_ENV, _sandbox_problem
+    from softsign_grader.sandbox import SANDBOX_ENV, _sandbox_problem
 
     if os.environ.get(SANDBOX_ENV, "").strip().lower() == "off":
         return False, f"{SANDBOX_ENV}=off"

@@ -343,8 +343,8 @@ def test_the_class_report_renders_with_its_figures(
 
     Screenshots (a desktop and a phone width) go to ``test-artifacts/report/``.
     """
-    from source_lib.instructor.course import ASSIGNMENT
-    from source_lib.instructor.report import build_report
+    from softsign_grader.course import ASSIGNMENT
+    from softsign_grader.report import build_report
 
     path, report = build_report(graded_sample_class.course, ASSIGNMENT, output_dir=tmp_path)
     REPORT_ARTIFACTS.mkdir(parents=True, exist_ok=True)

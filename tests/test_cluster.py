@@ -39,9 +39,9 @@ from pathlib import Path
 import pytest
 from conftest import NBGRADER_ENV, read_scores
 
-from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
-from source_lib.instructor.parallel_grading import shard_students
-from source_lib.instructor.sample_class import build_sample_class
+from softsign_grader.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
+from softsign_grader.parallel_grading import shard_students
+from softsign_grader.sample_class import build_sample_class
 
 UNDER_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 DEPLOY = REPO_ROOT / "deploy"

@@ -1,11 +1,11 @@
 """Collecting submissions follows no student's link and is not stopped by one student.
 
-* ``nbgrader collect`` (``SafeExchangeCollect``, source_lib/instructor/exchange.py)
+* ``nbgrader collect`` (``SafeExchangeCollect``, softsign_grader/exchange.py)
   copies regular files only from the exchange's inbound folder, which students can
   write: a link to an instructor's file, a linked folder or a FIFO is skipped and
   logged, and an inbound entry with an unreadable name is skipped, not fatal;
 * ``nbgrader zip_collect`` (``LmsCollectorPlugin``, ``SafeExtractorPlugin``,
-  source_lib/instructor/lms.py) keeps a student's highest-numbered resubmission
+  softsign_grader/lms.py) keeps a student's highest-numbered resubmission
   (``X.ipynb`` and ``X-1.ipynb``) instead of stopping for the class, and extracts no
   link, hard link, device or FIFO entry of a zip or tar archive.
 
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from source_lib.instructor.course import ASSIGNMENT, make_course, run_nbgrader
-from source_lib.instructor.lms import (
+from softsign_grader.course import ASSIGNMENT, make_course, run_nbgrader
+from softsign_grader.lms import (
     LMS_FILE_NAME_PATTERN,
     LmsCollectorPlugin,
     SafeExtractorPlugin,

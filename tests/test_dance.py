@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from softsign_grader.course import REPO_ROOT
 from source_lib.activations import ACTIVATIONS, DERIVATIVES
 from source_lib.dance import DANCERS, dance_figure, dance_frames, main, save_dance_gif
-from source_lib.instructor.course import REPO_ROOT
 
 GIF_LIMIT = 1.5 * 1024 * 1024
 

@@ -1,7 +1,7 @@
 """Doors, by what the code computes: no library function computes a graded exercise while graded.
 
 The grading sandbox withholds the graded functions *by name* (see
-:mod:`source_lib.grading.sandbox`). A door is a library function that computes an
+:mod:`softsign_grader.sandbox`). A door is a library function that computes an
 exercise under another name or with a parameter, e.g. ``family.algebraic_family(x, 1)``,
 which *is* softsign. This module searches for doors by what the code computes: for each
 graded exercise it imports a kernel edition of ``source_lib`` in a subprocess (the
@@ -615,7 +615,7 @@ def replay(exercise_name: str, doors: list[dict[str, Any]]) -> dict[str, Any]:
     outcomes = {}
     for door in doors:
         variant = exercise.variants[door["variant"]]
-        if door["path"][0].startswith(("source_lib.instructor", "source_lib.grading")):
+        if door["path"][0].startswith(("softsign_grader", "source_lib.grading")):
             raise SystemExit(f"not replayed: {door['path']}")
         try:
             func = _resolve(door["path"])
@@ -709,7 +709,7 @@ def withholds_of(exercise: str) -> tuple[str, ...]:
 
 
 def _edition_parent(withheld: tuple[str, ...]) -> str:
-    from source_lib.grading.sandbox import kernel_edition
+    from softsign_grader.sandbox import kernel_edition
 
     return str(kernel_edition(withheld).parent)
 

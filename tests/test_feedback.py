@@ -21,8 +21,8 @@ import pytest
 from browser_support import CHROMIUM_ARGS
 from bs4 import BeautifulSoup
 
-from source_lib.grading.nbgrader_plugins import FeedbackExporter, figure_alt_text
-from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
+from softsign_grader.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
+from softsign_grader.nbgrader_plugins import FeedbackExporter, figure_alt_text
 
 NOTEBOOK = "01_softsign_definition"
 BROKEN_TEXT = '{"cells": [ {"cell_type": "code", "source": "x = 1"'

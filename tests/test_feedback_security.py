@@ -29,13 +29,13 @@ from bs4 import BeautifulSoup, Tag
 from nbformat import v4
 from traitlets.config import Config
 
-from source_lib.grading.nbgrader_plugins import (
+from softsign_grader.nbgrader_plugins import (
     SUBMISSION_NOTICE_KEY,
     FeedbackExporter,
     sanitize_feedback_html,
     unreadable_notice,
 )
-from source_lib.instructor.report import (
+from softsign_grader.report import (
     ClassReport,
     ExerciseSummary,
     Finding,

@@ -2,7 +2,7 @@
 
 The class (``tests/submissions``) holds right answers in several algebraic
 forms, one student per common mistake, the easy cheats, broken files and the
-untouched notebooks; ``source_lib.instructor.sample_class`` builds their submissions from
+untouched notebooks; ``softsign_grader.sample_class`` builds their submissions from
 the current student notebooks. The session fixture ``graded_sample_class``
 (``conftest.py``) runs ``nbgrader generate_assignment`` and ``nbgrader
 autograde`` once; these tests read the gradebook, the log, the feedback HTML
@@ -17,8 +17,8 @@ import re
 
 import pytest
 
-from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT, run_nbgrader
-from source_lib.instructor.sample_class import (
+from softsign_grader.course import ASSIGNMENT, REPO_ROOT, run_nbgrader
+from softsign_grader.sample_class import (
     expected_manual_grades,
     graded_functions,
     load_students,

@@ -1,6 +1,6 @@
 """The judge: checks planned and replayed outside the kernel agree with the checks themselves.
 
-:mod:`source_lib.grading.judge` never runs a check in the student's kernel. It
+:mod:`softsign_grader.judge` never runs a check in the student's kernel. It
 plans the check here, sends the calls as plain data, and replays the check on
 the outcomes the kernel returns. These tests play the kernel's part in this
 process (decode the calls, call the function with the collector, encode the
@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from test_checks import RIGHT, WRONG
 
+from softsign_grader.judge import CheckCall, UnjudgeableCell, parse_check_calls
 from source_lib.grading import collector
 from source_lib.grading.framework import CHECKS, CheckFailure
-from source_lib.grading.judge import CheckCall, UnjudgeableCell, parse_check_calls
 from source_lib.grading.replay import Planner, Replayer, ReplayMismatch, session
 
 GROUPS = ("values", "arrays", "hidden_values", "hidden_arrays")
@@ -256,7 +256,7 @@ def test_anything_but_check_calls_cannot_be_judged(source):
 def test_the_graders_fingerprint_follows_the_grading_code(monkeypatch):
     """softsign-grade regrades everyone when a check, a reference or a version changes."""
     import source_lib
-    from source_lib.grading.judge import grader_fingerprint
+    from softsign_grader.judge import grader_fingerprint
 
     first = grader_fingerprint()
     assert grader_fingerprint() == first

@@ -1,6 +1,6 @@
 """Late work: the course's late-penalty plugin, through real autogrades.
 
-``nbgrader_config.py`` installs :class:`source_lib.instructor.late.PerDayLatePenalty`
+``nbgrader_config.py`` installs :class:`softsign_grader.late.PerDayLatePenalty`
 (10 % of a notebook's score per started day late, at most 50 %). Four copies
 of a right notebook 01 (3 points) are submitted on time, a day and an hour
 late, ten days late, and a day and an hour late with a two-day extension.
@@ -22,14 +22,14 @@ import pytest
 from conftest import run_softsign_grade
 from nbgrader.api import Gradebook
 
-from source_lib.instructor.course import (
+from softsign_grader.course import (
     ASSIGNMENT,
     course_id,
     make_course,
     run_nbgrader,
 )
-from source_lib.instructor.late import PerDayLatePenalty, late_fraction
-from source_lib.instructor.sample_class import build_sample_class
+from softsign_grader.late import PerDayLatePenalty, late_fraction
+from softsign_grader.sample_class import build_sample_class
 
 NOTEBOOK = "01_softsign_definition"
 DUE = datetime.datetime(2026, 10, 5, 12, 0, 0)
@@ -89,7 +89,7 @@ def _softsign_grade(course: Path, *args: str) -> None:
 
 def _late(course: Path, *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "source_lib.instructor.late", "--course", str(course), *args],
+        [sys.executable, "-m", "softsign_grader.late", "--course", str(course), *args],
         capture_output=True,
         text=True,
         timeout=120,

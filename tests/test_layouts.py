@@ -33,8 +33,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from source_lib.grading.sandbox import sandbox_available, sandbox_problem
-from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT, make_course, tool_path_env
+from softsign_grader.course import ASSIGNMENT, REPO_ROOT, make_course, tool_path_env
+from softsign_grader.sandbox import sandbox_available, sandbox_problem
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import read_scores

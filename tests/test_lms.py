@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT, course_id, make_course, run_nbgrader
-from source_lib.instructor.lms import LMS_FILE_NAME_PATTERN, export_rows
+from softsign_grader.course import ASSIGNMENT, REPO_ROOT, course_id, make_course, run_nbgrader
+from softsign_grader.lms import LMS_FILE_NAME_PATTERN, export_rows
 
 ROSTER = REPO_ROOT / "docs" / "roster_example.csv"
 
@@ -165,7 +165,7 @@ def test_roster_import(released_course, nbgrader_env, tmp_path):
 
 def _lms_export(course: Path, dest: Path) -> dict[str, dict[str, str]]:
     result = subprocess.run(
-        [sys.executable, "-m", "source_lib.instructor.lms", "export", ASSIGNMENT],
+        [sys.executable, "-m", "softsign_grader.lms", "export", ASSIGNMENT],
         cwd=course,
         capture_output=True,
         text=True,

@@ -37,16 +37,16 @@ from hypothesis import strategies as st
 from nbformat import NotebookNode
 from test_repair import _SOLUTION_MARKERS, _logs_by_student, _scores
 
-from source_lib.grading.nbgrader_plugins import (
+from softsign_grader.course import ASSIGNMENT, make_course, run_nbgrader
+from softsign_grader.nbgrader_plugins import (
     MAX_JSON_DEPTH,
     SUBMISSION_NOTICE_KEY,
     UNREADABLE_KEY,
     read_submitted_notebook,
     register,
 )
-from source_lib.grading.repair import MatchRebuiltCells, sanitize_steps
-from source_lib.grading.submission import Skipped, write_skipped_manifest
-from source_lib.instructor.course import ASSIGNMENT, make_course, run_nbgrader
+from softsign_grader.repair import MatchRebuiltCells, sanitize_steps
+from softsign_grader.submission import Skipped, write_skipped_manifest
 
 NOTEBOOK = "01_softsign_definition"
 #: The notebooks of the course copy (06 has no autograded cell).

@@ -15,8 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT, notebook_names
-from source_lib.instructor.release import generate_student_notebooks
+from softsign_grader.course import ASSIGNMENT, REPO_ROOT, notebook_names
+from softsign_grader.release import generate_student_notebooks
 
 SOLUTIONS = REPO_ROOT / "solutions" / ASSIGNMENT
 STUDENT = REPO_ROOT / "notebooks" / ASSIGNMENT

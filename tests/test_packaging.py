@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from source_lib.instructor.course import REPO_ROOT
+from softsign_grader.course import REPO_ROOT
 
 REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$")
 

@@ -8,7 +8,7 @@ Two classes are graded here, both through real nbgrader:
   the per-student time limit and one that kills its grading process: it checks
   failure isolation, re-grading only what changed, ``nbgrader export``, manual
   grades written during a run, and the lock against two runs at once;
-- the course's sample class (``source_lib.instructor.sample_class``), graded serially once by
+- the course's sample class (``softsign_grader.sample_class``), graded serially once by
   the session fixture ``graded_sample_class`` and here again in parallel, in one
   run and in two shards merged afterwards: every cell of every student must get
   the same score.
@@ -31,8 +31,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from source_lib.instructor.course import ASSIGNMENT, course_id, run_nbgrader, tool_path_env
-from source_lib.instructor.parallel_grading import (
+from softsign_grader.course import ASSIGNMENT, course_id, run_nbgrader, tool_path_env
+from softsign_grader.parallel_grading import (
     GradingError,
     parse_shard,
     run_lock,
@@ -52,7 +52,7 @@ def softsign_grade() -> list[str]:
     script = Path(sys.executable).with_name("softsign-grade")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-m", "source_lib.instructor.parallel_grading"]
+    return [sys.executable, "-m", "softsign_grader.parallel_grading"]
 
 
 def grade_command(
@@ -315,7 +315,7 @@ def test_fingerprint_changes_with_every_file_and_ignores_checkpoints(tmp_path):
 
 
 def test_missing_notebooks_are_noted_only_when_they_have_points():
-    from source_lib.instructor.parallel_grading import _missing
+    from softsign_grader.parallel_grading import _missing
 
     grades = {
         "timestamp": None,
@@ -330,7 +330,7 @@ def test_missing_notebooks_are_noted_only_when_they_have_points():
 
 
 def test_a_secret_in_the_environment_changes_the_salt_but_is_not_in_it(monkeypatch):
-    from source_lib.instructor.parallel_grading import _environment_salt
+    from softsign_grader.parallel_grading import _environment_salt
 
     monkeypatch.delenv("SOFTSIGN_HIDDEN_SEED", raising=False)
     before = _environment_salt()
@@ -356,7 +356,7 @@ def test_the_run_lock_names_its_holder_and_dies_with_it(tmp_path):
             "-c",
             "import sys, time\n"
             "from pathlib import Path\n"
-            "from source_lib.instructor.parallel_grading import run_lock\n"
+            "from softsign_grader.parallel_grading import run_lock\n"
             "with run_lock(Path(sys.argv[1]), 'a grading run'):\n"
             "    print('held', flush=True)\n"
             "    time.sleep(300)\n",
@@ -658,7 +658,7 @@ def test_two_shards_merged_equal_serial(graded_sample_class, tmp_path):
 
 
 def test_the_summary_warns_when_kernels_are_not_isolated(monkeypatch):
-    from source_lib.instructor.parallel_grading import RunSummary
+    from softsign_grader.parallel_grading import RunSummary
 
     summary = RunSummary("week1", [], [], 1.0, 2)
     monkeypatch.setenv("SOFTSIGN_SANDBOX", "off")

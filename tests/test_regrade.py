@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from source_lib.instructor.course import ASSIGNMENT, course_id, make_course, run_nbgrader
-from source_lib.instructor.sample_class import build_sample_class
+from softsign_grader.course import ASSIGNMENT, course_id, make_course, run_nbgrader
+from softsign_grader.sample_class import build_sample_class
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Pasted and split cells grade like the original: ``source_lib.grading.repair`` with real nbgrader.
+"""Pasted and split cells grade like the original: ``softsign_grader.repair`` with real nbgrader.
 
 Every submission is notebook 01 as released, with the solution filled in from
 the instructor notebook, then edited the way JupyterLab 4 edits a notebook:
@@ -9,7 +9,7 @@ the instructor notebook, then edited the way JupyterLab 4 edits a notebook:
   the newlines at each split point.
 
 The course copy gets its own ``nbgrader_config.py`` (the stock nbgrader pipeline,
-optionally with :func:`source_lib.grading.repair.install`), so these tests do
+optionally with :func:`softsign_grader.repair.install`), so these tests do
 not depend on the course's other grading plugins. One ``nbgrader autograde``
 run grades every repaired case (one student each); a second, stock run on two
 students shows the failure the repairs remove.
@@ -32,8 +32,8 @@ import nbformat
 import pytest
 from nbformat import NotebookNode
 
-from source_lib.grading.repair import install, sanitize_steps
-from source_lib.instructor.course import ASSIGNMENT, make_course, run_nbgrader
+from softsign_grader.course import ASSIGNMENT, make_course, run_nbgrader
+from softsign_grader.repair import install, sanitize_steps
 
 NOTEBOOK = "01_softsign_definition"
 FULL = {"test_softsign_values": 2.0, "test_softsign_arrays": 1.0}
@@ -47,7 +47,7 @@ c.CourseDirectory.release_directory = "notebooks"
 c.OverwriteCells.add_missing_cells = True
 """
 REPAIRED_CONFIG = (
-    STOCK_CONFIG + "\nfrom source_lib.grading.repair import install  # noqa: E402\n\ninstall(c)\n"
+    STOCK_CONFIG + "\nfrom softsign_grader.repair import install  # noqa: E402\n\ninstall(c)\n"
 )
 
 _SOLUTION_MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[^\n]*\n?", re.MULTILINE)

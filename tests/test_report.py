@@ -24,21 +24,21 @@ import nbformat
 import pytest
 from conftest import run_softsign_grade
 
-from source_lib.grading.judge import (
+from softsign_grader.course import (
+    ASSIGNMENT,
+    course_id,
+    make_course,
+    run_nbgrader,
+)
+from softsign_grader.judge import (
     DIAGNOSIS_KEY,
     WITHHELD_HINT,
     CheckCall,
     Verdict,
     diagnosis,
 )
-from source_lib.instructor.course import (
-    ASSIGNMENT,
-    course_id,
-    make_course,
-    run_nbgrader,
-)
-from source_lib.instructor.report import ClassReport, build_report
-from source_lib.instructor.sample_class import build_sample_class, load_students
+from softsign_grader.report import ClassReport, build_report
+from softsign_grader.sample_class import build_sample_class, load_students
 
 STUDENTS = load_students()
 VERDICTS = {"pass", "fail", "not_attempted", "error", "timeout", "no_verdict"}
@@ -176,7 +176,7 @@ def test_numbers_agree_with_nbgrader_export_and_formgrader(
 @pytest.mark.slow
 def test_the_sample_class_mistakes_are_counted_one_student_each(graded_sample_class, sample_report):
     """Who lost points where, and why, as the TOML files say; counts as the judge's messages."""
-    from source_lib.grading.sandbox import SandboxedKernelManager, kernel_manager_class
+    from softsign_grader.sandbox import SandboxedKernelManager, kernel_manager_class
 
     _, report = sample_report
     assert report.has_diagnoses

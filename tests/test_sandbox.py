@@ -1,4 +1,4 @@
-"""The grading kernel's sandbox (``source_lib.grading.sandbox``), with real kernels.
+"""The grading kernel's sandbox (``softsign_grader.sandbox``), with real kernels.
 
 Every test starts real ipykernels through the kernel managers, inside bubblewrap
 (``SandboxedKernelManager``) or not (``UnsandboxedKernelManager``), and asks them
@@ -23,8 +23,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from source_lib.grading.limits import group_mechanism
-from source_lib.grading.sandbox import (
+from softsign_grader.course import REPO_ROOT
+from softsign_grader.limits import group_mechanism
+from softsign_grader.sandbox import (
     NOT_ISOLATED_WARNING,
     SANDBOX_ENV,
     SANDBOX_HOME,
@@ -35,7 +36,6 @@ from source_lib.grading.sandbox import (
     sandbox_available,
     sandbox_problem,
 )
-from source_lib.instructor.course import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 

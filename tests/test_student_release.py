@@ -22,8 +22,8 @@ import pytest
 import yaml
 from nbclient import NotebookClient
 
-from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT
-from source_lib.instructor.student_release import (
+from softsign_grader.course import ASSIGNMENT, REPO_ROOT
+from softsign_grader.student_release import (
     INSTRUCTOR_ONLY,
     commit_to_branch,
     release_leaks,
@@ -123,7 +123,7 @@ def test_the_leak_check_finds_a_planted_leak(release: Path, tmp_path: Path, plan
             REPO_ROOT / "source_lib" / "grading" / "judge.py",
             leaky / "source_lib" / "grading" / "judge.py",
         )
-        expected = "source_lib/grading/judge.py: an instructor-only module"
+        expected = "softsign_grader/judge.py: an instructor-only module"
     leaks = release_leaks(leaky, SOLUTIONS)
     assert any(leak.startswith(expected) for leak in leaks), leaks
 

@@ -1,4 +1,4 @@
-"""The vetted reader of submission folders (``source_lib.grading.submission``), in-process.
+"""The vetted reader of submission folders (``softsign_grader.submission``), in-process.
 
 Every hostile entry a student can put in a folder is tried: links to files, folders,
 FIFOs and devices, FIFOs, sockets, deep folders, too many or too large files. None may
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from source_lib.grading.submission import (
+from softsign_grader.submission import (
     Limits,
     UnsafeFile,
     copy_submission,

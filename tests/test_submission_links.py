@@ -30,9 +30,8 @@ import pytest
 from conftest import NBGRADER_ENV, run_softsign_grade
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from source_lib.grading.submission import MANIFEST_SUFFIX, skipped_manifest
-from source_lib.instructor.course import run_nbgrader
-from source_lib.instructor.parallel_grading import (
+from softsign_grader.course import run_nbgrader
+from softsign_grader.parallel_grading import (
     GradingError,
     _skipped_notes,
     _stage,
@@ -42,6 +41,7 @@ from source_lib.instructor.parallel_grading import (
     _WorkerSettings,
     submission_fingerprint,
 )
+from softsign_grader.submission import MANIFEST_SUFFIX, skipped_manifest
 
 # --------------------------------------------------------------------------- helpers
 
@@ -149,7 +149,7 @@ def test_a_worker_stages_only_regular_files_names_the_rest_and_removes_them(tmp_
 
 
 def test_many_skipped_files_are_summed_up():
-    from source_lib.grading.submission import Skipped
+    from softsign_grader.submission import Skipped
 
     notes = _skipped_notes(
         [Skipped(f"f{i:03d}", "a FIFO (named pipe), not read") for i in range(60)]
@@ -222,7 +222,7 @@ c = get_config()  # noqa: F821
 c.CourseDirectory.course_id = "links"
 c.CourseDirectory.source_directory = "solutions"
 c.Execute.timeout = 10
-c.AssignLatePenalties.plugin_class = "source_lib.instructor.late.PerDayLatePenalty"
+c.AssignLatePenalties.plugin_class = "softsign_grader.late.PerDayLatePenalty"
 
 
 def spy(assignment, student, notebooks):

@@ -5,7 +5,7 @@ adds hidden calls when it is graded. Grading takes marks from a cell when any
 of its calls fails, so a wrong function whose visible calls all pass would
 lose marks the student had no way to see coming. For every sample student
 with wrong or right answers (``tests/submissions/mistake_*.toml`` and
-``correct_*.toml``, see :mod:`source_lib.instructor.sample_class`), these tests call the
+``correct_*.toml``, see :mod:`softsign_grader.sample_class`), these tests call the
 checks directly, in this process, with the student's own functions, and
 require, cell by cell:
 
@@ -30,16 +30,16 @@ import numpy as np
 import pytest
 
 import source_lib
-from source_lib.grading.framework import CHECKS, CheckFailure
-from source_lib.grading.judge import CHECK_MODULES, parse_check_calls
-from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT
-from source_lib.instructor.sample_class import (
+from softsign_grader.course import ASSIGNMENT, REPO_ROOT
+from softsign_grader.judge import CHECK_MODULES, parse_check_calls
+from softsign_grader.sample_class import (
     SampleStudent,
     expected_scores,
     graded_cells,
     graded_functions,
     load_students,
 )
+from source_lib.grading.framework import CHECKS, CheckFailure
 
 SOLUTIONS = REPO_ROOT / "solutions" / ASSIGNMENT
 STUDENTS = {

@@ -34,7 +34,7 @@ import pytest
 from conftest import run_softsign_grade
 from nbgrader.api import Gradebook
 
-from source_lib.instructor.course import (
+from softsign_grader.course import (
     ASSIGNMENT,
     REPO_ROOT,
     course_id,
@@ -42,8 +42,8 @@ from source_lib.instructor.course import (
     run_nbgrader,
     tool_path_env,
 )
-from source_lib.instructor.release import generate_student_notebooks
-from source_lib.instructor.sample_class import build_sample_class
+from softsign_grader.release import generate_student_notebooks
+from softsign_grader.sample_class import build_sample_class
 
 NOTEBOOK = "04_softsign_vs_tanh"
 GRADE_ID = "explain_saturation"

@@ -5,7 +5,7 @@ code. A notebook that rebinds ``np.abs`` or ``np.asarray`` (by mistake or
 not) must not change what a check computes, so the checks reach NumPy only
 through the functions bound here, when this module is first imported. During
 ``nbgrader autograde`` the checks run in the judge, where no student code runs
-at all (see :mod:`source_lib.grading.judge`).
+at all (see :mod:`softsign_grader.judge`).
 
 :func:`close` is the one element-wise comparison behind every check: a result
 matches, a mistake's model matches, an input is unchanged.

@@ -2,7 +2,7 @@
 
 This is the only grading code that runs inside the student's kernel during
 ``nbgrader autograde``. It decides nothing: the judge
-(:mod:`source_lib.grading.judge`) sends it a list of calls, it runs them and
+(:mod:`softsign_grader.judge`) sends it a list of calls, it runs them and
 publishes the results as one JSON document, and the judge, in the nbgrader
 process, compares them with its own reference. Whatever the student's code
 does to this module, to NumPy or to the kernel can change only the data that

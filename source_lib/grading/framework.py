@@ -21,7 +21,7 @@ One check, two places
 ---------------------
 In JupyterLab a check calls the student's function directly, in the
 student's kernel. During ``nbgrader autograde`` the same check runs in the
-nbgrader process instead, as the judge of :mod:`source_lib.grading.judge`:
+nbgrader process instead, as the judge of :mod:`softsign_grader.judge`:
 the kernel only runs the student's function on the inputs the check chose
 and returns the results as plain data, and the check compares them here with
 its own reference (see :mod:`source_lib.grading.replay`). So the messages are
@@ -48,7 +48,7 @@ through :func:`call_student` (whose ``name`` must be a function that
 ``source_lib`` exports, the reference), draw random inputs only from
 :func:`source_lib.grading.cases.case_rng`, and choose the cases without
 looking at the student's results. A test cell imports its checks from a
-module the judge knows (:data:`source_lib.grading.judge.CHECK_MODULES`).
+module the judge knows (:data:`softsign_grader.judge.CHECK_MODULES`).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ The hint comes from one of these, first match wins:
   :func:`matching_mistake`), or a rule on where the wrong values lie (only at
   0, only for negative inputs, nan: :func:`elementwise_hint`).
 
-The judge (:mod:`source_lib.grading.judge`) reads these messages back into a
+The judge (:mod:`softsign_grader.judge`) reads these messages back into a
 diagnosis by their :data:`FIELDS`.
 """
 

@@ -1,10 +1,10 @@
 """Reading a submitted notebook so that a malformed file costs only itself.
 
 :class:`TolerantNotebookExporter` is ``Autograde.exporter_class``: it reads each
-submitted notebook through the vetted reader (:mod:`source_lib.grading.submission`),
+submitted notebook through the vetted reader (:mod:`softsign_grader.submission`),
 refuses shapes nbformat or nbgrader cannot take (:func:`notebook_shape_problem`), and
 grades any notebook that cannot be read, validated or sanitized as the unanswered
-release copy, with a notice at its top (:mod:`source_lib.grading.notices`).
+release copy, with a notice at its top (:mod:`softsign_grader.notices`).
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from nbformat import ValidationError
 from nbformat.notebooknode import NotebookNode
 from sqlalchemy.exc import SQLAlchemyError
 
-from source_lib.grading.notices import (
+from softsign_grader.notices import (
     SUBMISSION_NOTICE_KEY,
     UNREADABLE_KEY,
     submission_notice,
     unreadable_notice,
 )
-from source_lib.grading.submission import UnsafeFile, read_text, skipped_manifest
+from softsign_grader.submission import UnsafeFile, read_text, skipped_manifest
 
 
 class MalformedNotebook(ValueError):
@@ -70,7 +70,7 @@ class TolerantNotebookExporter(NotebookExporter):
 
     In the first pass, when the staging of the submission folder left files out
     (a ``FOLDER.skipped.json`` manifest beside it,
-    :func:`source_lib.grading.submission.skipped_manifest`), the notebook gets
+    :func:`softsign_grader.submission.skipped_manifest`), the notebook gets
     a :func:`submission_notice` at its top (after the unreadable notice, if any).
     """
 
@@ -160,7 +160,7 @@ class TolerantNotebookExporter(NotebookExporter):
 def read_submitted_notebook(filename: str | os.PathLike[str]) -> NotebookNode:
     """Read a student's notebook file as nbformat 4, refusing what nbgrader cannot grade.
 
-    The file is read by :func:`source_lib.grading.submission.read_text` (no
+    The file is read by :func:`softsign_grader.submission.read_text` (no
     link followed, no FIFO or device opened, size capped); JSON nested deeper
     than :data:`MAX_JSON_DEPTH` and JSON that nbformat cannot read raise
     :class:`MalformedNotebook`, saying what is wrong in plain words. Problems
@@ -182,7 +182,7 @@ def read_submitted_notebook(filename: str | os.PathLike[str]) -> NotebookNode:
     ...     read_submitted_notebook(path)
     Traceback (most recent call last):
     ...
-    source_lib.grading.reading.MalformedNotebook: its cells are not a list (they are null)
+    softsign_grader.reading.MalformedNotebook: its cells are not a list (they are null)
     """
     path = os.fspath(filename)
     try:

@@ -1,4 +1,4 @@
-"""The instructor's tour of grading: ``make grade-demo`` (``python -m source_lib.instructor.demo``).
+"""The instructor's tour of grading: ``make grade-demo`` (``python -m softsign_grader.demo``).
 
 In a scratch course folder (``.grade-demo/`` in the repository, git-ignored) it
 runs the same plain nbgrader commands an instructor runs for a real class:
@@ -13,7 +13,7 @@ then prints a per-student, per-exercise score table, with each student's
 expected total beside the actual one, and ends by writing the class report
 (``softsign-grade report ASSIGNMENT``: ``reports/ASSIGNMENT.html`` in the
 scratch course) and printing its path. ``ASSIGNMENT`` is ``--assignment``,
-by default :data:`source_lib.instructor.course.ASSIGNMENT`.
+by default :data:`softsign_grader.course.ASSIGNMENT`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from source_lib.instructor.course import (
+from softsign_grader.course import (
     ASSIGNMENT,
     REPO_ROOT,
     course_id,
@@ -32,8 +32,8 @@ from source_lib.instructor.course import (
     run_nbgrader,
     tool_path_env,
 )
-from source_lib.instructor.report import build_report
-from source_lib.instructor.sample_class import (
+from softsign_grader.report import build_report
+from softsign_grader.sample_class import (
     GradedCell,
     build_sample_class,
     graded_cells,
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _step(f"making a scratch course in {dest}")
     course = make_course(dest, release=False)
-    (course / _MARKER).write_text("made by python -m source_lib.instructor.demo\n")
+    (course / _MARKER).write_text("made by python -m softsign_grader.demo\n")
 
     _step(f"nbgrader generate_assignment {assignment}  (release the student notebooks)")
     run_nbgrader(["generate_assignment", assignment, "--force"], course, env=env)

@@ -26,7 +26,7 @@ program that writes its own pid into the group's ``cgroup.procs`` and then ``exe
 bubblewrap, so every descendant is born inside. Files written to the sandbox's tmpfs
 folders are memory too, and count against the same limit.
 
-``python -m source_lib.grading.limits`` prints which mechanism holds on this machine.
+``python -m softsign_grader.limits`` prints which mechanism holds on this machine.
 Written by hand: no maintained Python library creates and joins cgroups of both
 versions without a daemon.
 """

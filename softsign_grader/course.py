@@ -32,7 +32,7 @@ __all__ = [
 ASSIGNMENT = "softsign"
 
 #: The repository root: the folder that holds ``nbgrader_config.py``.
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def nbgrader_command() -> list[str]:

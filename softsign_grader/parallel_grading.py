@@ -35,7 +35,7 @@ so that only the one that kills its worker fails.
 
 Nothing of a submission is followed or trusted outside the sandbox: the
 fingerprints and the workers read a submission folder only through the vetted
-reader (:mod:`source_lib.grading.submission`: regular files only, never a
+reader (:mod:`softsign_grader.submission`: regular files only, never a
 symbolic link, FIFO or device, capped in size, count, depth and time). Before
 nbgrader sees a student, the worker copies what the reader took into a staging
 folder of the run (``RUN/staged/STUDENT/ASSIGNMENT``), writes beside it the
@@ -103,7 +103,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from source_lib.grading.submission import (
+from softsign_grader.course import tool_path_env
+from softsign_grader.submission import (
     DEFAULT_LIMITS,
     MANIFEST_SUFFIX,
     Limits,
@@ -113,7 +114,6 @@ from source_lib.grading.submission import (
     read_submission,
     write_skipped_manifest,
 )
-from source_lib.instructor.course import tool_path_env
 
 if TYPE_CHECKING:
     from nbgrader.api import Gradebook
@@ -289,7 +289,7 @@ def submission_fingerprint(
 ) -> str:
     """Return a SHA-256 hex digest of what the vetted reader takes from a submission folder.
 
-    The folder is read with :func:`source_lib.grading.submission.read_submission`: a
+    The folder is read with :func:`softsign_grader.submission.read_submission`: a
     symbolic link, FIFO, device or socket is never followed or read, only named (so a
     change of a link's target does not change the digest, and a link to a FIFO or to
     ``/dev/zero`` cannot hang or exhaust the run), and every file is capped.
@@ -318,7 +318,7 @@ def _assignment_salt(course: Course, assignment: str, nbgrader_args: Sequence[st
     """A digest of what, besides a submission, decides its grades: tests, points, config, code."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    from source_lib.grading.judge import grader_fingerprint
+    from softsign_grader.judge import grader_fingerprint
 
     parts = [*nbgrader_args, f"graders:{grader_fingerprint()}"]
     config_file = course.root / "nbgrader_config.py"
@@ -458,7 +458,7 @@ class RunSummary:
         if self.merged_shards:
             lines.append("  wall time from the first shard's start to the end of this merge")
         if not _kernels_isolated():
-            from source_lib.grading.sandbox import NOT_ISOLATED_WARNING
+            from softsign_grader.sandbox import NOT_ISOLATED_WARNING
 
             lines.append(f"Warning: {NOT_ISOLATED_WARNING}")
         notebooks = sum(len(o.notebook_seconds) for o in self.outcomes)
@@ -492,7 +492,7 @@ class RunSummary:
 
 def _kernels_isolated() -> bool:
     """Whether the grading kernels run in the bubblewrap sandbox."""
-    from source_lib.grading.sandbox import SandboxedKernelManager, kernel_manager_class
+    from softsign_grader.sandbox import SandboxedKernelManager, kernel_manager_class
 
     try:
         return kernel_manager_class() is SandboxedKernelManager
@@ -1648,7 +1648,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["report"]:
-        from source_lib.instructor.report import main as report_main
+        from softsign_grader.report import main as report_main
 
         return report_main(argv[1:])
     merging = argv[:1] == ["merge"]

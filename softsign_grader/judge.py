@@ -21,7 +21,7 @@ restored it), and for each one
 Beside the output, the judge records its diagnosis of the cell in the cell's
 metadata, ``cell.metadata["softsign"]`` (see :func:`diagnosis`): the verdict,
 the check, the hint and one example input/expected/got, as small JSON-safe
-data for the instructor's class report (:mod:`source_lib.instructor.report`).
+data for the instructor's class report (:mod:`softsign_grader.report`).
 It is written by the judge only: any ``softsign`` metadata a submission brings
 along is removed before grading starts, and nbgrader scores from the outputs
 alone, so the record never changes a score.
@@ -413,7 +413,7 @@ class JudgedExecute(Execute):
 
     def __init__(self, **kwargs: Any) -> None:
         if "kernel_manager_class" not in kwargs:
-            from source_lib.grading.sandbox import kernel_manager_class
+            from softsign_grader.sandbox import kernel_manager_class
 
             kwargs["kernel_manager_class"] = kernel_manager_class()
         super().__init__(**kwargs)

@@ -36,7 +36,7 @@ compute them: a grade's score is its manual score if set, else its automatic
 score, plus extra credit; a student's total is the sum over the assignment
 minus the late penalty, never below 0; a student in the gradebook without a
 submission scores 0. The diagnoses are the judge's records
-(``cell.metadata["softsign"]``, see :func:`source_lib.grading.judge.diagnosis`)
+(``cell.metadata["softsign"]``, see :func:`softsign_grader.judge.diagnosis`)
 and are only used where a cell lost points, so a manual regrade that gives
 full points also removes the mistake from the report. A failure whose message
 carries a hint is a diagnosed mistake, grouped by its hint (numbers in the
@@ -64,7 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from source_lib.grading.judge import DIAGNOSIS_KEY
+from softsign_grader.judge import DIAGNOSIS_KEY
 
 __all__ = [
     "ClassReport",
@@ -216,7 +216,7 @@ class ClassReport:
 
 
 def _exercise_of(source: str, name: str) -> str:
-    from source_lib.grading.judge import check_calls
+    from softsign_grader.judge import check_calls
 
     calls = check_calls(source or "")
     return calls[0].target if calls else name
@@ -541,7 +541,7 @@ def load_report(
     progress : bool
         Show a progress bar while the autograded notebooks are read.
     """
-    from source_lib.instructor.parallel_grading import GradingError, load_course
+    from softsign_grader.parallel_grading import GradingError, load_course
 
     start = time.perf_counter()
     if not (Path(course_root) / "nbgrader_config.py").is_file():

@@ -26,8 +26,8 @@ from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades, NbGraderPreprocessor
 from traitlets import List
 
-from source_lib.grading.judge import WITHHELD_MESSAGE
-from source_lib.grading.notices import (
+from softsign_grader.judge import WITHHELD_MESSAGE
+from softsign_grader.notices import (
     SUBMISSION_NOTICE_KEY,
     UNREADABLE_KEY,
 )

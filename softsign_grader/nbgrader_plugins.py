@@ -2,12 +2,12 @@
 
 ``nbgrader_config.py`` calls :func:`register`, which installs:
 
-:class:`~source_lib.grading.judge.JudgedExecute` (``nbgrader autograde``)
+:class:`~softsign_grader.judge.JudgedExecute` (``nbgrader autograde``)
     nbgrader's ``Execute`` preprocessor, with every autograded test cell
     decided by the judge outside the student's kernel, and the kernel run in
-    a bubblewrap sandbox (:mod:`source_lib.grading.sandbox`).
+    a bubblewrap sandbox (:mod:`softsign_grader.sandbox`).
 
-:mod:`source_lib.grading.repair` and :class:`ForgetOldGrades` (``nbgrader autograde``)
+:mod:`softsign_grader.repair` and :class:`ForgetOldGrades` (``nbgrader autograde``)
     Copy-pasted, split and oddly tagged cells grade like the originals; a
     notebook's old automatic scores are cleared before it is graded again.
 
@@ -40,22 +40,22 @@ from typing import Any
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
-from source_lib.grading import repair, submission
-from source_lib.grading.feedback import (
+from softsign_grader import repair, submission
+from softsign_grader.feedback import (
     ConciseFeedback,
     FeedbackExporter,
     FigureAltText,
     figure_alt_text,
     sanitize_feedback_html,
 )
-from source_lib.grading.judge import WITHHELD_MESSAGE, JudgedExecute
-from source_lib.grading.notices import (
+from softsign_grader.judge import WITHHELD_MESSAGE, JudgedExecute
+from softsign_grader.notices import (
     SUBMISSION_NOTICE_KEY,
     UNREADABLE_KEY,
     submission_notice,
     unreadable_notice,
 )
-from source_lib.grading.reading import (
+from softsign_grader.reading import (
     MAX_JSON_DEPTH,
     MalformedNotebook,
     TolerantNotebookExporter,
@@ -124,7 +124,7 @@ def quarantine_unsafe_entries(
     submission's files with ``shutil.copy`` (which follows links and blocks on a FIFO).
     Links, FIFOs, devices, sockets and files over the vetted reader's caps are moved,
     unfollowed, into ``<assignment>.quarantine/`` beside the folder and listed in the
-    manifest that the student's feedback shows (:func:`source_lib.grading.submission.quarantine`).
+    manifest that the student's feedback shows (:func:`softsign_grader.submission.quarantine`).
     """
     from traitlets.log import get_logger
 
@@ -143,7 +143,7 @@ def register(config: Any) -> None:
     config.Autograde.autograde_preprocessors = [
         JudgedExecute if step is Execute else step for step in steps
     ]
-    # Pasted, split and odd cells first (source_lib.grading.repair); the notebook's
+    # Pasted, split and odd cells first (softsign_grader.repair); the notebook's
     # format repair must stay first, since nbconvert validates after every step.
     repair.install(config)
     sanitize = list(config.Autograde.sanitize_preprocessors)

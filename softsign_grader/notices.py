@@ -4,8 +4,8 @@ Two kinds, each marked by a cell-metadata key of its own (the judge owns
 ``cell.metadata["softsign"]`` and clears it): :func:`unreadable_notice`, when a
 submitted file could not be read or repaired and the release copy was graded in its
 place, and :func:`submission_notice`, when files of the submission folder were not
-used (links, FIFOs, devices, files over the caps of :mod:`source_lib.grading.submission`).
-The feedback page (:mod:`source_lib.grading.feedback`) shows both as banners. Everything
+used (links, FIFOs, devices, files over the caps of :mod:`softsign_grader.submission`).
+The feedback page (:mod:`softsign_grader.feedback`) shows both as banners. Everything
 quoted in them is student-controlled, so it is escaped for markdown and HTML alike.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import nbformat
 from nbformat.notebooknode import NotebookNode
 
-from source_lib.grading.submission import Skipped
+from softsign_grader.submission import Skipped
 
 #: ``cell.metadata[UNREADABLE_KEY]`` holds the reason on the notice cell that
 #: :class:`TolerantNotebookExporter` puts first in a notebook graded in place of a broken file
@@ -26,7 +26,7 @@ UNREADABLE_KEY = "softsign_unreadable_submission"
 
 #: ``cell.metadata[SUBMISSION_NOTICE_KEY]`` marks a notice cell put first in a notebook whose
 #: submission folder held files that were not taken (symbolic links, FIFOs, devices, files
-#: over a size cap: :mod:`source_lib.grading.submission`); the feedback shows it as a banner.
+#: over a size cap: :mod:`softsign_grader.submission`); the feedback shows it as a banner.
 SUBMISSION_NOTICE_KEY = "softsign_submission_notice"
 
 

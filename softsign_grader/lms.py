@@ -18,9 +18,9 @@ Three pieces, each plain nbgrader underneath:
   per student with the student id, each assignment's total and each
   notebook's points, for an LMS gradebook import::
 
-      nbgrader export --exporter=source_lib.instructor.lms.LmsExportPlugin --to lms.csv
+      nbgrader export --exporter=softsign_grader.lms.LmsExportPlugin --to lms.csv
 
-  or ``python -m source_lib.instructor.lms export ASSIGNMENT``.
+  or ``python -m softsign_grader.lms export ASSIGNMENT``.
 * The README's "Marks to an LMS" section says how Canvas and Moodle map the columns.
 """
 
@@ -43,8 +43,8 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import ExportPlugin, ExtractorPlugin, FileNameCollectorPlugin
 from traitlets import Dict, Integer, Unicode
 
-from source_lib.grading.submission import DEFAULT_LIMITS, kind_of, read_file
-from source_lib.instructor.course import run_nbgrader
+from softsign_grader.course import run_nbgrader
+from softsign_grader.submission import DEFAULT_LIMITS, kind_of, read_file
 
 __all__ = [
     "EXPORTER",
@@ -75,7 +75,7 @@ LMS_FILE_NAME_PATTERN = (
 
 
 #: ``nbgrader export --exporter=...`` for :class:`LmsExportPlugin`.
-EXPORTER = "source_lib.instructor.lms.LmsExportPlugin"
+EXPORTER = "softsign_grader.lms.LmsExportPlugin"
 
 
 def _text(value: Any) -> str:
@@ -514,7 +514,7 @@ class LmsCollectorPlugin(FileNameCollectorPlugin):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m source_lib.instructor.lms export ASSIGNMENT [--to FILE]``."""
+    """``python -m softsign_grader.lms export ASSIGNMENT [--to FILE]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     export = commands.add_parser("export", help="write the LMS grade CSV of an assignment")

@@ -1,6 +1,6 @@
 """Build what students receive: the notebooks and the library, without the answers.
 
-Run it as ``make student-release`` (or ``python -m source_lib.instructor.student_release``).
+Run it as ``make student-release`` (or ``python -m softsign_grader.student_release``).
 This repository holds ``solutions/``, the worked answers and the hidden tests;
 students get a folder made from it instead, ``dist/student-release/`` by default,
 and a zip archive of it beside it, and optionally a commit on a branch of its
@@ -11,7 +11,7 @@ can point at. The folder holds:
 * ``source_lib/``: the modules students and their test cells import, found by
   following the imports of the notebooks and of the student mathematics at
   the top of ``source_lib`` (:func:`student_modules`); never the instructor
-  tooling (``source_lib/instructor/``) nor the grading machinery that runs only
+  tooling (``softsign_grader/``) nor the grading machinery that runs only
   in nbgrader (the judge, the sandbox, the repairs, the nbgrader plugins);
 * ``README.md`` (how to start, locally or on Binder), ``pyproject.toml``
   (the library and the packages it needs, no instructor or test extras),
@@ -47,7 +47,7 @@ from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from source_lib.instructor.course import REPO_ROOT
+from softsign_grader.course import REPO_ROOT
 
 __all__ = [
     "INSTRUCTOR_ONLY",
@@ -62,14 +62,8 @@ __all__ = [
 
 #: The package whose student part is released.
 PACKAGE = "source_lib"
-#: Modules (and packages) that never go to students: what only instructors and nbgrader run.
-INSTRUCTOR_ONLY = (
-    "source_lib.instructor",
-    "source_lib.grading.judge",
-    "source_lib.grading.sandbox",
-    "source_lib.grading.repair",
-    "source_lib.grading.nbgrader_plugins",
-)
+#: Packages that never go to students: the grading engine, which only instructors and nbgrader run.
+INSTRUCTOR_ONLY = ("softsign_grader",)
 #: Paths (relative to the release) that must never be in it.
 FORBIDDEN_NAMES = ("solutions", "nbgrader_config.py", "gradebook.db", "submitted", "autograded")
 #: Distributions every student environment needs besides the library's imports.
@@ -160,14 +154,14 @@ def student_modules(package_dir: Path, notebooks: Iterable[Path]) -> dict[str, P
     found: dict[str, Path] = {}
     while pending:
         name, importer = pending.pop()
-        path = _module_file(package_dir, name)
-        if path is None or name in found:
-            continue
         if any(name == banned or name.startswith(banned + ".") for banned in INSTRUCTOR_ONLY):
             raise ValueError(
                 f"{importer} imports {name}, which is instructor-only; the student release "
                 "cannot include it (move what students need out of it)"
             )
+        path = _module_file(package_dir, name)
+        if path is None or name in found:
+            continue
         found[name] = path
         is_package = path.name == "__init__.py"
         pending += [
@@ -617,7 +611,7 @@ def commit_to_branch(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m source_lib.instructor.student_release [--out D] [--branch B]``."""
+    """Command line: ``python -m softsign_grader.student_release [--out D] [--branch B]``."""
     parser = argparse.ArgumentParser(
         prog="make student-release",
         description="Write the student release: notebooks and library, without solutions.",

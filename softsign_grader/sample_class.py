@@ -63,7 +63,7 @@ from pathlib import Path
 
 import nbformat
 
-from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT
+from softsign_grader.course import ASSIGNMENT, REPO_ROOT
 
 __all__ = [
     "SUBMISSIONS_DIR",
@@ -261,11 +261,11 @@ def expected_scores(student: SampleStudent, cells: list[GradedCell]) -> dict[str
     """Return ``{"notebook/grade_id": points}`` that ``student`` must get for each test cell.
 
     A student with ``needs_sandbox`` keeps ``no_credit`` only where the grading
-    kernels run in bubblewrap (:mod:`source_lib.grading.sandbox`); without it,
+    kernels run in bubblewrap (:mod:`softsign_grader.sandbox`); without it,
     ``source_lib``'s implementations are not withheld, so calling them earns
     the points.
     """
-    from source_lib.grading.sandbox import SandboxedKernelManager, kernel_manager_class
+    from softsign_grader.sandbox import SandboxedKernelManager, kernel_manager_class
 
     no_credit = student.no_credit
     if student.needs_sandbox and kernel_manager_class() is not SandboxedKernelManager:
@@ -357,12 +357,12 @@ def build_sample_class(
     ----------
     course_root : Path
         An nbgrader course directory (for example made by
-        :func:`source_lib.instructor.course.make_course`). Its ``notebooks/ASSIGNMENT`` and
+        :func:`softsign_grader.course.make_course`). Its ``notebooks/ASSIGNMENT`` and
         ``solutions/ASSIGNMENT`` are used when present, else the repository's.
     students : list of str, optional
         Student ids (file stems in ``tests/submissions``) to build; default all.
     assignment : str
-        The nbgrader assignment (default :data:`~source_lib.instructor.course.ASSIGNMENT`).
+        The nbgrader assignment (default :data:`~softsign_grader.course.ASSIGNMENT`).
         A student's solutions, actions and scores that name no notebook of this
         assignment are ignored.
 

@@ -6,11 +6,11 @@ there is student-controlled. nbgrader's own collect copies it with
 ``gradebook.db`` (or anything else the instructor can read) arrives in
 ``submitted/`` as a regular file, and a FIFO or ``/dev/zero`` stalls the copy.
 :class:`SafeExchangeCollect` copies through the course's vetted reader
-(:func:`source_lib.grading.submission.read_submission`): regular files only, no
+(:func:`softsign_grader.submission.read_submission`): regular files only, no
 link followed at any depth, each file and the whole folder capped, and every
 entry left out logged with the student and the reason. Enable it with::
 
-    c.ExchangeFactory.collect = "source_lib.instructor.exchange.SafeExchangeCollect"
+    c.ExchangeFactory.collect = "softsign_grader.exchange.SafeExchangeCollect"
 
 It also keeps one bad inbound entry from stopping the class's collect: a folder
 name whose timestamp does not parse, or whose student id is ``.`` or ``..``, is
@@ -27,7 +27,7 @@ from typing import Any
 from nbgrader.exchange.default.collect import ExchangeCollect
 from nbgrader.utils import parse_utc
 
-from source_lib.grading.submission import (
+from softsign_grader.submission import (
     DEFAULT_LIMITS,
     Limits,
     Skipped,

@@ -1,6 +1,6 @@
 """Regenerate the student notebooks in ``notebooks/`` from ``solutions/`` with nbgrader.
 
-Run it as ``make notebooks`` (or ``python -m source_lib.instructor.release``). The student
+Run it as ``make notebooks`` (or ``python -m softsign_grader.release``). The student
 notebooks are derived files: never edit them by hand. The test suite fails
 when the committed copies differ from a fresh generation.
 
@@ -28,7 +28,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import ClearOutput
 
-from source_lib.instructor.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
+from softsign_grader.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
 
 __all__ = [
     "ReleaseOutputs",

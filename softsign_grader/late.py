@@ -22,9 +22,9 @@ autograde ASSIGNMENT --force``) after changing a due date or an extension.
 
 Extensions (nbgrader has them in its gradebook but no command for them)::
 
-    python -m source_lib.instructor.late extend week1 jdoe --days 2
-    python -m source_lib.instructor.late extend week1 jdoe          # remove it
-    python -m source_lib.instructor.late show week1
+    python -m softsign_grader.late extend week1 jdoe --days 2
+    python -m softsign_grader.late extend week1 jdoe          # remove it
+    python -m softsign_grader.late show week1
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from nbgrader.api import Gradebook
 from nbgrader.plugins import LateSubmissionPlugin
 from traitlets import Float
 
-from source_lib.instructor.course import course_id
+from softsign_grader.course import course_id
 
 __all__ = ["SECONDS_PER_DAY", "PerDayLatePenalty", "late_fraction", "main"]
 
