@@ -24,7 +24,7 @@ FAST := -m "not slow and not browser"
 # The versions in constraints.txt are the ones the whole suite last passed with.
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	@touch $(STAMP)
 
@@ -47,10 +47,14 @@ test: lint
 check: $(STAMP)
 	$(BIN)/python -m pytest $(FAST) $(PYTEST_ARGS)
 
+# deptry: every import is a declared dependency ([tool.deptry] in pyproject.toml); then the
+# tests, which may also import the test extra (--exclude drops deptry's default "tests").
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m mypy
+	$(BIN)/deptry .
+	$(BIN)/deptry tests --exclude '\.venv' --optional-dependencies-dev-groups dev --ignore DEP002
 
 # Pin what .venv has now (run after `make test` passes): a scratch venv installs the course
 # with those versions, so constraints.txt lists what the course installs and nothing else.
@@ -89,6 +93,7 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/activations.py
 	$(BIN)/python benchmarks/grading.py
 	$(BIN)/python benchmarks/report.py
+	$(BIN)/python benchmarks/startup.py
 
 clean:
 	rm -rf submitted autograded feedback gradebook.db grades.csv reports .grade-demo test-artifacts

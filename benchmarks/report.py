@@ -40,7 +40,7 @@ from softsign_grader.course import (
     run_nbgrader,
     tool_path_env,
 )
-from softsign_grader.judge import DIAGNOSIS_KEY, DIAGNOSIS_VERSION, _calls_or_none
+from softsign_grader.judge import DIAGNOSIS_KEY, DIAGNOSIS_VERSION, check_calls
 from softsign_grader.report import build_report
 
 #: nbgrader runs the `alembic` executable beside this Python when it creates a gradebook.
@@ -63,12 +63,17 @@ def _known_mistakes() -> dict[str, list[str]]:
 
 
 def _record(verdict: str, function: str, hint: str | None, problem: str | None) -> dict:
+    """A judge record (:func:`softsign_grader.judge.diagnosis`) of the given verdict."""
     example = {"input": "x = -3.0", "expected": "-0.75", "got": "1.5"} if verdict == "fail" else {}
+    kind = {"fail": "wrong_value", "not_attempted": "not_implemented"}.get(verdict)
     return {
         "version": DIAGNOSIS_VERSION,
         "verdict": verdict,
         "check": f"check_{function}",
         "function": function,
+        "kind": kind,
+        "mistake": "value_pattern" if hint and verdict == "fail" else None,
+        "error": "NotImplementedError" if verdict == "not_attempted" else None,
         "problem": problem,
         "hint": hint,
         "example": example,
@@ -111,7 +116,7 @@ def synthetic_class(root: Path, students: int, seed: int = 0) -> Path:
                 for cell in tests:
                     grade_id = cell["metadata"]["nbgrader"]["grade_id"]
                     points = float(cell["metadata"]["nbgrader"].get("points", 0))
-                    calls = _calls_or_none("".join(cell["source"]))
+                    calls = check_calls("".join(cell["source"]))
                     function = calls[0].target if calls else grade_id
                     draw = rng.random()
                     if draw < 0.7:

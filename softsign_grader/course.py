@@ -1,8 +1,9 @@
-"""Locate the course on disk and run real nbgrader commands against copies of it.
+"""Locate the course on disk, read its nbgrader configuration, and run nbgrader on it.
 
 Everything that grades or releases notebooks (the tests, ``make notebooks``,
-``make grade-demo``, the parallel grader) goes through these few functions, so
-they all agree on where the course lives and how nbgrader is started.
+``make grade-demo``, the parallel grader, the class report) goes through these
+few functions and :class:`Course`, so they all agree on where the course lives,
+where its gradebook is and how nbgrader is started.
 """
 
 from __future__ import annotations
@@ -11,17 +12,27 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nbgrader.coursedir import CourseDirectory
 
 __all__ = [
     "ASSIGNMENT",
     "REPO_ROOT",
+    "WORK_FOLDER",
+    "Course",
+    "GradingError",
     "assignment_names",
     "course_id",
+    "load_course",
     "make_course",
     "nbgrader_command",
     "notebook_names",
+    "open_course",
     "run_nbgrader",
     "tool_path_env",
 ]
@@ -33,6 +44,10 @@ ASSIGNMENT = "softsign"
 
 #: The repository root: the folder that holds ``nbgrader_config.py``.
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+#: Name of the parallel grader's work folder inside the course's ``autograded/`` folder. It
+#: starts with a dot, so nbgrader's ``autograded/*/ASSIGNMENT`` globs never see it.
+WORK_FOLDER = ".parallel_grading"
 
 
 def nbgrader_command() -> list[str]:
@@ -136,3 +151,105 @@ def run_nbgrader(
             f"{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+# --------------------------------------------------------------------------- the course
+
+
+class GradingError(RuntimeError):
+    """The class cannot be graded at all (no gradebook, unknown assignment, a run in progress)."""
+
+
+@dataclass(frozen=True)
+class Course:
+    """An nbgrader course: its :class:`nbgrader.coursedir.CourseDirectory` and gradebook.
+
+    Every other attribute is the ``CourseDirectory`` trait of that name, as the
+    course's configuration sets it (``autograded_directory``, ``ignore``, ...).
+    """
+
+    coursedir: CourseDirectory
+    db_path: Path
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "coursedir":  # not set yet (while being copied)
+            raise AttributeError(name)
+        return getattr(self.coursedir, name)
+
+    @property
+    def root(self) -> Path:
+        """The course folder (``CourseDirectory.root``)."""
+        return Path(self.coursedir.root)
+
+    @property
+    def db_url(self) -> str:
+        """The gradebook's SQLAlchemy URL."""
+        return f"sqlite:///{self.db_path}"
+
+    def path(self, step: str, student_id: str, assignment_id: str) -> Path:
+        """Return the folder of one step, student and assignment (``format_path``)."""
+        return Path(os.path.normpath(self.coursedir.format_path(step, student_id, assignment_id)))
+
+    def default_work_dir(self) -> Path:
+        """Return the default work folder: a hidden folder inside ``autograded/``."""
+        return self.root / self.autograded_directory / WORK_FOLDER
+
+    def lock_path(self) -> Path:
+        """Return the run lock's file, beside the gradebook."""
+        return self.db_path.with_name(self.db_path.name + ".lock")
+
+    def submitted_students(self, assignment_id: str) -> list[str]:
+        """Return the sorted ids of the students with a submission (less the excluded ones)."""
+        from nbgrader.apps import NbGraderAPI
+
+        api = NbGraderAPI(coursedir=self.coursedir)
+        excluded = set(filter(None, self.coursedir.student_id_exclude.split(",")))
+        return sorted(set(api.get_submitted_students(assignment_id)) - excluded)
+
+    def gradebook_submissions(self, assignment_id: str) -> set[str]:
+        """Return the students with a submission of ``assignment_id`` in the gradebook."""
+        from nbgrader.api import Gradebook
+
+        with Gradebook(self.db_url, self.course_id) as gradebook:
+            return {s.student_id for s in gradebook.assignment_submissions(assignment_id)}
+
+
+def load_course(root: Path, nbgrader_args: Sequence[str] = ()) -> Course:
+    """Read a course's configuration, with ``nbgrader_args``, as ``nbgrader autograde`` does."""
+    from nbgrader.apps.autogradeapp import AutogradeApp
+    from nbgrader.utils import chdir
+
+    root = Path(root).resolve()
+    app = AutogradeApp()
+    with chdir(str(root)):
+        # Quiet: the workers log nbgrader's configuration warnings.
+        app.initialize(["--log-level=ERROR", f"--CourseDirectory.root={root}", *nbgrader_args])
+    prefix = "sqlite:///"
+    db_url = str(app.coursedir.db_url)
+    if not db_url.startswith(prefix):
+        raise GradingError(
+            f"parallel grading needs an SQLite gradebook; this course uses {db_url!r}. "
+            "Run plain `nbgrader autograde` instead."
+        )
+    db_path = Path(db_url[len(prefix) :])
+    return Course(app.coursedir, db_path if db_path.is_absolute() else root / db_path)
+
+
+def open_course(course_root: Path, assignment: str, nbgrader_args: Sequence[str]) -> Course:
+    """Load a course (:func:`load_course`) whose gradebook must exist already.
+
+    Raises
+    ------
+    GradingError
+        When the course has no gradebook yet.
+    """
+    course = load_course(course_root, nbgrader_args)
+    if not course.db_path.exists():
+        raise GradingError(
+            f"no gradebook at {course.db_path}; run `nbgrader generate_assignment {assignment}` "
+            "in the course folder first"
+        )
+    return course
+
+
+# --------------------------------------------------------------------------- fingerprints

@@ -51,7 +51,7 @@ import json
 import os
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -66,9 +66,9 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Float, Integer
 
-from source_lib.grading import collector
+from source_lib.grading import collector, registry
 from source_lib.grading.framework import CALL_TIME_LIMIT, CHECKS, CheckFailure
-from source_lib.grading.messages import FIELDS, shorten
+from source_lib.grading.messages import Failure, shorten
 from source_lib.grading.replay import Planner, Replayer, ReplayMismatch, session
 
 __all__ = [
@@ -86,16 +86,26 @@ __all__ = [
 COLLECTOR_SOURCE = Path(collector.__file__).read_text(encoding="utf-8")
 
 #: Modules whose check functions a test cell may import (importing them registers
-#: their checks in :data:`source_lib.grading.framework.CHECKS`).
-CHECK_MODULES = ("source_lib.grading.exercises", "source_lib.grading.network_exercise")
+#: their checks in :data:`source_lib.grading.framework.CHECKS`): the registry's.
+CHECK_MODULES = registry.CHECK_MODULES
 
 TIMEOUT_ENAME = "CellTimeoutError"
 
 #: The cell-metadata key under which the judge records its diagnosis of a test cell.
 DIAGNOSIS_KEY = "softsign"
 
-#: Version of the diagnosis record's layout.
-DIAGNOSIS_VERSION = 1
+#: Version of the diagnosis record's layout (2: the failure's kind, mistake and error).
+DIAGNOSIS_VERSION = 2
+
+#: The verdict of each kind of failure (:data:`source_lib.grading.messages.KINDS`).
+KIND_VERDICTS = {
+    "not_implemented": "not_attempted",
+    "timeout": "timeout",
+    "raised": "error",
+    "missing": "error",
+    "not_callable": "error",
+    "exit": "error",
+}
 
 #: Characters kept of each text field of a diagnosis.
 DIAGNOSIS_TEXT_LIMIT = 300
@@ -232,10 +242,16 @@ class Verdict:
     """The judge's decision on one test cell."""
 
     passed: bool
-    message: str = ""
+    message: str = ""  # the failure as the student reads it
     reason: str = ""  # "" when decided, else why there is no verdict
     call: CheckCall | None = None  # the check call that decided (the failing one)
     withheld: bool = False  # the failing call reached a reference withheld in the sandbox
+    failure: Failure | None = None  # the failure as data, when a check failed
+
+    @classmethod
+    def failed(cls, error: CheckFailure, call: CheckCall, *, withheld: bool = False) -> Verdict:
+        """The verdict of a check that raised ``error``: its message and its fields."""
+        return cls(False, message=str(error), call=call, withheld=withheld, failure=error.failure)
 
     def outputs(self) -> list[NotebookNode]:
         """The cell's outputs: none for a pass, one error output otherwise."""
@@ -255,36 +271,6 @@ class Verdict:
 
 def _no_verdict(reason: str, call: CheckCall | None = None) -> Verdict:
     return Verdict(False, reason=f"no verdict, so no points: {reason}", call=call)
-
-
-def _message_fields(message: str) -> dict[str, str]:
-    """The fields of a check's failure message: ``problem`` and input/expected/got/hint.
-
-    The message's first line is ``NAME: PROBLEM``; each later line that starts
-    (after its indent) with ``input:``, ``expected:``, ``got:``, ``hint:`` or
-    ``first wrong element:`` gives that field, and the lines after it that
-    start with none of these continue it (an array's repr).
-    """
-    lines = message.splitlines()
-    fields: dict[str, str] = {}
-    if lines:
-        _, _, problem = lines[0].partition(": ")
-        fields["problem"] = problem.strip() or lines[0].strip()
-    last = None
-    for line in lines[1:]:
-        text = line.strip()
-        for label, key in FIELDS.items():
-            if text.startswith(label):
-                # the first input/expected/got; the last hint (a returned value's repr
-                # shown in "got:" can hold anything, but the checks' hint comes last)
-                last = key if key not in fields or key == "hint" else None
-                if last:
-                    fields[key] = text[len(label) :].strip()
-                break
-        else:  # an array's repr goes on over several lines
-            if last and text:
-                fields[last] += " " + text
-    return fields
 
 
 def _capped(text: str | None) -> str | None:
@@ -312,10 +298,15 @@ def diagnosis(verdict: Verdict, calls: list[CheckCall]) -> dict[str, Any]:
         the cell is not one the judge can run);
 
     ``check`` and ``function`` (the check call that decided, or the cell's
-    first); ``problem`` (the message's first line without the function
-    name, or why there is no verdict); ``hint`` (the message's hint, or
-    None); ``example``, the ``input``, ``expected`` and ``got`` lines of the
-    message where it has them (a hidden case has only its input's kind).
+    first); then the fields of the check's
+    :class:`~source_lib.grading.messages.Failure`, taken from the failure
+    itself, never from its message: ``kind`` (one of
+    :data:`source_lib.grading.messages.KINDS`, or None), ``mistake`` (the
+    stable name of the mistake the hint explains, or None), ``error`` (the
+    exception's class name, or None), ``problem`` (the message's first line
+    without the function name, or why there is no verdict), ``hint`` (or
+    None) and ``example``, the ``input``, ``expected`` and ``got`` the
+    message shows (a hidden case has only its input's kind).
 
     A failure with a hint is a *diagnosed* mistake: the hint comes from one of
     the checks' models of a wrong answer (:class:`source_lib.grading.messages.Mistake`) or
@@ -323,8 +314,8 @@ def diagnosis(verdict: Verdict, calls: list[CheckCall]) -> dict[str, Any]:
     scalar-only function given an array...). A failure without a hint is one
     the checks could not name. A function that reached one of ``source_lib``'s
     implementations, withheld in the sandbox (where it raises
-    ``NotImplementedError``), is a ``"fail"`` with :data:`WITHHELD_HINT`, not
-    ``"not_attempted"``. Every text is capped at
+    ``NotImplementedError``), is a ``"fail"`` of kind ``"withheld"`` with
+    :data:`WITHHELD_HINT`, not ``"not_attempted"``. Every text is capped at
     :data:`DIAGNOSIS_TEXT_LIMIT` characters.
     """
     call = verdict.call or (calls[0] if calls else None)
@@ -333,41 +324,44 @@ def diagnosis(verdict: Verdict, calls: list[CheckCall]) -> dict[str, Any]:
         "verdict": "pass",
         "check": call.check if call else None,
         "function": call.target if call else None,
+        "kind": None,
+        "mistake": None,
+        "error": None,
         "problem": None,
         "hint": None,
         "example": {},
     }
     if verdict.passed:
         return record
-    if verdict.reason:
-        budget = "did not finish within its budget" in verdict.reason
+    if verdict.reason or verdict.failure is None:
+        reason = verdict.reason or "the check failed without saying why"
+        budget = "did not finish within its budget" in reason
         record["verdict"] = "timeout" if budget else "no_verdict"
-        record["problem"] = _capped(verdict.reason.removeprefix("no verdict, so no points: "))
+        record["problem"] = _capped(reason.removeprefix("no verdict, so no points: "))
         return record
-    fields = _message_fields(verdict.message)
-    problem = fields.get("problem", "")
-    if verdict.withheld:  # NotImplementedError, but from the library's stand-in
-        record["verdict"] = "fail"
-        record["problem"] = "called a withheld reference"
-        record["hint"] = WITHHELD_HINT
-        record["example"] = {"input": _capped(fields["input"])} if "input" in fields else {}
-        return record
-    if problem.startswith("not implemented"):
-        record["verdict"] = "not_attempted"
-    elif problem.startswith("did not finish within"):
-        record["verdict"] = "timeout"
-    elif problem.startswith(
-        ("raised ", "is not defined", "expected a function", "called sys.exit")
-    ):
-        record["verdict"] = "error"
-    else:
-        record["verdict"] = "fail"
-    record["problem"] = _capped(problem)
-    record["hint"] = _capped(fields.get("hint"))
+    failure = _withheld(verdict.failure) if verdict.withheld else verdict.failure
+    fields = failure.as_record()
+    record["verdict"] = KIND_VERDICTS.get(failure.kind, "fail")
+    for key in ("kind", "mistake", "error", "problem", "hint"):
+        record[key] = _capped(fields[key])
     record["example"] = {
-        key: _capped(fields[key]) for key in ("input", "expected", "got") if key in fields
+        key: _capped(fields[key]) for key in ("input", "expected", "got") if fields[key] is not None
     }
     return record
+
+
+def _withheld(failure: Failure) -> Failure:
+    """A failure that reached a withheld reference, as the diagnosis records it."""
+    return replace(
+        failure,
+        kind="withheld",
+        problem="called a withheld reference",
+        expected=None,
+        got=None,
+        hint=WITHHELD_HINT,
+        mistake="withheld_reference",
+        error=None,
+    )
 
 
 class JudgedExecute(Execute):
@@ -534,7 +528,7 @@ class JudgedExecute(Execute):
                     and last.kind == "not_implemented"
                     and WITHHELD_MESSAGE in (last.message or "")
                 )
-                return Verdict(False, message=str(failure), call=call, withheld=withheld)
+                return Verdict.failed(failure, call, withheld=withheld)
             except ReplayMismatch as error:
                 return _no_verdict(f"the kernel's answers did not match the calls ({error})", call)
             if replayer.used != len(entries):

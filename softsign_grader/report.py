@@ -38,12 +38,14 @@ minus the late penalty, never below 0; a student in the gradebook without a
 submission scores 0. The diagnoses are the judge's records
 (``cell.metadata["softsign"]``, see :func:`softsign_grader.judge.diagnosis`)
 and are only used where a cell lost points, so a manual regrade that gives
-full points also removes the mistake from the report. A failure whose message
-carries a hint is a diagnosed mistake, grouped by its hint (numbers in the
-hint aside); one without a hint is counted as "no known pattern", by its
-problem ("wrong value", "raised TypeError: ..."). Notebooks graded before the
-judge recorded diagnoses still get their scores, and the page says plainly
-that their diagnoses are missing.
+full points also removes the mistake from the report. The report classifies
+nothing by its wording: a failure the checks named (its record's ``mistake``)
+is a diagnosed mistake, grouped by its hint (numbers in the hint aside); one
+they could not name is counted as "no known pattern", by its ``kind`` ("wrong
+value", "raised TypeError"...). A notebook the exporter could not read (it
+marks the notice cell with :data:`softsign_grader.notices.UNREADABLE_KEY`) is
+listed as such. Notebooks graded before the judge recorded diagnoses still get
+their scores, and the page says plainly that their diagnoses are missing.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ from pathlib import Path
 from typing import Any
 
 from softsign_grader.judge import DIAGNOSIS_KEY
+from softsign_grader.notices import UNREADABLE_KEY
+from source_lib.grading.messages import KINDS, NOT_TAUGHT
 
 __all__ = [
     "ClassReport",
@@ -122,6 +126,7 @@ class Finding:
     example: dict[str, str] = field(default_factory=dict)
     problem: str = ""
     verdict: str = ""
+    failure: str = ""  # the failure's kind (source_lib.grading.messages.KINDS), if any
 
     @property
     def count(self) -> int:
@@ -313,30 +318,26 @@ def _read_gradebook(
     return cells, students, dict(scores), penalties, dict(waiting)
 
 
-def _read_diagnoses(path: Path) -> dict[str, dict[str, Any]] | None:
-    """The judge's diagnoses in one autograded notebook, by grade_id (None: no file)."""
+def _read_autograded(path: Path) -> tuple[dict[str, dict[str, Any]] | None, bool]:
+    """The judge's diagnoses in one autograded notebook, by grade_id (None: no file), and
+    whether the exporter graded it in place of a submission it could not read.
+    """
     try:
         notebook = json.loads(path.read_bytes())
     except (OSError, ValueError):
-        return None
+        return None, False
     found = {}
+    unreadable = False
     for cell in notebook.get("cells", []) if isinstance(notebook, dict) else []:
         metadata = cell.get("metadata", {}) if isinstance(cell, dict) else {}
+        metadata = metadata if isinstance(metadata, dict) else {}
+        unreadable = unreadable or UNREADABLE_KEY in metadata
         grade = metadata.get("nbgrader", {})
         record = metadata.get(DIAGNOSIS_KEY)
         # only test cells carry the judge's diagnosis
         if grade.get("grade") and not grade.get("solution") and isinstance(record, dict):
             found[str(grade.get("grade_id"))] = record
-    return found
-
-
-def _valid_json(path: Path) -> bool:
-    """Whether a submitted notebook is JSON (an invalid one is graded as the release copy)."""
-    try:
-        json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return not path.exists()  # gone since grading: nothing to say
-    return True
+    return found, unreadable
 
 
 # --------------------------------------------------------------------------- summarising
@@ -354,23 +355,26 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _label(diagnosis: dict[str, Any]) -> str:
+    """What went wrong, named by the failure's kind (an exception by its class)."""
+    kind, error = diagnosis.get("kind"), diagnosis.get("error")
+    if kind == "raised" and error:
+        return f"raised {error}"
+    return KINDS.get(kind, "wrong answer") if isinstance(kind, str) else "wrong answer"
+
+
 def _why(diagnosis: dict[str, Any] | None) -> tuple[str, str, str]:
-    """(kind, text, problem) of a cell that lost points."""
+    """(kind, text, problem) of a cell that lost points, from the diagnosis's fields."""
     if diagnosis is None:
         return "no_record", "no diagnosis recorded", ""
     verdict = diagnosis.get("verdict")
     problem = _text(diagnosis.get("problem"))
-    hint = _text(diagnosis.get("hint"))
     if verdict == "not_attempted":
         return "not_attempted", "not attempted", problem
     if verdict in _WRONG:
-        if hint:
-            return "mistake", hint, problem
-        if problem.startswith("wrong value"):  # "wrong value", "wrong values for 3 of 8..."
-            label = "wrong value"
-        else:  # "raised TypeError: ..." counts by the exception's name
-            label = problem.split(":")[0] or "wrong answer"
-        return "unnamed", f"{label}, no known pattern", problem
+        if diagnosis.get("mistake"):  # the checks named it; the hint says it to the student
+            return "mistake", _text(diagnosis.get("hint")), problem
+        return "unnamed", f"{_label(diagnosis)}, no known pattern", problem
     if verdict == "no_verdict":
         return "no_verdict", f"no verdict: {problem}", problem
     return "no_record", "lost points, but the judge recorded a pass", problem
@@ -390,8 +394,8 @@ def summarise(
 
     ``diagnoses`` is ``{student: {notebook: {grade_id: diagnosis} or None}}``,
     None for a notebook without an autograded file. ``invalid`` holds the
-    ``(student, notebook)`` pairs whose submitted file was not a valid
-    notebook (graded as the unanswered release copy). ``waiting`` holds, per
+    ``(student, notebook)`` pairs whose submitted file could not be read
+    (graded as the unanswered release copy). ``waiting`` holds, per
     student, the ``(notebook, grade_id)`` of written answers that still need
     a manual grade.
     """
@@ -406,7 +410,7 @@ def summarise(
     for name, group in exercises.items():
         top = sum(cell.max_score for cell in group)
         points: dict[str, float] = {}
-        findings: dict[tuple[str, str], Finding] = {}
+        findings: dict[tuple[str, str, str], Finding] = {}
         full, partial, zero, not_attempted, awaiting = [], [], [], [], []
         for student in students:
             got = scores.get(student, {})
@@ -431,7 +435,7 @@ def summarise(
                     record = None if notebook is None else notebook.get(cell.name)
                     kind, text, problem = _why(record)
                     if (student, cell.notebook) in invalid:
-                        kind, text, record = "no_record", "notebook not valid JSON", None
+                        kind, text, record = "no_record", "notebook could not be read", None
                     elif notebook is None:
                         text = "notebook not submitted"
                     elif (cell.notebook, cell.name) in waiting.get(student, set()):
@@ -447,7 +451,8 @@ def summarise(
                             else ("manual", "graded by hand")
                         )
                 reasons.append((kind, text))
-                key = (kind, _key(text))
+                # the same words for another kind of failure are another finding
+                key = (kind, _text(record.get("kind")) if record else "", _key(text))
                 finding = findings.get(key)
                 if finding is None:
                     example = record.get("example", {}) if record else {}
@@ -461,6 +466,7 @@ def summarise(
                         },
                         problem=problem,
                         verdict=_text(record.get("verdict")) if record else "",
+                        failure=_text(record.get("kind")) if record else "",
                     )
                 if student not in finding.students:
                     finding.students.append(student)
@@ -541,7 +547,7 @@ def load_report(
     progress : bool
         Show a progress bar while the autograded notebooks are read.
     """
-    from softsign_grader.parallel_grading import GradingError, load_course
+    from softsign_grader.course import GradingError, load_course
 
     start = time.perf_counter()
     if not (Path(course_root) / "nbgrader_config.py").is_file():
@@ -561,24 +567,18 @@ def load_report(
     from tqdm import tqdm
 
     diagnoses: dict[str, dict[str, dict[str, dict[str, Any]] | None]] = {}
+    invalid: set[tuple[str, str]] = set()
     submitted = [student for student in students if student in scores]
     for student in tqdm(
         submitted, desc="reading autograded notebooks", unit="student", disable=not progress
     ):
         folder = course.path(course.autograded_directory, student, assignment)
-        diagnoses[student] = {
-            notebook: _read_diagnoses(folder / f"{notebook}.ipynb") for notebook in notebooks
-        }
-    invalid = {
-        (student, notebook)
-        for student, found in diagnoses.items()
-        for notebook, records in found.items()
-        if records
-        and any(r.get("verdict") == "not_attempted" for r in records.values())
-        and not _valid_json(
-            course.path(course.submitted_directory, student, assignment) / f"{notebook}.ipynb"
-        )
-    }
+        diagnoses[student] = {}
+        for notebook in notebooks:
+            records, unreadable = _read_autograded(folder / f"{notebook}.ipynb")
+            diagnoses[student][notebook] = records
+            if unreadable:
+                invalid.add((student, notebook))
     report = summarise(assignment, cells, students, scores, penalties, diagnoses, invalid, waiting)
     report.seconds = time.perf_counter() - start
     return report
@@ -591,13 +591,13 @@ def _share(count: int, whole: int) -> str:
     return f"{count} of {whole} students ({100 * count / whole:.0f}%)" if whole else "no students"
 
 
-#: Problems that are no misconception to teach: the code stopped, vanished or cheated.
-_NOT_TAUGHT = ("called sys.exit", "is not defined", "called a withheld reference")
-
-
 def _misconception(finding: Finding) -> bool:
-    """Whether a diagnosed mistake is worth teaching (a wrong answer, not a stopped kernel)."""
-    return finding.verdict in ("fail", "error") and not finding.problem.startswith(_NOT_TAUGHT)
+    """Whether a diagnosed mistake is worth teaching (a wrong answer, not a stopped kernel).
+
+    The failure's kind decides: one in :data:`source_lib.grading.messages.NOT_TAUGHT`
+    (the code stopped, vanished or cheated) is no misconception.
+    """
+    return finding.verdict in ("fail", "error") and finding.failure not in NOT_TAUGHT
 
 
 def _revisit(report: ClassReport, count: int) -> list[str]:

@@ -48,6 +48,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from softsign_grader.course import REPO_ROOT
+from source_lib.grading.registry import CHECK_MODULES
 
 __all__ = [
     "INSTRUCTOR_ONLY",
@@ -134,9 +135,10 @@ def student_modules(package_dir: Path, notebooks: Iterable[Path]) -> dict[str, P
     """The modules of ``package_dir`` that students need, by dotted name.
 
     The roots are the student mathematics (every module at the top of the
-    package) and every ``source_lib`` module the notebooks' code cells import;
-    the imports of each module found are followed, and each module's parent
-    packages are added.
+    package), the modules of the checks that the test cells call (the
+    registry's :data:`~source_lib.grading.registry.CHECK_MODULES`) and every
+    ``source_lib`` module the notebooks' code cells import; the imports of each
+    module found are followed, and each module's parent packages are added.
 
     Raises
     ------
@@ -148,6 +150,7 @@ def student_modules(package_dir: Path, notebooks: Iterable[Path]) -> dict[str, P
         (f"{PACKAGE}.{path.stem}" if path.stem != "__init__" else PACKAGE, "the package")
         for path in sorted(package_dir.glob("*.py"))
     ]
+    pending += [(module, "the exercise registry") for module in CHECK_MODULES]
     for notebook in notebooks:
         for source in _code_cells(notebook):
             pending += [(name, notebook.name) for name in _imports(source, "__main__", False)]

@@ -3,14 +3,29 @@
 ``graded_sample_class`` autogrades the whole sample class (``tests/submissions``,
 built by :func:`softsign_grader.sample_class.build_sample_class`) once per test
 session with plain, serial ``nbgrader autograde``, so that every test that needs
-a graded class (the grading tests, the parallel-grading comparison) shares it.
+a graded class (the grading tests, the report, the LMS export, the parallel-grading
+comparison) shares it.
+
+``released_template`` is the course released once per session by ``nbgrader
+generate_assignment`` (the course's own config, every notebook); tests copy it with
+:func:`copy_released` instead of releasing the same course again.
+
+Both are made in a background thread that starts with the first test of the session
+(when a selected test needs them), so that their nbgrader runs overlap with the tests
+that come first; the modules that use the graded class run last (see
+:func:`pytest_collection_modifyitems`). The fixtures wait for that work and re-raise
+its error, if any.
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,11 +137,20 @@ def nbgrader_env() -> dict[str, str]:
     return dict(NBGRADER_ENV)
 
 
-@pytest.fixture(scope="session")
-def graded_sample_class(tmp_path_factory: pytest.TempPathFactory) -> GradedClass:
-    """The sample class, released, submitted and autograded serially by real nbgrader."""
-    course = make_course(tmp_path_factory.mktemp("graded-sample-class") / "course", release=False)
+def copy_released(template: Path, dest: Path) -> Path:
+    """Copy the released course ``template`` (config, solutions, release, gradebook) to ``dest``."""
+    shutil.copytree(template, dest, symlinks=True)
+    return dest
+
+
+def _release(dest: Path) -> Path:
+    course = make_course(dest, release=False)
     run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], course, env=NBGRADER_ENV)
+    return course
+
+
+def _grade_sample_class(template: Path, dest: Path) -> GradedClass:
+    course = copy_released(template, dest)
     expected = build_sample_class(course)
     start = time.perf_counter()
     result = run_nbgrader(["autograde", ASSIGNMENT], course, env=NBGRADER_ENV)
@@ -139,3 +163,111 @@ def graded_sample_class(tmp_path_factory: pytest.TempPathFactory) -> GradedClass
         log=result.stdout + result.stderr,
         seconds=seconds,
     )
+
+
+#: Hypothesis examples per property test without an explicit count, in the fast lane.
+FAST_LANE_EXAMPLES = 25
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In the fast lane (``-m "not slow ..."``), property tests try fewer examples.
+
+    A test's own ``max_examples`` still wins; the full run keeps hypothesis's default
+    (100). ``--hypothesis-profile`` chooses a profile explicitly.
+    """
+    from hypothesis import settings
+
+    settings.register_profile("fast-lane", max_examples=FAST_LANE_EXAMPLES)
+    markexpr = config.getoption("markexpr", "") or ""
+    if "not slow" in markexpr and not config.getoption("hypothesis_profile", None):
+        settings.load_profile("fast-lane")
+
+
+#: The modules whose tests read the graded sample class run after all the others.
+_LAST = "graded_sample_class"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the modules that use the graded sample class last, each in its own order.
+
+    The class is graded in the background from the session's first test on; the
+    other modules run meanwhile. Whole modules move, so their module fixtures are
+    still set up once.
+    """
+    late = {item.module for item in items if _LAST in getattr(item, "fixturenames", ())}
+    items.sort(key=lambda item: getattr(item, "module", None) in late)
+
+
+class _Background:
+    """The session's shared nbgrader work, done in one thread, in order."""
+
+    def __init__(self, root: Callable[[], Path]) -> None:
+        self.root = root
+        self.started = False
+        self.grading = False
+        self.template: Future[Path] = Future()
+        self.graded: Future[GradedClass] = Future()
+
+    def start(self, *, grade: bool) -> None:
+        """Start the work once (the session's first test, or whichever fixture asks first)."""
+        if self.started:
+            return
+        self.started = True
+        self.grading = grade
+        root = self.root()
+
+        def work() -> None:
+            steps: list[tuple[Future, Callable[[], object]]] = [
+                (self.template, lambda: _release(root / "released" / "course"))
+            ]
+            if grade:
+                steps.append(
+                    (
+                        self.graded,
+                        lambda: _grade_sample_class(
+                            self.template.result(), root / "graded-sample-class" / "course"
+                        ),
+                    )
+                )
+            for future, step in steps:
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    future.set_result(step())
+                except BaseException as error:  # the fixture that waits re-raises it
+                    future.set_exception(error)
+
+        threading.Thread(target=work, name="shared-nbgrader-work", daemon=True).start()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_nbgrader_work(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> _Background:
+    """Start releasing (and, if a selected test needs it, grading) as the session starts."""
+    needed = set().union(*(getattr(item, "fixturenames", ()) for item in request.session.items))
+    background = _Background(lambda: tmp_path_factory.mktemp("shared"))
+    if needed & {"released_template", "graded_sample_class"}:
+        background.start(grade="graded_sample_class" in needed)
+    return background
+
+
+@pytest.fixture(scope="session")
+def released_template(_shared_nbgrader_work: _Background) -> Path:
+    """The course released once by ``nbgrader generate_assignment``: copy it, never change it.
+
+    Copy it with :func:`copy_released`; the copy has the release and the gradebook
+    that ``generate_assignment`` leaves, as if released in place.
+    """
+    _shared_nbgrader_work.start(grade=False)  # a no-op unless only asked for now
+    return _shared_nbgrader_work.template.result()
+
+
+@pytest.fixture(scope="session")
+def graded_sample_class(_shared_nbgrader_work: _Background) -> GradedClass:
+    """The sample class, released, submitted and autograded serially by real nbgrader."""
+    work = _shared_nbgrader_work
+    work.start(grade=True)  # a no-op unless only asked for now
+    if not work.grading:  # started for the release only: grade here
+        return _grade_sample_class(work.template.result(), work.root() / "course")
+    return work.graded.result()

@@ -10,6 +10,7 @@ tested in ``test_judge.py``; the grading round trip through nbgrader is in
 
 from __future__ import annotations
 
+import importlib
 import math
 import sys
 import time
@@ -21,7 +22,6 @@ import pytest
 from nbclient import NotebookClient
 
 import source_lib
-import source_lib.grading.exercises as exercises
 import source_lib.grading.framework as framework
 from source_lib.grading.cases import GROUPS
 from source_lib.grading.exercises import (
@@ -34,6 +34,7 @@ from source_lib.grading.exercises import (
 )
 from source_lib.grading.framework import CheckFailure, call_student, check_function, compare
 from source_lib.grading.messages import MESSAGE_WIDTH
+from source_lib.grading.registry import EXERCISES
 
 # --------------------------------------------------------------------------- right answers
 
@@ -129,10 +130,10 @@ def test_right_answers_pass_in_any_form(check, func, group):
 
 def test_the_reference_library_passes_its_own_checks():
     """The checks and the reference agree (a check that failed the reference would be wrong)."""
-    names = ["softsign", "abs_derivative", "softsign_derivative", "tanh_derivative"]
-    for name in [*names, "softsign_inverse", "numerical_derivative"]:
+    for entry in EXERCISES:
+        check = getattr(importlib.import_module(entry.check_module), entry.check)
         for group in GROUPS:
-            getattr(exercises, f"check_{name}")(getattr(source_lib, name), group)
+            check(entry.reference_function(), group)
 
 
 # --------------------------------------------------------------------------- mistakes
@@ -264,6 +265,36 @@ def test_failure_message_is_short_and_complete():
     assert "got:      1.5" in message
     assert caught.value.__cause__ is None
     assert caught.value.__suppress_context__
+
+
+def test_a_failure_carries_its_fields_as_data_and_renders_them_once():
+    with pytest.raises(CheckFailure) as caught:
+        check_softsign(lambda x: x / (1 + x), "values")
+    failure = caught.value.failure
+    assert str(caught.value) == failure.render()
+    assert (failure.kind, failure.function, failure.problem) == (
+        "wrong_value",
+        "softsign",
+        "wrong value",
+    )
+    assert (failure.input, failure.expected, failure.got) == ("x = -3.0", "-0.75", "1.5")
+    assert failure.mistake == "value_pattern"
+    assert "absolute value" in (failure.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("func", "kind", "mistake"),
+    [
+        (lambda x: None, "wrong_type", "missing_return"),
+        (lambda x: np.zeros(3), "wrong_shape", "wrong_shape"),
+        (lambda x: math.tanh(x), "raised", "scalar_only_function"),
+        (lambda x: sys.exit(), "exit", "exit"),
+    ],
+)
+def test_each_failure_is_classified_where_it_is_made(func, kind: str, mistake: str):
+    with pytest.raises(CheckFailure) as caught:
+        check_softsign(func, "arrays")
+    assert (caught.value.failure.kind, caught.value.failure.mistake) == (kind, mistake)
 
 
 def test_array_failures_name_the_first_wrong_element():

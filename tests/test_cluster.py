@@ -37,9 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import NBGRADER_ENV, read_scores
+from conftest import NBGRADER_ENV, copy_released, read_scores
 
-from softsign_grader.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
+from softsign_grader.course import ASSIGNMENT, REPO_ROOT
 from softsign_grader.parallel_grading import shard_students
 from softsign_grader.sample_class import build_sample_class
 
@@ -375,10 +375,11 @@ def graded_scores(course: Path, expected: dict[str, dict[str, float]]) -> dict:
 
 
 @pytest.fixture(scope="module")
-def slurm_course(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def slurm_course(
+    tmp_path_factory: pytest.TempPathFactory, released_template: Path
+) -> tuple[Path, dict]:
     """A released course with four sample students, one of whom cannot be graded."""
-    course = make_course(tmp_path_factory.mktemp("slurm-course") / "course", release=False)
-    run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], course, env=NBGRADER_ENV)
+    course = copy_released(released_template, tmp_path_factory.mktemp("slurm-course") / "course")
     expected = build_sample_class(course, SLURM_STUDENTS)
     (course / "submitted" / SKEWED_CLOCK / ASSIGNMENT / "timestamp.txt").write_text("not a time\n")
     # The course folder is this repository: deploy/ beside nbgrader_config.py, and the

@@ -52,15 +52,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-EXERCISES = (
-    "softsign",
-    "abs_derivative",
-    "softsign_derivative",
-    "numerical_derivative",
-    "tanh_derivative",
-    "softsign_inverse",
-    "softsign_layer_backward",
-)
+if __name__ == "__main__":
+    EXERCISES: tuple[str, ...] = ()  # the search imports source_lib only after the path is set
+else:
+    from source_lib.grading.registry import GRADED_FUNCTIONS as EXERCISES
 
 #: Seconds one call may take before the function is given up (the search skips it after).
 CALL_SECONDS = 1.0

@@ -24,18 +24,15 @@ from softsign_grader.sample_class import (
     load_students,
     written_cells,
 )
+from source_lib.grading import exercises
+from source_lib.grading.registry import EXERCISES
 
 pytestmark = pytest.mark.slow
 
 STUDENTS = load_students()
-CONTRACT = [
-    "softsign",
-    "abs_derivative",
-    "softsign_derivative",
-    "numerical_derivative",
-    "tanh_derivative",
-    "softsign_inverse",
-]
+#: The exercises the sample class answers in several right forms: those of notebooks 01 to 04,
+#: whose checks live in source_lib.grading.exercises (none for notebook 05's backward pass).
+CONTRACT = [entry.name for entry in EXERCISES if entry.check_module == exercises.__name__]
 
 
 @pytest.mark.parametrize("student", sorted(STUDENTS))
@@ -114,15 +111,22 @@ def feedback(graded_sample_class, nbgrader_env) -> dict[str, str]:
     """Feedback HTML of a few students, by "student/notebook"."""
     course = graded_sample_class.course
     students = ["mistake_missing_abs", "cheat_patching", "mistake_math_module", "correct_tricks"]
-    for student in students:
-        run_nbgrader(
-            ["generate_feedback", ASSIGNMENT, "--student", student, "--force"],
-            course,
-            env=nbgrader_env,
-        )
+    others = sorted(set(graded_sample_class.expected) - set(students))
+    # One nbgrader process for the four (each process costs seconds to start).
+    run_nbgrader(
+        [
+            "generate_feedback",
+            ASSIGNMENT,
+            "--force",
+            f"--CourseDirectory.student_id_exclude={','.join(others)}",
+        ],
+        course,
+        env=nbgrader_env,
+    )
     pages = {}
     for path in (course / "feedback").glob(f"*/{ASSIGNMENT}/*.html"):
         pages[f"{path.parents[1].name}/{path.stem}"] = path.read_text(encoding="utf-8")
+    assert {key.split("/")[0] for key in pages} == set(students), sorted(pages)
     return pages
 
 

@@ -19,13 +19,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_softsign_grade
+from conftest import copy_released, run_softsign_grade
 from nbgrader.api import Gradebook
 
 from softsign_grader.course import (
     ASSIGNMENT,
     course_id,
-    make_course,
     run_nbgrader,
 )
 from softsign_grader.late import PerDayLatePenalty, late_fraction
@@ -100,9 +99,10 @@ def _late(course: Path, *args: str) -> str:
 
 
 @pytest.mark.slow
-def test_late_submissions_are_penalised_only_past_the_due_date(tmp_path, nbgrader_env):
-    course = make_course(tmp_path / "course", release=False)
-    run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], course, env=nbgrader_env)
+def test_late_submissions_are_penalised_only_past_the_due_date(
+    tmp_path, nbgrader_env, released_template
+):
+    course = copy_released(released_template, tmp_path / "course")
     build_sample_class(course, ["correct_plain"])
     solved = course / "submitted" / "correct_plain" / ASSIGNMENT
     for student, when in SUBMITTED.items():

@@ -77,15 +77,19 @@ def require_sandbox() -> None:
         pytest.skip(reason)
 
 
+def _copy_packages(target: Path) -> None:
+    """Both packages of the course, as a clone or a non-editable install holds them."""
+    for package in ("source_lib", "softsign_grader"):
+        shutil.copytree(
+            REPO_ROOT / package, target / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+
+
 def _course(root: Path, python: str, with_library: bool) -> Path:
     """A course folder with an honest and a cheating student, released by ``python``."""
     course = make_course(root, release=False)
     if with_library:
-        shutil.copytree(
-            REPO_ROOT / "source_lib",
-            course / "source_lib",
-            ignore=shutil.ignore_patterns("__pycache__"),
-        )
+        _copy_packages(course)
     _nbgrader(python, ["generate_assignment", ASSIGNMENT, "--force"], course)
     honest = course / "submitted" / "honest" / ASSIGNMENT
     honest.mkdir(parents=True)
@@ -169,11 +173,7 @@ def test_shared_venv_with_a_non_editable_install(tmp_path: Path):
     ).stdout.strip()
     # The course's dependencies come from this environment, after the new one's own folder.
     (Path(site) / "course-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    shutil.copytree(
-        REPO_ROOT / "source_lib",
-        Path(site) / "source_lib",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
+    _copy_packages(Path(site))
     where = subprocess.run(
         [python, "-c", "import json, source_lib; print(json.dumps(source_lib.__file__))"],
         capture_output=True,

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from softsign_grader.course import ASSIGNMENT, REPO_ROOT, course_id, make_course, run_nbgrader
+from softsign_grader.course import ASSIGNMENT, REPO_ROOT, course_id, run_nbgrader
 from softsign_grader.lms import LMS_FILE_NAME_PATTERN, export_rows
 
 ROSTER = REPO_ROOT / "docs" / "roster_example.csv"
@@ -84,10 +84,9 @@ def test_the_pattern_rejects_names_without_a_student_id(path):
 
 
 @pytest.fixture(scope="module")
-def released_course(tmp_path_factory, nbgrader_env) -> Path:
-    course = make_course(tmp_path_factory.mktemp("lms") / "course", release=False)
-    run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], course, env=nbgrader_env)
-    return course
+def released_course(released_template) -> Path:
+    """The session's released course (conftest.py); each test copies it before changing it."""
+    return released_template
 
 
 def _submitted(course: Path) -> dict[tuple[str, str], bytes]:

@@ -31,13 +31,13 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import NBGRADER_ENV
+from conftest import NBGRADER_ENV, copy_released
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nbformat import NotebookNode
 from test_repair import _SOLUTION_MARKERS, _logs_by_student, _scores
 
-from softsign_grader.course import ASSIGNMENT, make_course, run_nbgrader
+from softsign_grader.course import ASSIGNMENT, run_nbgrader
 from softsign_grader.nbgrader_plugins import (
     MAX_JSON_DEPTH,
     SUBMISSION_NOTICE_KEY,
@@ -49,7 +49,7 @@ from softsign_grader.repair import MatchRebuiltCells, sanitize_steps
 from softsign_grader.submission import Skipped, write_skipped_manifest
 
 NOTEBOOK = "01_softsign_definition"
-#: The notebooks of the course copy (06 has no autograded cell).
+#: The notebooks the slow test's student submits (06, not submitted, has no autograded cell).
 NOTEBOOKS = [
     "01_softsign_definition",
     "02_derivative_of_abs",
@@ -65,14 +65,13 @@ TESTS = {"test_softsign_values", "test_softsign_arrays"}
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The course (its own config: the grading plugins, the sandbox), notebooks 01-05 released."""
-    root = make_course(tmp_path_factory.mktemp("malformed") / "course", release=False)
-    for path in (root / "solutions" / ASSIGNMENT).iterdir():
-        if path.suffix == ".ipynb" and path.stem not in NOTEBOOKS:
-            path.unlink()
-    run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], root, env=NBGRADER_ENV)
-    return root
+def course(tmp_path_factory: pytest.TempPathFactory, released_template: Path) -> Path:
+    """The course (its own config: the grading plugins, the sandbox), released.
+
+    A copy of the session's release (conftest.py); 06 has no autograded cell and is not
+    submitted here.
+    """
+    return copy_released(released_template, tmp_path_factory.mktemp("malformed") / "course")
 
 
 def _solved(course: Path, name: str = NOTEBOOK) -> NotebookNode:
@@ -282,8 +281,8 @@ def test_no_malformed_notebook_stops_the_sanitize_pass(
     """Whatever a notebook's JSON holds, it is graded, or replaced by the release copy."""
     outcomes: dict[str, int] = {"graded": 0, "released": 0}
 
+    # 100 examples (hypothesis's default) in the full run, fewer in the fast lane (conftest.py).
     @settings(
-        max_examples=100,
         deadline=None,
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

@@ -17,19 +17,14 @@ import pytest
 
 from softsign_grader.course import ASSIGNMENT, REPO_ROOT, notebook_names
 from softsign_grader.release import generate_student_notebooks
+from source_lib.grading.registry import EXERCISES
 
 SOLUTIONS = REPO_ROOT / "solutions" / ASSIGNMENT
 STUDENT = REPO_ROOT / "notebooks" / ASSIGNMENT
 
-#: The graded functions of the exercise contract (the README's table) and the notebook of each.
-CONTRACT = {
-    "softsign": "01_softsign_definition.ipynb",
-    "abs_derivative": "02_derivative_of_abs.ipynb",
-    "softsign_derivative": "03_quotient_rule_derivation.ipynb",
-    "numerical_derivative": "03_quotient_rule_derivation.ipynb",
-    "tanh_derivative": "04_softsign_vs_tanh.ipynb",
-    "softsign_inverse": "04_softsign_vs_tanh.ipynb",
-}
+#: The graded functions of the exercise contract (the registry, which the README's table
+#: shows: tests/test_registry.py) and the notebook of each.
+CONTRACT = {entry.name: f"{entry.notebook}.ipynb" for entry in EXERCISES}
 
 NOTEBOOKS = notebook_names()
 

@@ -381,6 +381,49 @@ def test_the_run_lock_names_its_holder_and_dies_with_it(tmp_path):
         pass
 
 
+# --------------------------------------------------------------------------- the command line
+
+
+def test_an_assignment_without_subcommand_is_graded(monkeypatch):
+    from softsign_grader import cli
+
+    runs: list[tuple[str, str, list[str]]] = []
+
+    def run(args, nbgrader_args):
+        runs.append((args.command, args.assignment, nbgrader_args))
+        raise GradingError("stop here")
+
+    monkeypatch.setattr(cli, "_run", run)
+    assert cli.main(["week1", "--jobs", "2", "--Execute.timeout=30"]) == 2
+    assert cli.main(["grade", "week1", "--jobs", "2"]) == 2
+    assert cli.main(["merge", "week1", "--shards", "2"]) == 2
+    assert runs == [
+        ("grade", "week1", ["--Execute.timeout=30"]),
+        ("grade", "week1", []),
+        ("merge", "week1", []),
+    ]
+
+
+def test_other_subcommands_run_their_modules_own_command_line(monkeypatch):
+    from softsign_grader import cli, report
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(report, "main", lambda argv: seen.append(argv) or 0)
+    monkeypatch.setattr(sys, "argv", ["softsign-grade"])
+    assert cli.main(["report", "softsign", "--course-root", "x"]) == 0
+    assert seen == [["softsign", "--course-root", "x"]]
+
+
+def test_unknown_options_and_no_assignment_are_usage_errors(capsys):
+    from softsign_grader import cli
+
+    for argv in ([], ["week1", "--bogus"]):
+        with pytest.raises(SystemExit) as stopped:
+            cli.main(argv)
+        assert stopped.value.code == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------- the tiny class
 
 

@@ -13,9 +13,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import copy_released
 from nbgrader.api import Gradebook
 
-from softsign_grader.course import ASSIGNMENT, course_id, make_course, run_nbgrader
+from softsign_grader.course import ASSIGNMENT, course_id, run_nbgrader
 from softsign_grader.sample_class import build_sample_class
 
 pytestmark = pytest.mark.slow
@@ -30,9 +31,10 @@ def _grades(course: Path) -> dict[str, tuple[float | None, bool]]:
         return {g.name: (g.auto_score, bool(g.needs_manual_grade)) for g in notebook.grades}
 
 
-def test_a_failed_regrade_leaves_no_stale_marks(tmp_path: Path, nbgrader_env: dict[str, str]):
-    course = make_course(tmp_path / "course", release=False)
-    run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], course, env=nbgrader_env)
+def test_a_failed_regrade_leaves_no_stale_marks(
+    tmp_path: Path, nbgrader_env: dict[str, str], released_template: Path
+):
+    course = copy_released(released_template, tmp_path / "course")
     build_sample_class(course)
     for folder in (course / "submitted").iterdir():
         if folder.name != STUDENT:

@@ -18,27 +18,34 @@ import json
 import re
 import shutil
 import subprocess
+from dataclasses import fields as dataclass_fields
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
-from conftest import run_softsign_grade
+from conftest import copy_released, run_softsign_grade
 
+import softsign_grader
 from softsign_grader.course import (
     ASSIGNMENT,
     course_id,
-    make_course,
     run_nbgrader,
 )
 from softsign_grader.judge import (
     DIAGNOSIS_KEY,
+    DIAGNOSIS_VERSION,
     WITHHELD_HINT,
     CheckCall,
     Verdict,
     diagnosis,
 )
-from softsign_grader.report import ClassReport, build_report
+from softsign_grader.report import ClassReport, _Cell, build_report, summarise
 from softsign_grader.sample_class import build_sample_class, load_students
+from source_lib.grading.collector import Outcome
+from source_lib.grading.framework import CheckFailure
+from source_lib.grading.messages import Failure, failure, outcome_failure
 
 STUDENTS = load_students()
 VERDICTS = {"pass", "fail", "not_attempted", "error", "timeout", "no_verdict"}
@@ -50,59 +57,100 @@ VERDICTS = {"pass", "fail", "not_attempted", "error", "timeout", "no_verdict"}
 CALL = CheckCall("check_softsign", "softsign", "values")
 
 
+WRONG_VALUE = Failure(
+    "wrong_value",
+    "softsign",
+    "wrong value",
+    input="x = -3.0",
+    expected="-0.75",
+    got="1.5",
+    hint="right for x >= 0 but wrong for negative x",
+    mistake="value_pattern",
+)
+
+
+def _failed(found: Failure, *, withheld: bool = False) -> Verdict:
+    return Verdict.failed(CheckFailure(found), CALL, withheld=withheld)
+
+
 def test_a_wrong_value_is_diagnosed_with_its_hint_and_example():
-    message = (
-        "softsign: wrong value\n"
-        "  input:    x = -3.0\n"
-        "  expected: -0.75\n"
-        "  got:      1.5\n"
-        "  hint:     right for x >= 0 but wrong for negative x"
-    )
-    record = diagnosis(Verdict(False, message=message, call=CALL), [CALL])
+    record = diagnosis(_failed(WRONG_VALUE), [CALL])
+    assert record["version"] == DIAGNOSIS_VERSION
     assert record["verdict"] == "fail"
     assert record["function"] == "softsign"
+    assert record["kind"] == "wrong_value"
+    assert record["mistake"] == "value_pattern"
     assert record["problem"] == "wrong value"
     assert record["hint"] == "right for x >= 0 but wrong for negative x"
     assert record["example"] == {"input": "x = -3.0", "expected": "-0.75", "got": "1.5"}
     json.dumps(record)  # plain data
 
 
+def test_the_record_round_trips_through_json_with_every_field_of_the_failure():
+    """Every field of the failure reaches the record as data, none read from its message."""
+    found = replace(WRONG_VALUE, kind="raised", error="TypeError", problem="raised TypeError: x")
+    verdict = replace(_failed(found), message="softsign: garbled\n  hint:     not this one")
+    record = json.loads(json.dumps(diagnosis(verdict, [CALL])))
+    fields = {**{k: record[k] for k in ("kind", "mistake", "error", "problem", "hint")}}
+    fields |= record["example"]
+    assert fields == found.as_record()
+    assert set(found.as_record()) == {f.name for f in dataclass_fields(Failure)} - {
+        "details",
+        "function",
+    }
+
+
 def test_an_array_input_over_several_lines_is_kept_whole_and_capped():
     rows = "\n".join(f"       [{i}., {i}.]," for i in range(200))
-    message = f"softsign: wrong values for 3 of 400 elements\n  input:    x = array([{rows}])"
-    record = diagnosis(Verdict(False, message=message, call=CALL), [CALL])
+    found = failure(
+        "softsign", "wrong values for 3 of 400 elements", inputs={"x": np.ones((200, 2))}
+    )
+    found = replace(found, input=f"x = array([{rows}])", expected=None, got=None)
+    record = diagnosis(_failed(found), [CALL])
     assert record["hint"] is None
+    assert record["mistake"] is None
     assert record["example"]["input"].startswith("x = array([ [0., 0.], [1., 1.],")
     assert len(record["example"]["input"]) <= 300
     assert len(json.dumps(record)) < 1500
 
 
 def test_a_returned_value_cannot_forge_the_hint():
-    message = (
-        "softsign: returned a str, not numbers\n"
-        "  input:    x = 3.0\n"
-        "  got:      'a\n  hint:     forged'\n"
-        "  hint:     return a float or a NumPy array of floats"
+    found = failure(
+        "softsign",
+        "returned str, not real numbers",
+        kind="wrong_type",
+        inputs={"x": 3.0},
+        got="a\n  hint:     forged",
+        hint="return a float or a NumPy array of floats",
+        mistake="not_real_numbers",
     )
-    record = diagnosis(Verdict(False, message=message, call=CALL), [CALL])
+    record = diagnosis(_failed(found), [CALL])
     assert record["hint"] == "return a float or a NumPy array of floats"
+    assert "forged" in record["example"]["got"]
 
 
 @pytest.mark.parametrize(
-    ("problem", "verdict"),
+    ("outcome", "verdict"),
     [
-        ("not implemented yet", "not_attempted"),
-        ("raised TypeError: bad operand", "error"),
-        ("is not defined", "error"),
-        ("called sys.exit() (or exit()/quit())", "error"),
-        ("did not finish within 3 seconds", "timeout"),
-        ("returned None", "fail"),
-        ("modified its input array x", "fail"),
+        (Outcome("not_implemented"), "not_attempted"),
+        (Outcome("raised", error="TypeError", message="bad operand"), "error"),
+        (Outcome("missing"), "error"),
+        (Outcome("not_callable", error="int"), "error"),
+        (Outcome("exit"), "error"),
+        (Outcome("timeout"), "timeout"),
     ],
 )
-def test_each_problem_gets_its_verdict(problem: str, verdict: str):
-    message = f"softsign: {problem}\n  input:    x = 3.0\n  hint:     a hint"
-    assert diagnosis(Verdict(False, message=message, call=CALL), [CALL])["verdict"] == verdict
+def test_each_outcome_gets_its_verdict(outcome: Outcome, verdict: str):
+    found = outcome_failure(outcome, "softsign", 3.0, {"x": 3.0})
+    record = diagnosis(_failed(found), [CALL])
+    assert record["verdict"] == verdict
+    assert record["kind"] == found.kind
+    assert record["problem"] == found.problem
+
+
+@pytest.mark.parametrize("kind", ["wrong_value", "wrong_shape", "wrong_type", "modified_input"])
+def test_a_wrong_answer_is_a_fail(kind: str):
+    assert diagnosis(_failed(replace(WRONG_VALUE, kind=kind)), [CALL])["verdict"] == "fail"
 
 
 def test_a_pass_a_missing_verdict_and_a_withheld_reference():
@@ -113,10 +161,75 @@ def test_a_pass_a_missing_verdict_and_a_withheld_reference():
     dead = diagnosis(Verdict(False, reason="no verdict, so no points: the kernel died"), [CALL])
     assert dead["verdict"] == "no_verdict"
     assert dead["problem"] == "the kernel died"
-    message = "softsign: not implemented yet\n  input:    x = 3.0\n  hint:     replace it"
-    withheld = diagnosis(Verdict(False, message=message, call=CALL, withheld=True), [CALL])
+    stand_in = outcome_failure(Outcome("not_implemented"), "softsign", 3.0, {"x": 3.0})
+    withheld = diagnosis(_failed(stand_in, withheld=True), [CALL])
     assert withheld["verdict"] == "fail"
+    assert withheld["kind"] == "withheld"
     assert withheld["hint"] == WITHHELD_HINT
+    assert withheld["example"] == {"input": "x = 3.0"}
+
+
+# --------------------------------------------------------------------------- classifying
+
+
+def _summary(records: dict[str, dict | None]) -> ClassReport:
+    """The report of one exercise of one cell, for students whose records are ``records``."""
+    cells = [_Cell("01", "softsign_values", 2.0, "softsign")]
+    students = sorted(records)
+    scores = {s: {("01", "softsign_values"): 0.0 if records[s] else 2.0} for s in students}
+    diagnoses = {s: {"01": {"softsign_values": r} if r else {}} for s, r in records.items()}
+    return summarise(ASSIGNMENT, cells, students, scores, {}, diagnoses)
+
+
+def _classes(report: ClassReport) -> list[tuple[str, str, tuple[str, ...], str]]:
+    (exercise,) = report.exercises
+    findings = [*exercise.mistakes, *exercise.unnamed, *exercise.other]
+    return [(f.kind, f.verdict, tuple(f.students), f.failure) for f in findings]
+
+
+def _class_records(hint: str) -> dict[str, dict | None]:
+    wrong = diagnosis(_failed(replace(WRONG_VALUE, hint=hint)), [CALL])
+    unnamed = diagnosis(_failed(replace(WRONG_VALUE, hint=None, mistake=None)), [CALL])
+    raised = outcome_failure(Outcome("raised", error="ValueError", message="x"), "f", 3.0, None)
+    stopped = outcome_failure(Outcome("exit"), "softsign", 3.0, None)
+    return {
+        "ann": wrong,
+        "bob": wrong,
+        "cy": unnamed,
+        "dee": diagnosis(_failed(raised), [CALL]),
+        "eve": diagnosis(_failed(replace(stopped, hint=hint)), [CALL]),
+        "fay": None,
+    }
+
+
+def test_rewording_a_hint_does_not_change_the_report_classification():
+    before = _summary(_class_records("right for x >= 0 but wrong for negative x"))
+    after = _summary(_class_records("wrong below 0: wrap the denominator's x in np.abs()"))
+    assert _classes(before) == _classes(after)
+    assert [item.split(":")[0] for item in before.revisit()] == [
+        item.split(":")[0] for item in after.revisit()
+    ]
+    assert _classes(before) == [
+        ("mistake", "fail", ("ann", "bob"), "wrong_value"),
+        ("mistake", "error", ("eve",), "exit"),
+        ("unnamed", "fail", ("cy",), "wrong_value"),
+        ("unnamed", "error", ("dee",), "raised"),
+    ]
+    (exercise,) = before.exercises
+    assert [f.text for f in exercise.unnamed] == [
+        "wrong value, no known pattern",
+        "raised ValueError, no known pattern",
+    ]
+    assert sum("made the mistake" in item for item in before.revisit()) == 1  # exit is not taught
+
+
+def test_no_code_of_the_grading_engine_parses_failure_prose():
+    """softsign_grader reads a failure's fields, never the labels of its rendered message."""
+    package = Path(softsign_grader.__file__).parent
+    for path in package.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for label in ('"hint:"', '"expected:"', '"got:"', "FIELDS", 'startswith("wrong value'):
+            assert label not in text, (path.name, label)
 
 
 # --------------------------------------------------------------------------- the sample class
@@ -348,10 +461,11 @@ def _softsign_grade(course: Path, *args: str) -> subprocess.CompletedProcess[str
 
 
 @pytest.mark.slow
-def test_after_softsign_grade_and_a_regrade_only_the_judge_writes_diagnoses(tmp_path, nbgrader_env):
+def test_after_softsign_grade_and_a_regrade_only_the_judge_writes_diagnoses(
+    tmp_path, nbgrader_env, released_template
+):
     """A submission that forges diagnoses gets the judge's; both graders leave them."""
-    course = make_course(tmp_path / "course", release=False)
-    run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], course, env=nbgrader_env)
+    course = copy_released(released_template, tmp_path / "course")
     students = ["mistake_missing_abs", "correct_plain"]
     build_sample_class(course, students)
     for student in students:

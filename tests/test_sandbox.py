@@ -256,7 +256,8 @@ def test_course_and_peers_are_invisible(sandboxed: Kernel, folder: Path, course:
     result = sandboxed.value(
         "import os\n"
         f"result = {{'exists': [p for p in {[str(p) for p in hidden]!r} if os.path.exists(p)],\n"
-        f"          'root': sorted(os.listdir({str(REPO_ROOT)!r}))}}\n"
+        f"          'root': sorted(os.listdir({str(REPO_ROOT)!r})),\n"
+        f"          'engine': os.listdir({str(REPO_ROOT / 'softsign_grader')!r})}}\n"
         "try:\n"
         "    open('../../bob/softsign/answers.txt')\n"
         "    result['peer'] = 'read'\n"
@@ -264,7 +265,9 @@ def test_course_and_peers_are_invisible(sandboxed: Kernel, folder: Path, course:
         "    result['peer'] = 'FileNotFoundError'"
     )
     assert result["exists"] == []
-    assert set(result["root"]) <= {".venv", "source_lib"}
+    # The grading engine's folder shows empty: no judge, no sandbox, no course tools.
+    assert set(result["root"]) <= {".venv", "source_lib", "softsign_grader"}
+    assert result["engine"] == []
     assert result["peer"] == "FileNotFoundError"
 
 

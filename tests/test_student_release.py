@@ -29,6 +29,7 @@ from softsign_grader.student_release import (
     release_leaks,
     solution_lines,
 )
+from source_lib.grading.registry import CHECK_MODULES
 
 pytestmark = pytest.mark.slow  # builds the release with make, builds a wheel, runs a kernel
 
@@ -119,10 +120,8 @@ def test_the_leak_check_finds_a_planted_leak(release: Path, tmp_path: Path, plan
             handle.write(f"\n\ndef _answer(x):\n    {line}\n")
         expected = "source_lib/activations.py"
     else:
-        shutil.copy2(
-            REPO_ROOT / "source_lib" / "grading" / "judge.py",
-            leaky / "source_lib" / "grading" / "judge.py",
-        )
+        (leaky / "softsign_grader").mkdir()
+        shutil.copy2(REPO_ROOT / "softsign_grader" / "judge.py", leaky / "softsign_grader")
         expected = "softsign_grader/judge.py: an instructor-only module"
     leaks = release_leaks(leaky, SOLUTIONS)
     assert any(leak.startswith(expected) for leak in leaks), leaks
@@ -155,7 +154,7 @@ def _release_python(release: Path, code: str, tmp_path: Path) -> subprocess.Comp
 def test_the_library_imports_from_the_release(release: Path, tmp_path: Path):
     result = _release_python(
         release,
-        "import source_lib, source_lib.grading.exercises, source_lib.grading.network_exercise\n"
+        f"import source_lib, {', '.join(CHECK_MODULES)}\n"
         "print(source_lib.__file__)\n"
         "print(source_lib.grading.exercises.check_softsign.__name__)",
         tmp_path,

@@ -31,14 +31,13 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import run_softsign_grade
+from conftest import copy_released, run_softsign_grade
 from nbgrader.api import Gradebook
 
 from softsign_grader.course import (
     ASSIGNMENT,
     REPO_ROOT,
     course_id,
-    make_course,
     run_nbgrader,
     tool_path_env,
 )
@@ -206,9 +205,10 @@ def _state(course: Path, student: str) -> dict[str, object]:
 
 
 @pytest.mark.slow
-def test_formgrader_asks_for_the_grade_and_regrading_keeps_it(tmp_path, nbgrader_env):
-    course = make_course(tmp_path / "course", release=False)
-    run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], course, env=nbgrader_env)
+def test_formgrader_asks_for_the_grade_and_regrading_keeps_it(
+    tmp_path, nbgrader_env, released_template
+):
+    course = copy_released(released_template, tmp_path / "course")
     students = ["correct_plain", "untouched"]
     build_sample_class(course, students)
     for student in students:

@@ -15,7 +15,9 @@ check                                     graded function (student's)
 ========================================  ==========================================
 
 (notebook 05's ``softsign_layer_backward`` has its own module,
-:mod:`source_lib.grading.network_exercise`.) A check returns ``None`` when the
+:mod:`source_lib.grading.network_exercise`; every exercise's notebook,
+reference and withheld functions are listed in
+:mod:`source_lib.grading.registry`.) A check returns ``None`` when the
 function is right and raises :class:`CheckFailure` otherwise, with a short
 message a student can act on: the input, the expected value, the value
 returned, and a hint.
@@ -98,11 +100,12 @@ from source_lib.grading.framework import (
 from source_lib.grading.messages import (
     Mistake,
     elementwise_hint,
-    failure_message,
+    failure,
     format_value,
     matching_mistake,
     model_rtol,
 )
+from source_lib.grading.registry import EXERCISE
 
 __all__ = [
     "CALL_TIME_LIMIT",
@@ -167,10 +170,7 @@ class _Elementwise:
 
 def _reference(name: str) -> Callable[..., Any]:
     """Return source_lib's implementation of ``name`` (the judge's own, in the nbgrader process)."""
-    import source_lib.activations
-
-    reference: Callable[..., Any] = getattr(source_lib.activations, name)
-    return reference
+    return EXERCISE[name].reference_function()
 
 
 def _run_elementwise(spec: _Elementwise, func: Activation, group: str) -> None:
@@ -238,7 +238,7 @@ def _compare_scalars(spec: _Elementwise, scalars: list[tuple[Any, np.ndarray, An
     x, _, expected, got = scalars[int(np.argmax(mismatch))]
     rtols = [model_rtol(asarray(value).dtype) for value, _, _, _ in scalars]
     raise CheckFailure(
-        failure_message(
+        failure(
             spec.name,
             "wrong value",
             inputs={spec.argname: x},
@@ -416,19 +416,11 @@ _SOFTSIGN_INVERSE = _Elementwise(
 )
 
 
-# The withholds beyond the reference's own name are the doors that tests/test_doors.py finds:
-# library functions that compute the exercise under another name or with a parameter.
+# What the sandbox withholds while each check grades (the reference and its doors) is
+# listed in source_lib.grading.registry, with the exercise's notebook and reference.
 
 
-@check_function(
-    "softsign",
-    withholds=(
-        "_softsign",
-        "_softsign_block",
-        "_softsign_model",
-        "algebraic_family",  # family.algebraic_family(x, 1) is softsign
-    ),
-)
+@check_function("softsign")
 def check_softsign(func: Activation, group: str = "values") -> None:
     """Check a student's ``softsign(x) = x / (1 + |x|)``.
 
@@ -461,10 +453,7 @@ def check_softsign(func: Activation, group: str = "values") -> None:
     _run_elementwise(_SOFTSIGN, func, group)
 
 
-@check_function(
-    "abs_derivative",
-    withholds=("numerical_derivative",),  # numerical_derivative(np.abs, x) is sign(x)
-)
+@check_function("abs_derivative")
 def check_abs_derivative(func: Activation, group: str = "values") -> None:
     """Check a student's ``abs_derivative(x)``: -1 for x < 0, +1 for x > 0, 0 at 0.
 
@@ -483,16 +472,7 @@ def check_abs_derivative(func: Activation, group: str = "values") -> None:
     _run_elementwise(_ABS_DERIVATIVE, func, group)
 
 
-@check_function(
-    "softsign_derivative",
-    withholds=(
-        "_softsign_derivative_block",
-        "algebraic_family_derivative",  # family.algebraic_family_derivative(x, 1)
-        "softsign_derivative_from_output",  # of softsign(x), also network's private twin:
-        "_softsign_derivative_from_output",  # network.HIDDEN_ACTIVATIONS["softsign"][1]
-        "numerical_derivative",  # numerical_derivative(softsign, x), to 1e-5
-    ),
-)
+@check_function("softsign_derivative")
 def check_softsign_derivative(func: Activation, group: str = "values") -> None:
     """Check a student's ``softsign_derivative(x) = 1 / (1 + |x|)**2``.
 
@@ -511,13 +491,7 @@ def check_softsign_derivative(func: Activation, group: str = "values") -> None:
     _run_elementwise(_SOFTSIGN_DERIVATIVE, func, group)
 
 
-@check_function(
-    "tanh_derivative",
-    withholds=(
-        "_tanh_derivative_from_output",  # of np.tanh(x): network.HIDDEN_ACTIVATIONS["tanh"][1]
-        "numerical_derivative",  # numerical_derivative(np.tanh, x), to 1e-10
-    ),
-)
+@check_function("tanh_derivative")
 def check_tanh_derivative(func: Activation, group: str = "values") -> None:
     """Check a student's ``tanh_derivative(x) = 1 - tanh(x)**2``.
 
@@ -536,10 +510,7 @@ def check_tanh_derivative(func: Activation, group: str = "values") -> None:
     _run_elementwise(_TANH_DERIVATIVE, func, group)
 
 
-@check_function(
-    "softsign_inverse",
-    withholds=("reach",),  # family.reach("softsign", level=y) for y > 0, by bisection
-)
+@check_function("softsign_inverse")
 def check_softsign_inverse(func: Activation, group: str = "values") -> None:
     """Check a student's ``softsign_inverse(y) = y / (1 - |y|)`` for -1 < y < 1.
 

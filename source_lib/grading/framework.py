@@ -13,9 +13,10 @@ Every check of the course is built from four pieces:
   with a relative tolerance and a small absolute one (:func:`tolerances`
   widens them for float32 and float16 inputs), never with ``==``; a result
   must have the reference's shape and hold real numbers;
-* :class:`CheckFailure` carries the message a student reads
-  (:mod:`source_lib.grading.messages`); IPython shows it without the frames
-  inside ``source_lib``.
+* :class:`CheckFailure` carries the failure as data
+  (:class:`source_lib.grading.messages.Failure`) and the message a student
+  reads, rendered from it once; IPython shows it without the frames inside
+  ``source_lib``.
 
 One check, two places
 ---------------------
@@ -47,8 +48,10 @@ The rules that let the judge run it: reach the student's function only
 through :func:`call_student` (whose ``name`` must be a function that
 ``source_lib`` exports, the reference), draw random inputs only from
 :func:`source_lib.grading.cases.case_rng`, and choose the cases without
-looking at the student's results. A test cell imports its checks from a
-module the judge knows (:data:`softsign_grader.judge.CHECK_MODULES`).
+looking at the student's results. A graded exercise also has its entry in
+:data:`source_lib.grading.registry.EXERCISES` (its notebook, reference and
+doors), and a test cell imports its checks from a module the registry names
+(:data:`source_lib.grading.registry.CHECK_MODULES`, which the judge knows).
 """
 
 from __future__ import annotations
@@ -65,14 +68,16 @@ from source_lib.grading.cases import GROUPS
 from source_lib.grading.collector import call as collector_call
 from source_lib.grading.collector import ipython_shell, no_kernel_exit
 from source_lib.grading.messages import (
-    failure_message,
+    Failure,
+    failure,
     hidden_cases,
     integer_hint,
-    internal_error_message,
-    modified_input_message,
-    outcome_problem,
+    internal_error,
+    modified_input,
+    outcome_failure,
     shape_hint,
 )
+from source_lib.grading.registry import EXERCISE
 from source_lib.grading.replay import current_session
 
 __all__ = [
@@ -105,10 +110,17 @@ def _is_library_code(code: Any) -> bool:
 
 
 class CheckFailure(AssertionError):
-    """A graded function gave a wrong answer; the message says what and why."""
+    """A graded function gave a wrong answer; the message says what and why.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
+    Parameters
+    ----------
+    failure : Failure
+        What went wrong, as data (:attr:`failure`); the message is its rendering.
+    """
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.render())
+        self.failure = failure
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
@@ -203,8 +215,7 @@ def call_student(
             outcome = collector_call(func, args, kwargs, time_limit)
     if outcome.kind == "value":
         return outcome.value
-    problem, hint = outcome_problem(outcome, name, time_limit)
-    raise CheckFailure(failure_message(name, problem, inputs=inputs, hint=hint, show_values=False))
+    raise CheckFailure(outcome_failure(outcome, name, time_limit, inputs))
 
 
 def check_unchanged(given: Any, before: np.ndarray, name: str, inputs: Mapping[str, Any]) -> None:
@@ -222,7 +233,7 @@ def check_unchanged(given: Any, before: np.ndarray, name: str, inputs: Mapping[s
         and bool((signbit(given) == signbit(before)).all())
     ):
         return
-    raise CheckFailure(modified_input_message(name, inputs, before, given))
+    raise CheckFailure(modified_input(name, inputs, before, given))
 
 
 # ---------------------------------------------------------------------------
@@ -251,13 +262,15 @@ def as_result_array(got: Any, name: str, inputs: Mapping[str, Any], expected: An
     __tracebackhide__ = True
     if got is None:
         raise CheckFailure(
-            failure_message(
+            failure(
                 name,
                 "returned None",
+                kind="wrong_type",
                 inputs=inputs,
                 expected=expected,
                 got=got,
                 hint="did you forget the `return` statement?",
+                mistake="missing_return",
             )
         )
     try:
@@ -267,13 +280,15 @@ def as_result_array(got: Any, name: str, inputs: Mapping[str, Any], expected: An
     if result is None or result.dtype.kind not in "iuf":
         kind = "complex numbers" if result is not None and result.dtype.kind == "c" else None
         raise CheckFailure(
-            failure_message(
+            failure(
                 name,
                 f"returned {kind or type(got).__name__}, not real numbers",
+                kind="wrong_type",
                 inputs=inputs,
                 expected=expected,
                 got=got,
                 hint="return a float or a NumPy array of floats",
+                mistake="not_real_numbers",
             )
         )
     return result
@@ -287,13 +302,15 @@ def require_floats(
     if got_array.dtype.kind == "f":
         return
     raise CheckFailure(
-        failure_message(
+        failure(
             name,
             f"returned integers ({got_array.dtype}), not floating-point numbers",
+            kind="wrong_type",
             inputs=inputs,
             expected=expected,
             got=got,
             hint=integer_hint(name),
+            mistake="integer_result",
         )
     )
 
@@ -363,13 +380,15 @@ def compare(
     got_array = as_result_array(got, name, inputs, expected)
     if got_array.shape != expected_array.shape:
         raise CheckFailure(
-            failure_message(
+            failure(
                 name,
                 f"returned shape {got_array.shape}, expected shape {expected_array.shape}",
+                kind="wrong_shape",
                 inputs=inputs,
                 expected=expected,
                 got=got,
                 hint=shape_hint(expected_array.shape),
+                mistake="wrong_shape",
             )
         )
     matches = close(got_array, expected_array, rtol, atol)
@@ -381,7 +400,7 @@ def compare(
     text = hint(mismatch, got_array, expected_array) if callable(hint) else hint
     if expected_array.ndim == 0:
         raise CheckFailure(
-            failure_message(
+            failure(
                 name, problem or "wrong value", inputs=inputs, expected=expected, got=got, hint=text
             )
         )
@@ -398,8 +417,8 @@ def _wrong_elements(
     expected: np.ndarray,
     mismatch: np.ndarray,
     hint: str | None,
-) -> str:
-    """The message for wrong elements of an array: how many, and the first one."""
+) -> Failure:
+    """The failure for wrong elements of an array: how many, and the first one."""
     index = tuple(int(i) for i in np.argwhere(mismatch)[0])
     where = ", ".join(map(str, index))
     elements = {
@@ -407,7 +426,7 @@ def _wrong_elements(
         for key, value in inputs.items()
         if isinstance(value, ndarray) and value.shape == expected.shape
     }
-    return failure_message(
+    return failure(
         name,
         problem or f"wrong values for {int(mismatch.sum())} of {mismatch.size} elements",
         inputs=inputs,
@@ -441,11 +460,27 @@ CHECKS: dict[str, Check] = {}
 #: Doors left open on purpose: library functions (qualified name, e.g.
 #: ``"source_lib.family.algebraic_family"``) that compute a graded exercise under another
 #: name or with a parameter, and that the grading sandbox does not withhold while that
-#: exercise is graded, each with the reason. Every other door is closed by a check's
-#: ``withholds``; ``tests/test_doors.py`` searches the kernel edition of each exercise for
-#: doors and fails on one that is neither withheld nor listed here. None is needed now:
-#: no notebook's ordinary cells call a door of an exercise that the same notebook grades.
+#: exercise is graded, each with the reason. Every other door is closed by the exercise's
+#: ``doors`` in :mod:`source_lib.grading.registry`; ``tests/test_doors.py`` searches the
+#: kernel edition of each exercise for doors and fails on one that is neither withheld nor
+#: listed here. None is needed now: no notebook's ordinary cells call a door of an exercise
+#: that the same notebook grades.
 ACCEPTED_DOORS: dict[str, str] = {}
+
+
+def _withholds(name: str, check: str, extra: Sequence[str]) -> tuple[str, ...]:
+    """What the sandbox withholds while the check ``check`` of ``name`` grades."""
+    entry = EXERCISE.get(name)
+    if entry is None:
+        return (name, *(other for other in extra if other != name))
+    if check != entry.check:
+        msg = f"the check of {name} must be named {entry.check} (its registry entry), not {check}"
+        raise ValueError(msg)
+    unlisted = sorted(set(extra) - set(entry.withholds))
+    if unlisted:
+        msg = f"{check} withholds {unlisted}: add them to the doors of {name} in the registry"
+        raise ValueError(msg)
+    return entry.withholds
 
 
 def check_function(name: str, *, withholds: Sequence[str] = ()) -> Callable[[_Body], _Body]:
@@ -460,14 +495,25 @@ def check_function(name: str, *, withholds: Sequence[str] = ()) -> Callable[[_Bo
     finds the check a test cell calls. The check keeps the body's signature
     and docstring.
 
+    What the grading sandbox withholds while the check grades comes from the
+    exercise's entry in :mod:`source_lib.grading.registry` (the reference
+    ``name`` and its doors); a check for a function the registry does not list
+    withholds ``name`` and ``withholds``.
+
     Parameters
     ----------
     name : str
         Name of the graded function the check is for (used in messages).
     withholds : sequence of str, optional
-        The functions of ``source_lib`` the grading sandbox withholds while
-        this check grades, beyond the reference ``name`` itself: its private
-        twins, and helpers that would compute the answer.
+        For a registered exercise, names the registry's entry must list (a
+        reminder at the check, never a second list); otherwise the functions
+        of ``source_lib`` withheld beyond ``name`` itself.
+
+    Raises
+    ------
+    ValueError
+        When a registered exercise's check is not named as the registry says,
+        or ``withholds`` names a function its entry does not list.
     """
 
     def decorate(body: _Body) -> _Body:
@@ -478,20 +524,24 @@ def check_function(name: str, *, withholds: Sequence[str] = ()) -> Callable[[_Bo
             try:
                 if group not in GROUPS:
                     raise CheckFailure(
-                        f"{check.__name__}: unknown group {group!r}; use one of {', '.join(GROUPS)}"
+                        Failure(
+                            "invalid_check",
+                            check.__name__,
+                            f"unknown group {group!r}; use one of {', '.join(GROUPS)}",
+                        )
                     )
                 with hidden_cases(group.startswith("hidden")), quiet():
                     body(func, group)
             except CheckFailure as error:
                 failure = error
             except Exception as error:
-                failure = CheckFailure(internal_error_message(name, error))
+                failure = CheckFailure(internal_error(name, error))
             if failure is not None:
                 raise failure.with_traceback(None) from None
 
         made = cast("Check", check)
         made.exercise = name
-        made.withholds = (name, *(other for other in withholds if other != name))
+        made.withholds = _withholds(name, body.__name__, withholds)
         CHECKS[body.__name__] = made
         return cast("_Body", check)
 

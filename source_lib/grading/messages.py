@@ -29,8 +29,11 @@ The hint comes from one of these, first match wins:
   :func:`matching_mistake`), or a rule on where the wrong values lie (only at
   0, only for negative inputs, nan: :func:`elementwise_hint`).
 
-The judge (:mod:`softsign_grader.judge`) reads these messages back into a
-diagnosis by their :data:`FIELDS`.
+A failure is data first: a :class:`Failure` holds its kind (:data:`KINDS`),
+problem, input, expected and returned values, hint and the name of the mistake
+that hint explains, as the check found them. :meth:`Failure.render` turns it
+into the text above, once, for the student; the judge
+(:mod:`softsign_grader.judge`) records the fields themselves.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ import math
 import re
 import textwrap
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -50,12 +53,16 @@ from source_lib.grading.arithmetic import asarray, close, equal, isnan, ndarray,
 from source_lib.grading.collector import Outcome
 
 __all__ = [
-    "FIELDS",
     "INDENT",
+    "KINDS",
     "MESSAGE_WIDTH",
+    "NOT_TAUGHT",
+    "Failure",
     "Mistake",
     "elementwise_hint",
     "example",
+    "exception_diagnosis",
+    "failure",
     "failure_message",
     "field",
     "format_inputs",
@@ -65,16 +72,18 @@ __all__ = [
     "hint_for_exception",
     "in_hidden_group",
     "integer_hint",
+    "internal_error",
     "internal_error_message",
     "loop_hint",
     "matching_mistake",
     "model_rtol",
+    "modified_input",
     "modified_input_message",
+    "outcome_failure",
     "outcome_problem",
     "read_only_hint",
     "shape_hint",
     "shorten",
-    "with_hint",
 ]
 
 #: The width of a failure message: ``nbgrader validate`` and narrow notebook
@@ -84,14 +93,25 @@ MESSAGE_WIDTH = 79
 #: The indent of a field's continuation lines (under the text of ``"  hint:     "``).
 INDENT = " " * 12
 
-#: The labels that start the fields of a failure message, and the judge's name of each.
-FIELDS = {
-    "input:": "input",
-    "expected:": "expected",
-    "got:": "got",
-    "hint:": "hint",
-    "first wrong element:": "element",
+#: What can go wrong in a check (a :attr:`Failure.kind`), and how a report names it.
+KINDS = {
+    "wrong_value": "wrong value",
+    "wrong_shape": "wrong shape",
+    "wrong_type": "wrong type",
+    "modified_input": "modified its input",
+    "uncheckable": "could not be checked",
+    "invalid_check": "the test cell calls its check wrongly",
+    "not_implemented": "not implemented",
+    "raised": "raised an exception",
+    "missing": "not defined",
+    "not_callable": "not a function",
+    "exit": "stopped Python",
+    "timeout": "did not finish in time",
+    "withheld": "called a withheld reference",
 }
+
+#: Kinds of failure that are no misconception to teach: the code stopped, vanished or cheated.
+NOT_TAUGHT = frozenset({"exit", "missing", "withheld"})
 
 _CODE_SPAN = re.compile(r"`[^`]*`")
 _KEEP = "\x00"  # a space that wrapping keeps
@@ -220,20 +240,124 @@ def field(label: str, text: str) -> str:
     return "\n".join(lines).replace(_KEEP, " ")
 
 
-def failure_message(
+@dataclass(frozen=True)
+class Failure:
+    """A failed check, as data: what went wrong, on what, and the hint that explains it.
+
+    Attributes
+    ----------
+    kind : str
+        What went wrong, one of :data:`KINDS`.
+    function : str
+        The graded function's name (the message's first word).
+    problem : str
+        The message's first line after the name, e.g. ``"wrong value"``.
+    input, expected, got : str or None
+        The rendered input, right value and returned value, where the message
+        shows them (a hidden case shows only what kind of input it was).
+    hint : str or None
+        The advice the student reads, or None when the check could not name the mistake.
+    mistake : str or None
+        A stable name of the mistake the hint explains (``"wrong_shape"``,
+        ``"scalar_only_function"``...), or None: rewording a hint keeps it.
+    error : str or None
+        The exception's class name, for ``kind == "raised"``.
+    details : tuple of (label, text)
+        Further lines shown to the student after the input (the first wrong
+        element, an input before and after the call).
+    """
+
+    kind: str
+    function: str
+    problem: str
+    input: str | None = None
+    expected: str | None = None
+    got: str | None = None
+    hint: str | None = None
+    mistake: str | None = None
+    error: str | None = None
+    details: tuple[tuple[str, str], ...] = ()
+
+    def render(self) -> str:
+        """The message the student reads: ``NAME: PROBLEM``, then the fields, wrapped."""
+        lines = [f"{self.function}: {self.problem}"]
+        if self.input is not None:
+            lines.append(field("input:", self.input))
+        lines += [field(label, text) for label, text in self.details]
+        if self.expected is not None:
+            lines.append(field("expected:", self.expected))
+        if self.got is not None:
+            lines.append(field("got:", self.got))
+        if self.hint:
+            lines.append(field("hint:", self.hint))
+        return "\n".join(lines)
+
+    def with_hint(self, hint: str, mistake: str | None) -> Failure:
+        """This failure with ``hint`` and ``mistake`` in place of its own."""
+        return replace(self, hint=hint, mistake=mistake)
+
+    def as_record(self) -> dict[str, str | None]:
+        """The fields as plain data (without the student-only :attr:`details`)."""
+        return {
+            item.name: getattr(self, item.name)
+            for item in fields(self)
+            if item.name not in ("details", "function")
+        }
+
+
+def failure(
     name: str,
     problem: str,
     *,
+    kind: str = "wrong_value",
     inputs: Mapping[str, Any] | None = None,
     expected: Any = None,
     got: Any = None,
     hint: str | None = None,
+    mistake: str | None = None,
+    error: str | None = None,
     show_values: bool = True,
     element: Mapping[str, Any] | None = None,
-) -> str:
-    """The message of a failed check: ``NAME: PROBLEM``, then input/expected/got/hint.
+) -> Failure:
+    """The :class:`Failure` of a check of ``name``, its values rendered for the student.
 
     In a hidden group the input is described, not shown, and neither value is.
+    A hint without a ``mistake`` names a wrong-value pattern (``"value_pattern"``).
+
+    Examples
+    --------
+    >>> failure("f", "wrong value", inputs={"x": 1.0}, expected=0.5, got=0.4).input
+    'x = 1.0'
+    """
+    if hint and mistake is None:
+        mistake = "value_pattern"
+    shown = None if in_hidden_group() or not show_values else (expected, got)
+    details: tuple[tuple[str, str], ...] = ()
+    if in_hidden_group():
+        described = ", ".join(
+            f"{key} = {hidden_description(value)}" for key, value in (inputs or {}).items()
+        )
+        text = f"a hidden case ({described})" if inputs else None
+    else:
+        text = format_inputs(inputs) if inputs else None
+        if element:
+            details = (("first wrong element:", format_inputs(element)),)
+    return Failure(
+        kind,
+        name,
+        problem,
+        input=text,
+        expected=None if shown is None else format_value(shown[0]),
+        got=None if shown is None else format_value(shown[1]),
+        hint=hint or None,
+        mistake=mistake if hint else None,
+        error=error,
+        details=details,
+    )
+
+
+def failure_message(name: str, problem: str, **options: Any) -> str:
+    """The rendered message of :func:`failure` (same arguments).
 
     Examples
     --------
@@ -243,38 +367,7 @@ def failure_message(
       expected: 0.5
       got:      0.4
     """
-    lines = [f"{name}: {problem}"]
-    if in_hidden_group():
-        if inputs:
-            described = ", ".join(
-                f"{key} = {hidden_description(value)}" for key, value in inputs.items()
-            )
-            lines.append(field("input:", f"a hidden case ({described})"))
-    else:
-        if inputs:
-            lines.append(field("input:", format_inputs(inputs)))
-        if element:
-            lines.append(field("first wrong element:", format_inputs(element)))
-        if show_values:
-            lines.append(field("expected:", format_value(expected)))
-            lines.append(field("got:", format_value(got)))
-    if hint:
-        lines.append(field("hint:", hint))
-    return "\n".join(lines)
-
-
-def with_hint(text: str, hint: str) -> str:
-    """A failure message with its hint (and the hint's wrapped lines) replaced by ``hint``."""
-    lines: list[str] = []
-    in_hint = False
-    for line in text.splitlines():
-        if line.startswith("  hint:"):
-            in_hint = True
-        elif not (in_hint and line.startswith(INDENT)):
-            in_hint = False
-        if not in_hint:
-            lines.append(line)
-    return "\n".join([*lines, field("hint:", hint)])
+    return failure(name, problem, **options).render()
 
 
 # ---------------------------------------------------------------------------
@@ -347,28 +440,37 @@ def read_only_hint(name: str) -> str:
     )
 
 
-def hint_for_exception(error: str, text: str, name: str = "") -> str | None:
-    """A hint for an exception named ``error`` (its class name) with message ``text``."""
+def exception_diagnosis(error: str, text: str, name: str = "") -> tuple[str, str] | None:
+    """The mistake and hint for an exception named ``error`` with message ``text``, or None."""
     if error == "TypeError" and any(part in text for part in _SCALAR_ONLY_MESSAGES):
-        return _SCALAR_ONLY_HINT
+        return "scalar_only_function", _SCALAR_ONLY_HINT
     if "truth value of an array" in text:
-        return _TRUTH_VALUE_HINT
+        return "array_truth_value", _TRUTH_VALUE_HINT
     if error == "ValueError" and "read-only" in text:
-        return read_only_hint(name)
+        return "modified_input", read_only_hint(name)
     if error in ("TypeError", "IndexError") and any(part in text for part in _LOOP_MESSAGES):
-        return loop_hint(name)
+        return "python_loop", loop_hint(name)
     if error in ("NameError", "UnboundLocalError"):
-        return "a name is not defined: did you run every cell above, including the Setup cell?"
-    if error == "ZeroDivisionError":
         return (
+            "undefined_name",
+            "a name is not defined: did you run every cell above, including the Setup cell?",
+        )
+    if error == "ZeroDivisionError":
+        return "zero_division", (
             "a Python number divided by zero (NumPy would give inf and a warning "
             "instead): start with `x = np.asarray(x, dtype=float)`, or avoid the division"
         )
     return None
 
 
-def outcome_problem(outcome: Outcome, name: str, time_limit: float) -> tuple[str, str | None]:
-    """The problem and hint for a call of ``name`` that returned no value."""
+def hint_for_exception(error: str, text: str, name: str = "") -> str | None:
+    """A hint for an exception named ``error`` (its class name) with message ``text``."""
+    found = exception_diagnosis(error, text, name)
+    return None if found is None else found[1]
+
+
+def _outcome_diagnosis(outcome: Outcome, name: str, time_limit: float) -> tuple[str, str]:
+    """The problem and hint for a call that did not return or raise (``outcome.kind``)."""
     if outcome.kind == "missing":
         return (
             "is not defined",
@@ -389,26 +491,70 @@ def outcome_problem(outcome: Outcome, name: str, time_limit: float) -> tuple[str
             f"did not finish within {time_limit:g} seconds",
             "is there an endless loop? A vectorised NumPy expression needs no loop at all",
         )
-    if outcome.kind == "exit":
-        return (
-            "called sys.exit() (or exit()/quit())",
-            "a graded function must return its result, not stop Python",
+    return (
+        "called sys.exit() (or exit()/quit())",
+        "a graded function must return its result, not stop Python",
+    )
+
+
+#: The failure kind and mistake of each outcome of a call that returned no value.
+_OUTCOME_KINDS = {
+    "missing": ("missing", "undefined_function"),
+    "not_callable": ("not_callable", "function_reassigned"),
+    "not_implemented": ("not_implemented", "not_implemented"),
+    "timeout": ("timeout", "endless_loop"),
+    "exit": ("exit", "exit"),
+}
+
+
+def outcome_failure(
+    outcome: Outcome, name: str, time_limit: float, inputs: Mapping[str, Any] | None
+) -> Failure:
+    """The failure of a call of ``name`` on ``inputs`` that returned no value."""
+    if outcome.kind in _OUTCOME_KINDS:
+        kind, mistake = _OUTCOME_KINDS[outcome.kind]
+        problem, hint = _outcome_diagnosis(outcome, name, time_limit)
+        return failure(
+            name, problem, kind=kind, inputs=inputs, hint=hint, mistake=mistake, show_values=False
         )
     # the first line stays within MESSAGE_WIDTH (it is not wrapped)
     room = MESSAGE_WIDTH - len(f"{name}: raised {outcome.error}: ")
     problem = f"raised {outcome.error}: {shorten(outcome.message, max(room, 24))}"
-    return problem, hint_for_exception(outcome.error, outcome.message, name)
+    found = exception_diagnosis(outcome.error, outcome.message, name)
+    return failure(
+        name,
+        problem,
+        kind="raised",
+        inputs=inputs,
+        hint=None if found is None else found[1],
+        mistake=None if found is None else found[0],
+        error=outcome.error,
+        show_values=False,
+    )
+
+
+def outcome_problem(outcome: Outcome, name: str, time_limit: float) -> tuple[str, str | None]:
+    """The problem and hint for a call of ``name`` that returned no value."""
+    found = outcome_failure(outcome, name, time_limit, None)
+    return found.problem, found.hint
+
+
+def internal_error(name: str, error: Exception) -> Failure:
+    """The failure when a check itself failed on what the function returned."""
+    return failure(
+        name,
+        f"could not be checked ({type(error).__name__}: "
+        f"{shorten(str(error), max(24, 60 - len(name)))})",
+        kind="uncheckable",
+        hint="make sure it returns floats of the input's shape",
+        mistake="uncheckable_result",
+        show_values=False,
+    )
 
 
 def internal_error_message(name: str, error: Exception) -> str:
     """The message when a check itself failed on what the function returned."""
-    return failure_message(
-        name,
-        f"could not be checked ({type(error).__name__}: "
-        f"{shorten(str(error), max(24, 60 - len(name)))})",
-        hint="make sure it returns floats of the input's shape",
-        show_values=False,
-    )
+    return internal_error(name, error).render()
 
 
 # ---------------------------------------------------------------------------
@@ -441,27 +587,40 @@ def integer_hint(name: str) -> str:
     )
 
 
+def modified_input(
+    name: str, inputs: Mapping[str, Any], before: np.ndarray, after: np.ndarray
+) -> Failure:
+    """The failure of a function that modified its input array (the first of ``inputs``)."""
+    argument = next(iter(inputs))
+    problem = f"modified its input array {argument}"
+    if in_hidden_group():
+        return failure(
+            name,
+            problem,
+            kind="modified_input",
+            inputs=inputs,
+            hint=read_only_hint(name),
+            mistake="modified_input",
+            show_values=False,
+        )
+    return Failure(
+        "modified_input",
+        name,
+        problem,
+        hint=read_only_hint(name),
+        mistake="modified_input",
+        details=(
+            (f"{argument} before the call:", format_value(before)),
+            (f"{argument} after the call: ", format_value(after)),
+        ),
+    )
+
+
 def modified_input_message(
     name: str, inputs: Mapping[str, Any], before: np.ndarray, after: np.ndarray
 ) -> str:
     """The message for a function that modified its input array (the first of ``inputs``)."""
-    argument = next(iter(inputs))
-    if in_hidden_group():
-        return failure_message(
-            name,
-            f"modified its input array {argument}",
-            inputs=inputs,
-            hint=read_only_hint(name),
-            show_values=False,
-        )
-    return "\n".join(
-        [
-            f"{name}: modified its input array {argument}",
-            field(f"{argument} before the call:", format_value(before)),
-            field(f"{argument} after the call: ", format_value(after)),
-            field("hint:", read_only_hint(name)),
-        ]
-    )
+    return modified_input(name, inputs, before, after).render()
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -38,11 +39,10 @@ from source_lib.grading.framework import (
     tolerances,
 )
 from source_lib.grading.messages import (
+    Failure,
     Mistake,
-    failure_message,
-    field,
+    failure,
     matching_mistake,
-    with_hint,
 )
 
 __all__ = ["check_softsign_layer_backward", "numerical_layer_gradients"]
@@ -248,11 +248,13 @@ def _compare_gradient(
     shape = np.shape(have) if isinstance(have, np.ndarray | list | tuple) else ()
     if have is not None and shape != want.shape:
         raise CheckFailure(
-            failure_message(
+            failure(
                 name,
                 f"returned shape {shape}, expected shape {want.shape}",
+                kind="wrong_shape",
                 inputs=inputs,
                 hint=_SHAPE_HINTS[label],
+                mistake="wrong_shape",
                 show_values=False,
             )
         )
@@ -263,32 +265,31 @@ def _compare_gradient(
     mismatch = ~matches
     index = tuple(int(i) for i in np.argwhere(mismatch)[0])
     where = ", ".join(map(str, index))
-    lines = failure_message(
+    wrong = failure(
         name,
         f"wrong values in {int(mismatch.sum())} of {mismatch.size} entries of {label}",
         inputs=inputs,
         expected=want[index],
         got=got[index],
         hint=hint(),
-    ).splitlines()
+    )
     # Name the wrong entry of the gradient (not an entry of an input of the same shape),
     # just before the values it concerns (or the hint, when a hidden case shows none).
-    at = next(
-        (i for i, line in enumerate(lines) if line.startswith(("  expected:", "  hint:"))),
-        len(lines),
-    )
-    lines.insert(at, field("first wrong entry:", f"{label}[{where}]"))
-    raise CheckFailure("\n".join(lines))
+    entry = ("first wrong entry:", f"{label}[{where}]")
+    raise CheckFailure(replace(wrong, details=(*wrong.details, entry)))
 
 
 # --------------------------------------------------------------------------- the check
 
 
-def _failure_hint(text: str) -> str | None:
-    """A sharper hint for a backward pass that raised: mismatched shapes, an undefined name."""
-    if "matmul" in text and "hint:" not in text:
-        return _MATMUL_HINT
-    return _name_error_hint(" ".join(text.split())) if "NameError" in text else None
+def _failure_hint(raised: Failure) -> tuple[str, str] | None:
+    """A sharper mistake and hint for a backward pass that raised: mismatched shapes, a name."""
+    if raised.kind != "raised":
+        return None
+    if "matmul" in raised.problem and raised.hint is None:
+        return "matmul_shapes", _MATMUL_HINT
+    hint = _name_error_hint(raised.problem) if raised.error == "NameError" else None
+    return None if hint is None else ("undefined_name", hint)
 
 
 def _call_backward(func: Callable[..., Any], case: Layer, inputs: dict[str, Any]) -> Any:
@@ -298,21 +299,24 @@ def _call_backward(func: Callable[..., Any], case: Layer, inputs: dict[str, Any]
     before = [array(v, copy=True) for v in case]
     try:
         got = call_student(func, *given, name=NAME, inputs=inputs)
-    except CheckFailure as failure:
-        hint = _failure_hint(str(failure))
-        if hint is None:
+    except CheckFailure as error:
+        sharper = _failure_hint(error.failure)
+        if sharper is None:
             raise
-        raise CheckFailure(with_hint(str(failure), hint)) from None
+        mistake, hint = sharper
+        raise CheckFailure(error.failure.with_hint(hint, mistake)) from None
     for name, value, copy in zip(ARGUMENTS, given, before, strict=True):
         check_unchanged(value, copy, NAME, {name: value})
     if not isinstance(got, tuple | list) or len(got) != 3:
         raise CheckFailure(
-            failure_message(
+            failure(
                 NAME,
                 f"returned {type(got).__name__}"
                 + (f" of length {len(got)}" if isinstance(got, tuple | list) else ""),
+                kind="wrong_type",
                 inputs=inputs,
                 hint="return the three gradients as a tuple: return grad_x, grad_W, grad_b",
+                mistake="gradient_tuple",
                 show_values=False,
             )
         )
