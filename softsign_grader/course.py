@@ -22,12 +22,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ASSIGNMENT",
-    "REPO_ROOT",
+    "CONFIG_FILE",
     "WORK_FOLDER",
     "Course",
     "GradingError",
     "assignment_names",
     "course_id",
+    "find_course_root",
     "load_course",
     "make_course",
     "nbgrader_command",
@@ -42,12 +43,36 @@ __all__ = [
 #: (``make grade ASSIGNMENT=week1``); this is only what they use when given none.
 ASSIGNMENT = "softsign"
 
-#: The repository root: the folder that holds ``nbgrader_config.py``.
-REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The file that marks a course folder: nbgrader's configuration.
+CONFIG_FILE = "nbgrader_config.py"
 
 #: Name of the parallel grader's work folder inside the course's ``autograded/`` folder. It
 #: starts with a dot, so nbgrader's ``autograded/*/ASSIGNMENT`` globs never see it.
 WORK_FOLDER = ".parallel_grading"
+
+
+def find_course_root(start: Path | None = None) -> Path:
+    """Return the nearest folder holding ``nbgrader_config.py``: ``start`` or a parent.
+
+    ``start`` is the current folder by default; the package's own location never counts.
+
+    Raises
+    ------
+    FileNotFoundError
+        When neither ``start`` nor any of its parents holds ``nbgrader_config.py``.
+    """
+    here = Path(start if start is not None else Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise FileNotFoundError(f"no {CONFIG_FILE} in {here} or any folder above it")
+
+
+def __getattr__(name: str) -> Path:
+    """``REPO_ROOT``, the name of :func:`find_course_root` ``()`` in older code."""
+    if name == "REPO_ROOT":
+        return find_course_root()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def nbgrader_command() -> list[str]:
@@ -59,13 +84,13 @@ def notebook_names(
     root: Path | None = None, folder: str = "solutions", assignment: str = ASSIGNMENT
 ) -> list[str]:
     """Return the sorted file names of the assignment's notebooks in ``folder``."""
-    base = (root or REPO_ROOT) / folder / assignment
+    base = (root or find_course_root()) / folder / assignment
     return sorted(path.name for path in base.glob("*.ipynb"))
 
 
 def assignment_names(root: Path | None = None, folder: str = "solutions") -> list[str]:
     """Return the assignments of a course: the folders of ``folder`` that hold notebooks."""
-    base = (root or REPO_ROOT) / folder
+    base = (root or find_course_root()) / folder
     return sorted(path.name for path in base.iterdir() if any(path.glob("*.ipynb")))
 
 
@@ -78,8 +103,8 @@ def course_id(course_root: Path | None = None) -> str:
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config.loader import PyFileConfigLoader
 
-    root = Path(course_root or REPO_ROOT)
-    config = PyFileConfigLoader("nbgrader_config.py", str(root)).load_config()
+    root = Path(course_root or find_course_root())
+    config = PyFileConfigLoader(CONFIG_FILE, str(root)).load_config()
     return str(CourseDirectory(config=config).course_id)
 
 
@@ -108,12 +133,13 @@ def make_course(dest: Path, *, release: bool = True, source: Path | None = None)
     """Copy the course (config, instructor notebooks and, if asked, student notebooks) to ``dest``.
 
     Grading and releasing then happen in ``dest``, so the repository never
-    collects a ``gradebook.db`` or ``submitted/`` folder as a side effect.
+    collects a ``gradebook.db`` or ``submitted/`` folder as a side effect. ``source`` is
+    the course to copy, by default :func:`find_course_root`.
     """
-    source = source or REPO_ROOT
+    source = source or find_course_root()
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(source / "nbgrader_config.py", dest / "nbgrader_config.py")
+    shutil.copy2(source / CONFIG_FILE, dest / CONFIG_FILE)
     ignore = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
     shutil.copytree(source / "solutions", dest / "solutions", ignore=ignore, dirs_exist_ok=True)
     if release and (source / "notebooks").is_dir():

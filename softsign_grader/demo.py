@@ -1,10 +1,13 @@
 """The instructor's tour of grading: ``make grade-demo`` (``python -m softsign_grader.demo``).
 
-In a scratch course folder (``.grade-demo/`` in the repository, git-ignored) it
-runs the same plain nbgrader commands an instructor runs for a real class:
+In a scratch copy of the course (``--course-root``, by default the folder found by
+:func:`~softsign_grader.course.find_course_root` from the current one) made in
+``.grade-demo/`` of the course (git-ignored), it runs the same plain nbgrader
+commands an instructor runs for a real class:
 
 1. ``nbgrader generate_assignment ASSIGNMENT`` releases the assignment;
-2. the sample class (``tests/submissions``) is written to ``submitted/``;
+2. the course's sample class (``--submissions``, by default the course's
+   :data:`~softsign_grader.sample_class.SUBMISSIONS_FOLDER`) is written to ``submitted/``;
 3. ``nbgrader autograde ASSIGNMENT`` grades every submission;
 4. ``nbgrader generate_feedback ASSIGNMENT`` writes the feedback HTML;
 5. ``nbgrader export`` writes ``grades.csv``;
@@ -26,14 +29,15 @@ from pathlib import Path
 
 from softsign_grader.course import (
     ASSIGNMENT,
-    REPO_ROOT,
     course_id,
+    find_course_root,
     make_course,
     run_nbgrader,
     tool_path_env,
 )
 from softsign_grader.report import build_report
 from softsign_grader.sample_class import (
+    SUBMISSIONS_FOLDER,
     GradedCell,
     build_sample_class,
     graded_cells,
@@ -43,8 +47,8 @@ from softsign_grader.sample_class import (
 
 __all__ = ["DEFAULT_DEST", "main", "score_table"]
 
-#: Where the demo course is made (git-ignored).
-DEFAULT_DEST = REPO_ROOT / ".grade-demo"
+#: Where the demo course is made, relative to the course root (git-ignored).
+DEFAULT_DEST = Path(".grade-demo")
 _MARKER = ".softsign-grade-demo"
 
 
@@ -123,14 +127,29 @@ def score_table(
 def main(argv: list[str] | None = None) -> int:
     """Release, autograde, write feedback and export the sample class; print the table."""
     parser = argparse.ArgumentParser(description="Grade the sample class with plain nbgrader.")
-    parser.add_argument("--dest", type=Path, default=DEFAULT_DEST, help="scratch course folder")
+    parser.add_argument(
+        "--course-root", type=Path, help="the course to copy (default: the one holding this folder)"
+    )
+    parser.add_argument(
+        "--dest", type=Path, help=f"scratch course folder (default: COURSE_ROOT/{DEFAULT_DEST})"
+    )
+    parser.add_argument(
+        "--submissions",
+        type=Path,
+        help=f"the sample students' TOML files (default: COURSE_ROOT/{SUBMISSIONS_FOLDER})",
+    )
     parser.add_argument("students", nargs="*", help="sample students to grade (default: all)")
     parser.add_argument(
         "--assignment", default=ASSIGNMENT, help=f"the assignment to grade (default {ASSIGNMENT})"
     )
     args = parser.parse_args(argv)
     assignment = args.assignment
-    dest = args.dest.resolve()
+    try:
+        root = find_course_root() if args.course_root is None else args.course_root.resolve()
+    except FileNotFoundError as error:
+        parser.error(f"{error}; give the course with --course-root")
+    dest = (args.dest or root / DEFAULT_DEST).resolve()
+    submissions = args.submissions or root / SUBMISSIONS_FOLDER
     if dest.exists():
         if not (dest / _MARKER).exists():
             parser.error(f"{dest} exists and was not made by the grade demo; choose another --dest")
@@ -139,15 +158,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
 
     _step(f"making a scratch course in {dest}")
-    course = make_course(dest, release=False)
+    course = make_course(dest, release=False, source=root)
     (course / _MARKER).write_text("made by python -m softsign_grader.demo\n")
 
     _step(f"nbgrader generate_assignment {assignment}  (release the student notebooks)")
     run_nbgrader(["generate_assignment", assignment, "--force"], course, env=env)
 
     _step("writing the sample class to submitted/ (as nbgrader collect would)")
-    students = load_students()
-    expected = build_sample_class(course, args.students or None, assignment=assignment)
+    students = load_students(submissions)
+    expected = build_sample_class(
+        course, args.students or None, assignment=assignment, submissions=submissions
+    )
     for student in expected:
         print(f"    {student:30} {students[student].description}")
 

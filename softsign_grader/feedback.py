@@ -65,7 +65,9 @@ class ConciseFeedback(NbGraderPreprocessor):
                 if output.output_type == "error" and WITHHELD_MESSAGE in str(output.get("evalue")):
                     output.traceback = [f"\x1b[31m{output.ename}\x1b[39m: {output.evalue}"]
             return cell, resources
-        cell.source = _hidden_region(self.config).sub("", cell.source).rstrip("\n")
+        hidden = _HiddenTestDelimiters(config=self.config)
+        cell, resources = hidden.preprocess_cell(cell, resources, cell_index)
+        cell.source = cell.source.rstrip("\n")
         for output in cell.get("outputs", []):
             if output.output_type == "error":
                 output.traceback = [f"\x1b[31m{output.ename}\x1b[39m: {output.evalue}"]
@@ -73,20 +75,9 @@ class ConciseFeedback(NbGraderPreprocessor):
 
 
 class _HiddenTestDelimiters(ClearHiddenTests):
-    """``ClearHiddenTests``, read for its configured delimiters in ``generate_feedback``."""
+    """nbgrader's ``ClearHiddenTests``, with its configured delimiters, in ``generate_feedback``."""
 
     display_data_priority = _configurable_display_data_priority()
-
-
-def _hidden_region(config: Any) -> re.Pattern[str]:
-    """The hidden-tests region, with the delimiters nbgrader is configured to use."""
-    clear = _HiddenTestDelimiters(config=config)
-    begin, end = (
-        re.escape(text) for text in (clear.begin_test_delimeter, clear.end_test_delimeter)
-    )
-    return re.compile(
-        rf"^[ \t]*#+[ \t]*{begin}.*?^[ \t]*#+[ \t]*{end}[^\n]*\n?", re.MULTILINE | re.DOTALL
-    )
 
 
 #: The figure sentence of a markdown cell: "*Figure: ...*" up to the end of its paragraph.

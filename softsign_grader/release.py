@@ -28,7 +28,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import ClearOutput
 
-from softsign_grader.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
+from softsign_grader.course import ASSIGNMENT, find_course_root, make_course, run_nbgrader
 
 __all__ = [
     "ReleaseOutputs",
@@ -117,15 +117,18 @@ def release_preprocessors() -> list[type]:
     return [ReleaseOutputs if step is ClearOutput else step for step in steps]
 
 
-def generate_student_notebooks(dest: Path, assignment: str = ASSIGNMENT) -> list[Path]:
+def generate_student_notebooks(
+    dest: Path, assignment: str = ASSIGNMENT, *, course_root: Path | None = None
+) -> list[Path]:
     """Generate the student version of every instructor notebook of ``assignment`` into ``dest``.
 
-    nbgrader runs in a scratch copy of the course, so no gradebook is left
+    nbgrader runs in a scratch copy of the course at ``course_root`` (default
+    :func:`~softsign_grader.course.find_course_root`), so no gradebook is left
     behind. Returns the paths of the generated notebooks.
     """
     dest = Path(dest)
     with tempfile.TemporaryDirectory(prefix="softsign-release-") as scratch:
-        course = make_course(Path(scratch) / "course", release=False)
+        course = make_course(Path(scratch) / "course", release=False, source=course_root)
         run_nbgrader(["generate_assignment", assignment, "--force"], course)
         released = course / "notebooks" / assignment
         dest.mkdir(parents=True, exist_ok=True)
@@ -143,15 +146,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "assignment", nargs="?", default=ASSIGNMENT, help=f"the assignment (default {ASSIGNMENT})"
     )
+    parser.add_argument(
+        "--course-root", type=Path, help="the course folder (default: the one holding this folder)"
+    )
     args = parser.parse_args(argv)
-    if not any((REPO_ROOT / "solutions" / args.assignment).glob("*.ipynb")):
+    try:
+        root = find_course_root() if args.course_root is None else args.course_root.resolve()
+    except FileNotFoundError as error:
+        parser.error(f"{error}; give the course with --course-root")
+    if not any((root / "solutions" / args.assignment).glob("*.ipynb")):
         parser.error(f"solutions/{args.assignment}/ holds no notebooks")
-    dest = REPO_ROOT / "notebooks" / args.assignment
+    dest = root / "notebooks" / args.assignment
     for stale in dest.glob("*.ipynb"):
         stale.unlink()
-    written = generate_student_notebooks(dest, args.assignment)
+    written = generate_student_notebooks(dest, args.assignment, course_root=root)
     for path in written:
-        print(f"wrote {path.relative_to(REPO_ROOT)}")
+        print(f"wrote {path.relative_to(root)}")
     return 0
 
 

@@ -1,6 +1,7 @@
 """Build the course's sample class: submissions whose right scores are known in advance.
 
-Each sample student is one small TOML file in ``tests/submissions/``::
+Each sample student is one small TOML file in the course's sample-class folder
+(:data:`SUBMISSIONS_FOLDER` of the course root unless told another)::
 
     description = "What this student shows"
     base = "solved"            # "solved" (default) or "released" (the untouched notebooks)
@@ -63,10 +64,10 @@ from pathlib import Path
 
 import nbformat
 
-from softsign_grader.course import ASSIGNMENT, REPO_ROOT
+from softsign_grader.course import ASSIGNMENT, find_course_root
 
 __all__ = [
-    "SUBMISSIONS_DIR",
+    "SUBMISSIONS_FOLDER",
     "GradedCell",
     "SampleStudent",
     "build_sample_class",
@@ -79,8 +80,8 @@ __all__ = [
     "written_cells",
 ]
 
-#: Where the sample students' TOML files live.
-SUBMISSIONS_DIR = REPO_ROOT / "tests" / "submissions"
+#: Where a course keeps its sample students' TOML files, relative to the course root.
+SUBMISSIONS_FOLDER = Path("tests", "submissions")
 
 _SOLUTION_MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[^\n]*\n?", re.MULTILINE)
 _DEFINITION = re.compile(r"^def (\w+)\(", re.MULTILINE)
@@ -89,7 +90,7 @@ _BASES = ("solved", "released")
 
 @dataclass(frozen=True)
 class SampleStudent:
-    """One sample student, as read from ``tests/submissions/<id>.toml``."""
+    """One sample student, as read from ``<id>.toml`` in the sample-class folder."""
 
     student_id: str
     description: str
@@ -126,8 +127,14 @@ def score_key(notebook: str, grade_id: str) -> str:
     return f"{notebook}/{grade_id}"
 
 
-def load_students(directory: Path = SUBMISSIONS_DIR) -> dict[str, SampleStudent]:
-    """Read every ``*.toml`` sample student in ``directory``, keyed by student id (file stem)."""
+def load_students(directory: Path | None = None) -> dict[str, SampleStudent]:
+    """Read every ``*.toml`` sample student in ``directory``, keyed by student id (file stem).
+
+    ``directory`` is by default :data:`SUBMISSIONS_FOLDER` of the course found by
+    :func:`~softsign_grader.course.find_course_root`.
+    """
+    if directory is None:
+        directory = find_course_root() / SUBMISSIONS_FOLDER
     students = {}
     for path in sorted(Path(directory).glob("*.toml")):
         with path.open("rb") as handle:
@@ -343,13 +350,18 @@ def _course_folder(course_root: Path, folder: str, assignment: str) -> Path:
     local = Path(course_root) / folder / assignment
     if any(local.glob("*.ipynb")):
         return local
-    if (REPO_ROOT / folder / assignment).is_dir():
-        return REPO_ROOT / folder / assignment
+    fallback = find_course_root() / folder / assignment
+    if fallback.is_dir():
+        return fallback
     raise FileNotFoundError(f"no notebooks in {local}: release assignment {assignment!r} first")
 
 
 def build_sample_class(
-    course_root: Path, students: list[str] | None = None, *, assignment: str = ASSIGNMENT
+    course_root: Path,
+    students: list[str] | None = None,
+    *,
+    assignment: str = ASSIGNMENT,
+    submissions: Path | None = None,
 ) -> dict[str, dict[str, float]]:
     """Write the sample class into ``course_root/submitted`` and return its expected scores.
 
@@ -358,13 +370,16 @@ def build_sample_class(
     course_root : Path
         An nbgrader course directory (for example made by
         :func:`softsign_grader.course.make_course`). Its ``notebooks/ASSIGNMENT`` and
-        ``solutions/ASSIGNMENT`` are used when present, else the repository's.
+        ``solutions/ASSIGNMENT`` are used when present, else those of the course found by
+        :func:`~softsign_grader.course.find_course_root`.
     students : list of str, optional
-        Student ids (file stems in ``tests/submissions``) to build; default all.
+        Student ids (file stems in ``submissions``) to build; default all.
     assignment : str
         The nbgrader assignment (default :data:`~softsign_grader.course.ASSIGNMENT`).
         A student's solutions, actions and scores that name no notebook of this
         assignment are ignored.
+    submissions : Path, optional
+        The folder of the sample students' TOML files (default: see :func:`load_students`).
 
     Returns
     -------
@@ -381,7 +396,7 @@ def build_sample_class(
     cells = graded_cells(release, functions)
     released = _notebooks(release)
     instructor = _notebooks(solutions)
-    everyone = load_students()
+    everyone = load_students(submissions)
     chosen = list(everyone) if students is None else students
     unknown = set(chosen) - set(everyone)
     if unknown:

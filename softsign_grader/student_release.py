@@ -47,7 +47,7 @@ from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from softsign_grader.course import REPO_ROOT
+from softsign_grader.course import find_course_root
 from source_lib.grading.registry import CHECK_MODULES
 
 __all__ = [
@@ -449,7 +449,7 @@ def _copy_notebooks(source: Path, target: Path) -> list[Path]:
 def build_student_release(
     out: Path,
     *,
-    root: Path = REPO_ROOT,
+    root: Path | None = None,
     binder_repository: str | None = None,
     binder_ref: str = "HEAD",
     branch: str | None = None,
@@ -461,8 +461,9 @@ def build_student_release(
     ----------
     out : Path
         The folder to write; its zip archive is written beside it (``out.zip``).
-    root : Path
-        The course repository (``notebooks/``, ``solutions/``, ``source_lib/``).
+    root : Path, optional
+        The course repository (``notebooks/``, ``solutions/``, ``source_lib/``); by
+        default :func:`~softsign_grader.course.find_course_root`.
     binder_repository : str, optional
         ``owner/name`` on GitHub for the Binder link; by default the ``origin``
         remote, else a placeholder the README asks to fill in.
@@ -479,7 +480,7 @@ def build_student_release(
         When the notebooks are missing, an instructor-only module is needed,
         or the release leaks instructor content (the list of leaks).
     """
-    root, out = Path(root), Path(out)
+    root, out = Path(root) if root is not None else find_course_root(), Path(out)
     notebooks_dir, package_dir = root / "notebooks", root / PACKAGE
     if not notebooks_dir.is_dir():
         raise ValueError(f"{notebooks_dir} does not exist: run `make notebooks` first")
@@ -620,7 +621,10 @@ def main(argv: list[str] | None = None) -> int:
         description="Write the student release: notebooks and library, without solutions.",
     )
     parser.add_argument(
-        "--out", type=Path, default=REPO_ROOT / DEFAULT_OUT, help="folder to write (replaced)"
+        "--course-root", type=Path, help="the course folder (default: the one holding this folder)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help=f"folder to write, replaced (default: COURSE_ROOT/{DEFAULT_OUT})"
     )
     parser.add_argument("--branch", help="also commit the release on this git branch")
     parser.add_argument(
@@ -631,13 +635,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
+        root = find_course_root() if args.course_root is None else args.course_root.resolve()
         release = build_student_release(
-            args.out,
+            args.out or root / DEFAULT_OUT,
+            root=root,
             binder_repository=args.binder_repo,
             binder_ref=args.binder_ref,
             branch=args.branch,
         )
-    except (ValueError, RuntimeError) as error:
+    except (ValueError, RuntimeError, FileNotFoundError) as error:
         print(f"student release: {error}", file=sys.stderr)
         return 1
     print(f"Wrote {release.folder} ({len(release.modules)} modules) and {release.archive}")

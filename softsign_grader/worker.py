@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from softsign_grader.course import tool_path_env
-from softsign_grader.nbgrader_log import StudentLog
 from softsign_grader.run_lock import release_inherited_locks
 from softsign_grader.staging import skipped_notes, stage, staged_folder, staged_root, unstage
 from softsign_grader.summary import StudentOutcome
@@ -29,6 +28,8 @@ from softsign_grader.summary import StudentOutcome
 if TYPE_CHECKING:
     from nbgrader.api import Gradebook
     from nbgrader.apps import NbGraderAPI
+
+    from softsign_grader.nbgrader_log import RecordingAutograde
 
 __all__ = [
     "GRADING_ENVIRONMENT",
@@ -159,6 +160,8 @@ def grade_student(student: str) -> StudentOutcome:
     """Pool task: autograde one student with nbgrader; return what it decided."""
     from nbgrader.api import Gradebook
 
+    from softsign_grader.nbgrader_log import StudentLog, failure_reason, one_line
+
     worker = _worker
     if worker is None:
         raise RuntimeError("grade_student runs in a worker started by start_worker")
@@ -175,11 +178,10 @@ def grade_student(student: str) -> StudentOutcome:
         submission = stage(worker, student, staged)
         worker.api.log.addHandler(collector)
         try:
-            result = worker.api.autograde(settings.assignment, student, force=True, create=True)
+            converter, result = _autograde(worker, student)
         finally:
             if watchdog is not None:
                 watchdog.cancel()
-            collector.close_notebook()
             worker.api.log.removeHandler(collector)
         # nbgrader graded the staged copy: a notebook the reader left out was not submitted.
         with Gradebook(worker.db_url, settings.course_id) as gradebook:
@@ -189,27 +191,54 @@ def grade_student(student: str) -> StudentOutcome:
             watchdog.cancel()
         unstage(staged, staged_root(worker))
     skipped = skipped_notes(submission.skipped)
+    unknown = [
+        one_line(f"Skipping unknown notebook: {path}") for path in converter.unknown_notebooks
+    ]
     outcome = StudentOutcome(
         student,
         "graded" if result["success"] else "failed",
         seconds=time.perf_counter() - started,
-        notebook_seconds=collector.notebook_seconds,
+        notebook_seconds=converter.notebook_seconds,
         grades=grades,
     )
     if result["success"]:
         outcome.notes = [
             *skipped,
-            *collector.notes,
+            *unknown,
             *collector.graded_with_errors(),
             *missing_notes(grades),
         ]
     else:
-        if not collector.errors:
+        if converter.error is not None:
+            outcome.reason = failure_reason(converter.error, converter.error_notebook)
+        else:  # nbgrader gave up outside the steps the converter records
             lines = str(result.get("error", "")).strip().splitlines()
-            collector.errors.append(lines[-1] if lines else "nbgrader failed")
-        outcome.reason = collector.reason()
-        outcome.notes = [*skipped, *collector.notes]
+            outcome.reason = one_line(lines[-1] if lines else "nbgrader failed")
+        outcome.notes = [*skipped, *unknown]
     return outcome
+
+
+def _autograde(worker: Worker, student: str) -> tuple[RecordingAutograde, dict[str, Any]]:
+    """Autograde one student as :meth:`nbgrader.apps.NbGraderAPI.autograde` does.
+
+    Returns
+    -------
+    tuple
+        The :class:`~softsign_grader.nbgrader_log.RecordingAutograde` converter that
+        graded (what happened, as data) and nbgrader's result (``success``, ``error``,
+        ``log``).
+    """
+    from nbgrader.utils import capture_log, temp_attrs
+
+    from softsign_grader.nbgrader_log import RecordingAutograde
+
+    api = worker.api
+    with temp_attrs(api.coursedir, assignment_id=worker.settings.assignment, student_id=student):
+        converter = RecordingAutograde(coursedir=api.coursedir, parent=api)
+        converter.force = True
+        converter.create_student = True
+        result: dict[str, Any] = capture_log(converter)
+    return converter, result
 
 
 def _stop_overdue(worker: Worker, student: str) -> None:

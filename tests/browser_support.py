@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import nbformat
+from repo_root import REPO_ROOT
 
-from softsign_grader.course import ASSIGNMENT, REPO_ROOT, make_course
+from softsign_grader.course import ASSIGNMENT, make_course
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page

@@ -92,6 +92,7 @@ def test_importing_the_package_loads_numpy_and_the_reference_modules_only():
         "source_lib._validation",
         "source_lib.activations",
         "source_lib.gradcheck",
+        "source_lib.relatives",
     }
     packages = {name.split(".")[0] for name in loaded}
     assert "numpy" in packages

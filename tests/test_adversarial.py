@@ -66,8 +66,9 @@ from typing import Any
 
 import nbformat
 import pytest
+from repo_root import REPO_ROOT
 
-from softsign_grader.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
+from softsign_grader.course import ASSIGNMENT, make_course, run_nbgrader
 from softsign_grader.sample_class import (
     SampleStudent,
     _course_folder,

@@ -584,3 +584,45 @@ def test_a_loop_that_meets_a_0d_array_gets_the_loop_hint():
     message = " ".join(str(caught.value).split())
     assert "a Python loop over the input" in message
     assert "e.g. `1 - np.tanh(x) ** 2`" in message
+
+
+# --------------------------------------------------------------------------- the checks' arithmetic
+
+_ARITHMETIC = [
+    ("array", "asarray", "asarray"),
+    ("array", "array", "array"),
+    ("ufunc", "absolute", "absolute"),
+    ("ufunc", "isnan", "isnan"),
+    ("ufunc", "subtract", "subtract"),
+    ("ufunc", "equal", "equal"),
+    ("ufunc", "signbit", "signbit"),
+    ("ufunc", "tanh", "tanh"),
+    ("ufunc", "sine", "sin"),
+    ("ufunc", "_multiply", "multiply"),
+    ("ufunc", "_add", "add"),
+    ("ufunc", "_less_equal", "less_equal"),
+    ("ufunc", "_logical_or", "logical_or"),
+    ("ufunc", "_logical_and", "logical_and"),
+]
+
+
+@pytest.mark.parametrize(("kind", "bound", "name"), _ARITHMETIC)
+def test_the_checks_arithmetic_is_numpys_own_and_numpy_still_defines_it_where_expected(
+    kind, bound, name
+):
+    from source_lib.grading import arithmetic
+
+    assert getattr(arithmetic, bound) is getattr(np, name)
+    # The fallback for a replaced np.<name>: fails loudly when NumPy moves its definitions.
+    defined = getattr(importlib.import_module(arithmetic._DEFINITIONS[kind]), name)
+    assert defined is getattr(np, name)
+
+
+def test_the_checks_arithmetic_ignores_numpy_functions_a_notebook_replaced(monkeypatch):
+    from source_lib.grading import arithmetic
+
+    absolute, asarray = np.absolute, np.asarray
+    monkeypatch.setattr(np, "absolute", lambda x, *args, **kwargs: x * 0)
+    monkeypatch.setattr(np, "asarray", np.negative)
+    assert arithmetic._genuine("ufunc", "absolute") is absolute
+    assert arithmetic._genuine("array", "asarray") is asarray

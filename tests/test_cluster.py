@@ -38,8 +38,9 @@ from pathlib import Path
 
 import pytest
 from conftest import NBGRADER_ENV, copy_released, read_scores
+from repo_root import REPO_ROOT
 
-from softsign_grader.course import ASSIGNMENT, REPO_ROOT
+from softsign_grader.course import ASSIGNMENT
 from softsign_grader.parallel_grading import shard_students
 from softsign_grader.sample_class import build_sample_class
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from repo_root import REPO_ROOT
 
-from softsign_grader.course import REPO_ROOT
 from source_lib.activations import ACTIVATIONS, DERIVATIVES
 from source_lib.dance import DANCERS, dance_figure, dance_frames, main, save_dance_gif
 

@@ -20,8 +20,9 @@ import nbformat
 import pytest
 from browser_support import CHROMIUM_ARGS
 from bs4 import BeautifulSoup
+from repo_root import REPO_ROOT
 
-from softsign_grader.course import ASSIGNMENT, REPO_ROOT, make_course, run_nbgrader
+from softsign_grader.course import ASSIGNMENT, make_course, run_nbgrader
 from softsign_grader.nbgrader_plugins import FeedbackExporter, figure_alt_text
 
 NOTEBOOK = "01_softsign_definition"

@@ -16,8 +16,9 @@ import html
 import re
 
 import pytest
+from repo_root import REPO_ROOT
 
-from softsign_grader.course import ASSIGNMENT, REPO_ROOT, run_nbgrader
+from softsign_grader.course import ASSIGNMENT, run_nbgrader
 from softsign_grader.sample_class import (
     expected_manual_grades,
     graded_functions,

@@ -290,3 +290,40 @@ def test_after_a_call_that_ran_out_of_time_the_kernel_runs_no_more(monkeypatch):
     assert len(outcomes) == len(planner.calls) > 3
     assert [o["kind"] for o in outcomes] == ["timeout"] * len(outcomes)
     assert len(calls) == 1
+
+
+def test_a_display_update_never_reaches_a_test_cells_output():
+    """A display shown by a test cell's calls is not replaced by a later ``update_display_data``.
+
+    Goes through nbclient's public ``output`` and ``process_message`` only, so an
+    nbclient upgrade that changes how display ids are tracked makes it fail loudly.
+    """
+    import nbformat
+
+    from softsign_grader.judge import JudgedExecute
+
+    ordinary = nbformat.v4.new_code_cell("display(x, display_id='d')")
+    test = nbformat.v4.new_code_cell("check_softsign(softsign)")
+    test.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "t", "points": 1}
+    executor = JudgedExecute(kernel_manager_class="jupyter_client.manager.KernelManager")
+    executor.nb = nbformat.v4.new_notebook(cells=[ordinary, test])
+    executor.reset_execution_trackers()
+    executor.clear_before_next_output = False  # as execute_cell sets it
+
+    def message(msg_type: str, text: str) -> dict:
+        return {
+            "msg_type": msg_type,
+            "header": {"msg_type": msg_type},
+            "parent_header": {"msg_id": "m"},
+            "content": {
+                "data": {collector.MIME_TYPE: text, "text/plain": text},
+                "metadata": {},
+                "transient": {"display_id": "d"},
+            },
+        }
+
+    executor.output(test.outputs, message("display_data", "collected"), "d", 1)
+    executor.output(ordinary.outputs, message("display_data", "shown"), "d", 0)
+    executor.process_message(message("update_display_data", "updated"), ordinary, 0)
+    assert ordinary.outputs[0]["data"]["text/plain"] == "updated"
+    assert [output["data"]["text/plain"] for output in test.outputs] == ["collected"]

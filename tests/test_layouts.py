@@ -32,8 +32,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from repo_root import REPO_ROOT
 
-from softsign_grader.course import ASSIGNMENT, REPO_ROOT, make_course, tool_path_env
+from softsign_grader.course import ASSIGNMENT, make_course, tool_path_env
 from softsign_grader.sandbox import sandbox_available, sandbox_problem
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 from nbgrader.api import Gradebook
+from repo_root import REPO_ROOT
 
-from softsign_grader.course import ASSIGNMENT, REPO_ROOT, course_id, run_nbgrader
+from softsign_grader.course import ASSIGNMENT, course_id, run_nbgrader
 from softsign_grader.lms import LMS_FILE_NAME_PATTERN, export_rows
 
 ROSTER = REPO_ROOT / "docs" / "roster_example.csv"

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from repo_root import REPO_ROOT
 
-from softsign_grader.course import ASSIGNMENT, REPO_ROOT, notebook_names
+from softsign_grader.course import ASSIGNMENT, notebook_names
 from softsign_grader.release import generate_student_notebooks
 from source_lib.grading.registry import EXERCISES
 

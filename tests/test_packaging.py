@@ -14,8 +14,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
-
-from softsign_grader.course import REPO_ROOT
+from repo_root import REPO_ROOT
 
 REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$")
 

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from repo_root import REPO_ROOT
 
 import source_lib
 from softsign_grader import edition, judge, sandbox, student_release
-from softsign_grader.course import ASSIGNMENT, REPO_ROOT, notebook_names
+from softsign_grader.course import ASSIGNMENT, notebook_names
 from source_lib.grading.framework import CHECKS
 from source_lib.grading.registry import (
     CHECK_MODULES,

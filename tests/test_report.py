@@ -13,7 +13,9 @@ single message is tested without nbgrader.
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import json
 import re
 import shutil
@@ -41,7 +43,8 @@ from softsign_grader.judge import (
     Verdict,
     diagnosis,
 )
-from softsign_grader.report import ClassReport, _Cell, build_report, summarise
+from softsign_grader.report import ClassReport, build_report, render_html, summarise
+from softsign_grader.report_model import Cell
 from softsign_grader.sample_class import build_sample_class, load_students
 from source_lib.grading.collector import Outcome
 from source_lib.grading.framework import CheckFailure
@@ -174,7 +177,7 @@ def test_a_pass_a_missing_verdict_and_a_withheld_reference():
 
 def _summary(records: dict[str, dict | None]) -> ClassReport:
     """The report of one exercise of one cell, for students whose records are ``records``."""
-    cells = [_Cell("01", "softsign_values", 2.0, "softsign")]
+    cells = [Cell("01", "softsign_values", 2.0, "softsign")]
     students = sorted(records)
     scores = {s: {("01", "softsign_values"): 0.0 if records[s] else 2.0} for s in students}
     diagnoses = {s: {"01": {"softsign_values": r} if r else {}} for s, r in records.items()}
@@ -221,6 +224,21 @@ def test_rewording_a_hint_does_not_change_the_report_classification():
         "raised ValueError, no known pattern",
     ]
     assert sum("made the mistake" in item for item in before.revisit()) == 1  # exit is not taught
+
+
+def test_the_page_allows_its_own_script_by_the_hash_of_the_text_it_emits():
+    """The Content-Security-Policy's hash is of the sorting script exactly as written out."""
+    from bs4 import BeautifulSoup
+
+    page = render_html(_summary(_class_records("right for x >= 0 but wrong for negative x")))
+    soup = BeautifulSoup(page, "html.parser")
+    (script,) = soup.find_all("script")
+    policy = soup.find("meta", attrs={"http-equiv": "Content-Security-Policy"})
+    assert policy is not None
+    digest = base64.b64encode(hashlib.sha256(script.get_text().encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in policy["content"]
+    assert "default-src 'none'" in policy["content"]
+    assert "right for x &gt;= 0 but wrong for negative x" in page  # escaped text
 
 
 def test_no_code_of_the_grading_engine_parses_failure_prose():

@@ -22,8 +22,8 @@ from typing import Any
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from repo_root import REPO_ROOT
 
-from softsign_grader.course import REPO_ROOT
 from softsign_grader.limits import group_mechanism
 from softsign_grader.sandbox import (
     NOT_ISOLATED_WARNING,

@@ -21,8 +21,9 @@ import nbformat
 import pytest
 import yaml
 from nbclient import NotebookClient
+from repo_root import REPO_ROOT
 
-from softsign_grader.course import ASSIGNMENT, REPO_ROOT
+from softsign_grader.course import ASSIGNMENT
 from softsign_grader.student_release import (
     INSTRUCTOR_ONLY,
     commit_to_branch,

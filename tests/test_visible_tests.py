@@ -28,9 +28,10 @@ from functools import cache
 import nbformat
 import numpy as np
 import pytest
+from repo_root import REPO_ROOT
 
 import source_lib
-from softsign_grader.course import ASSIGNMENT, REPO_ROOT
+from softsign_grader.course import ASSIGNMENT
 from softsign_grader.judge import CHECK_MODULES, parse_check_calls
 from softsign_grader.sample_class import (
     SampleStudent,

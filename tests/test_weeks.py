@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from conftest import run_softsign_grade
 from nbgrader.api import Gradebook
+from repo_root import REPO_ROOT
 
 from softsign_grader.course import (
     ASSIGNMENT,
-    REPO_ROOT,
     assignment_names,
     course_id,
     notebook_names,

@@ -33,10 +33,10 @@ import nbformat
 import pytest
 from conftest import copy_released, run_softsign_grade
 from nbgrader.api import Gradebook
+from repo_root import REPO_ROOT
 
 from softsign_grader.course import (
     ASSIGNMENT,
-    REPO_ROOT,
     course_id,
     run_nbgrader,
     tool_path_env,

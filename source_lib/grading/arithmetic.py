@@ -3,9 +3,12 @@
 In JupyterLab a check runs in the student's kernel, beside the notebook's own
 code. A notebook that rebinds ``np.abs`` or ``np.asarray`` (by mistake or
 not) must not change what a check computes, so the checks reach NumPy only
-through the functions bound here, when this module is first imported. During
-``nbgrader autograde`` the checks run in the judge, where no student code runs
-at all (see :mod:`softsign_grader.judge`).
+through the functions bound here, when this module is first imported. They are
+NumPy's own objects (``np.asarray``, ``np.absolute``...), checked to be NumPy's
+built-in functions and ufuncs of those names; one that a notebook replaced
+before this import is taken from where NumPy defines it instead
+(:func:`_genuine`). During ``nbgrader autograde`` the checks run in the judge,
+where no student code runs at all (see :mod:`softsign_grader.judge`).
 
 :func:`close` is the one element-wise comparison behind every check: a result
 matches, a mistake's model matches, an input is unchanged.
@@ -14,13 +17,13 @@ matches, a mistake's model matches, an input is unchanged.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import types
 import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from numpy._core import multiarray as _multiarray
-from numpy._core import umath as _umath
 
 __all__ = [
     "absolute",
@@ -37,22 +40,69 @@ __all__ = [
     "tanh",
 ]
 
-asarray = _multiarray.asarray
-array = _multiarray.array
-absolute = _umath.absolute
-isnan = _umath.isnan
-subtract = _umath.subtract
-equal = _umath.equal
-signbit = _umath.signbit
-tanh = _umath.tanh
-sine = _umath.sin
+#: Where NumPy defines the functions below (private modules, read only when a
+#: public name was replaced before this module was imported).
+_DEFINITIONS = {"array": "numpy._core.multiarray", "ufunc": "numpy._core.umath"}
+
+
+def _is_numpy_function(value: Any, kind: str, name: str) -> bool:
+    """Whether ``value`` is NumPy's own ``name``: its C function or its ufunc."""
+    if kind == "ufunc":
+        return type(value) is np.ufunc and value.__name__ == name
+    return (
+        type(value) is types.BuiltinFunctionType
+        and value.__name__ == name
+        and getattr(value, "__module__", None) == "numpy"
+    )
+
+
+def _genuine(kind: str, name: str) -> Any:
+    """NumPy's function ``name`` (``kind`` ``"array"`` or ``"ufunc"``), whatever ``np.name`` holds.
+
+    Parameters
+    ----------
+    kind : {"array", "ufunc"}
+        An array constructor (``np.asarray``) or a ufunc (``np.absolute``).
+    name : str
+        The function's name in the ``numpy`` namespace.
+
+    Returns
+    -------
+    callable
+        ``np.<name>`` when it is still NumPy's own; otherwise the function where
+        NumPy defines it (:data:`_DEFINITIONS`).
+
+    Raises
+    ------
+    ImportError
+        If ``np.<name>`` was replaced and NumPy no longer defines ``name`` where
+        :data:`_DEFINITIONS` says (``tests/test_checks.py`` checks that it does).
+    """
+    public = getattr(np, name, None)
+    if _is_numpy_function(public, kind, name):
+        return public
+    defined: Any = getattr(importlib.import_module(_DEFINITIONS[kind]), name)
+    if not _is_numpy_function(defined, kind, name):
+        raise ImportError(f"NumPy's {name} is not at {_DEFINITIONS[kind]}.{name}")
+    return defined
+
+
+asarray = _genuine("array", "asarray")
+array = _genuine("array", "array")
+absolute = _genuine("ufunc", "absolute")
+isnan = _genuine("ufunc", "isnan")
+subtract = _genuine("ufunc", "subtract")
+equal = _genuine("ufunc", "equal")
+signbit = _genuine("ufunc", "signbit")
+tanh = _genuine("ufunc", "tanh")
+sine = _genuine("ufunc", "sin")
 ndarray = np.ndarray
 
-_multiply = _umath.multiply
-_add = _umath.add
-_less_equal = _umath.less_equal
-_logical_or = _umath.logical_or
-_logical_and = _umath.logical_and
+_multiply = _genuine("ufunc", "multiply")
+_add = _genuine("ufunc", "add")
+_less_equal = _genuine("ufunc", "less_equal")
+_logical_or = _genuine("ufunc", "logical_or")
+_logical_and = _genuine("ufunc", "logical_and")
 _errstate = np.errstate
 
 

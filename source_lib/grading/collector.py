@@ -199,6 +199,48 @@ def _foreign(name: Any) -> Any:
     return type(text, (_Foreign,), {})()
 
 
+def _decode_number(kind: str, data: dict[str, Any]) -> int | float | complex:
+    """Rebuild an ``int``, ``float`` or ``complex`` from its wire form."""
+    if kind == "int":
+        text = data.get("v")
+        if not isinstance(text, str) or len(text) > 45:
+            raise WireError("bad int")
+        try:
+            return int(text)
+        except ValueError as error:
+            raise WireError("bad int") from error
+    try:
+        if kind == "float":
+            return float.fromhex(str(data.get("v"))[:40])
+        return complex(float.fromhex(str(data["re"])[:40]), float.fromhex(str(data["im"])[:40]))
+    except (KeyError, ValueError, OverflowError) as error:
+        raise WireError(f"bad {kind}") from error
+
+
+def _decode_array(data: dict[str, Any]) -> np.ndarray:
+    """Rebuild an array from its wire form: dtype, shape, bytes, and how it was given."""
+    dtype = _dtype(data.get("dtype"))
+    shape = data.get("shape")
+    if (
+        not isinstance(shape, list)
+        or len(shape) > 8
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+    ):
+        raise WireError("bad array shape")
+    count = math.prod(shape)
+    if count * dtype.itemsize > MAX_ARRAY_BYTES:
+        raise WireError("array too large")
+    raw = _raw(data.get("b"))
+    if len(raw) != count * dtype.itemsize:
+        raise WireError("array data does not match its shape")
+    array = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    if data.get("strided") is True:
+        array = strided(array)
+    if data.get("readonly") is True:
+        array.flags.writeable = False
+    return array
+
+
 def decode(data: Any, depth: int = 0) -> Any:
     """Rebuild a value from its wire form; raise :class:`WireError` on anything else.
 
@@ -221,21 +263,8 @@ def decode(data: Any, depth: int = 0) -> Any:
         return None
     if kind == "bool":
         return bool(data.get("v"))
-    if kind == "int":
-        text = data.get("v")
-        if not isinstance(text, str) or len(text) > 45:
-            raise WireError("bad int")
-        try:
-            return int(text)
-        except ValueError as error:
-            raise WireError("bad int") from error
-    if kind in ("float", "complex"):
-        try:
-            if kind == "float":
-                return float.fromhex(str(data.get("v"))[:40])
-            return complex(float.fromhex(str(data["re"])[:40]), float.fromhex(str(data["im"])[:40]))
-        except (KeyError, ValueError, OverflowError) as error:
-            raise WireError(f"bad {kind}") from error
+    if kind in ("int", "float", "complex"):
+        return _decode_number(kind, data)
     if kind == "str":
         return str(data.get("v", ""))[:200]
     if kind == "scalar":
@@ -245,26 +274,7 @@ def decode(data: Any, depth: int = 0) -> Any:
             raise WireError("scalar data does not match its dtype")
         return np.frombuffer(raw, dtype=dtype)[0]
     if kind == "array":
-        dtype = _dtype(data.get("dtype"))
-        shape = data.get("shape")
-        if (
-            not isinstance(shape, list)
-            or len(shape) > 8
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
-        ):
-            raise WireError("bad array shape")
-        count = math.prod(shape)
-        if count * dtype.itemsize > MAX_ARRAY_BYTES:
-            raise WireError("array too large")
-        raw = _raw(data.get("b"))
-        if len(raw) != count * dtype.itemsize:
-            raise WireError("array data does not match its shape")
-        array = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
-        if data.get("strided") is True:
-            array = strided(array)
-        if data.get("readonly") is True:
-            array.flags.writeable = False
-        return array
+        return _decode_array(data)
     if kind in ("tuple", "list"):
         items = data.get("items")
         if depth >= 2 or not isinstance(items, list) or len(items) > MAX_ITEMS:

@@ -34,6 +34,9 @@ problem, input, expected and returned values, hint and the name of the mistake
 that hint explains, as the check found them. :meth:`Failure.render` turns it
 into the text above, once, for the student; the judge
 (:mod:`softsign_grader.judge`) records the fields themselves.
+
+The hints for an exception are :mod:`source_lib.grading.hints` and the models of
+mistakes :mod:`source_lib.grading.mistakes`; this module exports their names too.
 """
 
 from __future__ import annotations
@@ -43,14 +46,22 @@ import contextvars
 import math
 import re
 import textwrap
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
 
-from source_lib.grading.arithmetic import asarray, close, equal, isnan, ndarray, quiet
+from source_lib.grading.arithmetic import ndarray
 from source_lib.grading.collector import Outcome
+from source_lib.grading.hints import (
+    example,
+    exception_diagnosis,
+    hint_for_exception,
+    loop_hint,
+    read_only_hint,
+)
+from source_lib.grading.mistakes import Mistake, elementwise_hint, matching_mistake, model_rtol
 
 __all__ = [
     "INDENT",
@@ -370,105 +381,6 @@ def failure_message(name: str, problem: str, **options: Any) -> str:
     return failure(name, problem, **options).render()
 
 
-# ---------------------------------------------------------------------------
-# Hints for a call that went wrong
-# ---------------------------------------------------------------------------
-
-_SCALAR_ONLY_MESSAGES = (
-    "only length-1 arrays can be converted",
-    "only 0-dimensional arrays can be converted",
-    "only size-1 arrays can be converted",
-    "must be real number, not",
-    "only integer scalar arrays",
-)
-_SCALAR_ONLY_HINT = (
-    "a scalar-only function (from the math module, or float()/int()) was given "
-    "an array: use the NumPy version (np.abs, np.tanh, np.cosh...), which works "
-    "element-wise"
-)
-_TRUTH_VALUE_HINT = (
-    "`if x < 0:` (or `and`/`or`/max/min) works on one number only: "
-    "use np.where, np.abs or np.sign, which work element-wise"
-)
-
-#: Parts of the messages Python and NumPy give when a loop meets a scalar or
-#: a 0-d array (``for v in x``, ``range(len(x))``, ``x[i]``).
-_LOOP_MESSAGES = (
-    "object is not iterable",
-    "iteration over a 0-d array",
-    "len() of unsized object",
-    "has no len()",
-    "invalid index to scalar variable",
-    "too many indices for array",
-    "object is not subscriptable",
-    "object does not support item assignment",
-)
-
-#: A right answer for each exercise, written as one NumPy expression (hints).
-_EXAMPLES = {
-    "softsign": "x / (1 + np.abs(x))",
-    "abs_derivative": "np.sign(np.asarray(x, dtype=float))",
-    "softsign_derivative": "1 / (1 + np.abs(x)) ** 2",
-    "numerical_derivative": "(f(x + h) - f(x - h)) / (2 * h)",
-    "tanh_derivative": "1 - np.tanh(x) ** 2",
-    "softsign_inverse": "y / (1 - np.abs(y))",
-}
-
-
-def example(name: str) -> str:
-    """A right answer for exercise ``name``, as one NumPy expression."""
-    return _EXAMPLES.get(name, "np.abs(x)")
-
-
-def loop_hint(name: str) -> str:
-    """The hint for a Python loop that met a scalar or a 0-d array."""
-    return (
-        "a Python loop over the input (`for v in x`, `range(len(x))`) fails for "
-        "scalars and 0-d arrays and is slow: write one NumPy expression that "
-        f"works on the whole array at once, e.g. `{example(name)}`"
-    )
-
-
-def read_only_hint(name: str) -> str:
-    """The hint for a function that changed its argument, with that function's own example."""
-    variable = "y" if name == "softsign_inverse" else "x"
-    return (
-        f"{name} changed its argument in place (`{variable} *= ...`, "
-        f"`{variable}[...] = ...`): np.asarray({variable}) does not copy a float "
-        "array, so the caller's array changes too. Compute a new array instead, "
-        f"e.g. `{example(name)}`"
-    )
-
-
-def exception_diagnosis(error: str, text: str, name: str = "") -> tuple[str, str] | None:
-    """The mistake and hint for an exception named ``error`` with message ``text``, or None."""
-    if error == "TypeError" and any(part in text for part in _SCALAR_ONLY_MESSAGES):
-        return "scalar_only_function", _SCALAR_ONLY_HINT
-    if "truth value of an array" in text:
-        return "array_truth_value", _TRUTH_VALUE_HINT
-    if error == "ValueError" and "read-only" in text:
-        return "modified_input", read_only_hint(name)
-    if error in ("TypeError", "IndexError") and any(part in text for part in _LOOP_MESSAGES):
-        return "python_loop", loop_hint(name)
-    if error in ("NameError", "UnboundLocalError"):
-        return (
-            "undefined_name",
-            "a name is not defined: did you run every cell above, including the Setup cell?",
-        )
-    if error == "ZeroDivisionError":
-        return "zero_division", (
-            "a Python number divided by zero (NumPy would give inf and a warning "
-            "instead): start with `x = np.asarray(x, dtype=float)`, or avoid the division"
-        )
-    return None
-
-
-def hint_for_exception(error: str, text: str, name: str = "") -> str | None:
-    """A hint for an exception named ``error`` (its class name) with message ``text``."""
-    found = exception_diagnosis(error, text, name)
-    return None if found is None else found[1]
-
-
 def _outcome_diagnosis(outcome: Outcome, name: str, time_limit: float) -> tuple[str, str]:
     """The problem and hint for a call that did not return or raise (``outcome.kind``)."""
     if outcome.kind == "missing":
@@ -621,104 +533,3 @@ def modified_input_message(
 ) -> str:
     """The message for a function that modified its input array (the first of ``inputs``)."""
     return modified_input(name, inputs, before, after).render()
-
-
-@dataclass(frozen=True)
-class Mistake:
-    """A common wrong answer: a model of what it returns and the hint that explains it.
-
-    When a student's wrong values match ``model`` (on the inputs where they
-    are wrong), the failure message carries ``hint``.
-    """
-
-    model: Callable[..., Any]
-    hint: str
-
-
-def model_rtol(dtype: np.dtype[Any]) -> float:
-    """How closely a mistake's float64 model must match a result computed in ``dtype``."""
-    if dtype.kind != "f" or dtype.itemsize >= 8:
-        return 1e-6
-    return 1e-4 if dtype.itemsize == 4 else 1e-2
-
-
-def matching_mistake(
-    mistakes: Sequence[Mistake],
-    arguments: Sequence[Any],
-    got: Any,
-    *,
-    rtol: Any,
-    atol: float,
-    part: int | None = None,
-    where: np.ndarray | None = None,
-) -> str | None:
-    """The hint of the first mistake whose model returns ``got``, or None.
-
-    Each model is called with ``arguments``; ``part`` picks one item of what
-    it returns (one gradient of three), ``where`` the elements compared (the
-    wrong ones; ``rtol`` is then one number or one per compared element).
-    """
-    got64 = asarray(got, dtype=np.float64)
-    for mistake in mistakes:
-        with quiet():
-            try:
-                model = mistake.model(*arguments)
-                model = asarray(model if part is None else model[part], dtype=np.float64)
-            except Exception:
-                continue
-        if model.shape != got64.shape:
-            continue
-        if where is None:
-            matches = close(got64, model, rtol, atol)
-        else:
-            matches = close(got64[where], model[where], rtol, atol)
-        if bool(matches.all()):
-            return mistake.hint
-    return None
-
-
-def elementwise_hint(
-    mistakes: Sequence[Mistake],
-    x: Any,
-    got: Any,
-    expected: Any,
-    mismatch: np.ndarray,
-    rtol: Any = None,
-    *,
-    argname: str,
-    negative_hint: str,
-    zero_hint: str | None = None,
-) -> str | None:
-    """The hint for wrong values of an element-wise exercise, or None.
-
-    The hint of the first mistake whose model gives the wrong values; else a
-    rule on where they lie: nan at 0 or wrong only at 0 (``zero_hint``), wrong
-    only for negative inputs (``negative_hint``), nan where a number was due.
-    ``rtol`` (a number, or one per element) is how closely a model must
-    match: by default as closely as ``x``'s precision allows.
-    """
-    x64 = asarray(x, dtype=np.float64)
-    got64 = asarray(got, dtype=np.float64)
-    if rtol is None:
-        rtol = model_rtol(asarray(x).dtype)
-    rtol = np.broadcast_to(asarray(rtol, dtype=np.float64), x64.shape)[mismatch]
-    hint = matching_mistake(mistakes, (x64,), got64, rtol=rtol, atol=1e-12, where=mismatch)
-    if hint is not None:
-        return hint
-    wrong_x = x64[mismatch]
-    if bool(equal(wrong_x, 0.0).all()):
-        if bool(isnan(got64[mismatch]).all()):
-            return (
-                f"got nan at {argname} = 0: a 0/0 somewhere? (e.g. {argname} / "
-                f"|{argname}| is undefined at 0); handle 0 without dividing by it"
-            )
-        if zero_hint:
-            return zero_hint
-        return f"right everywhere except at {argname} = 0: check that case"
-    if bool((wrong_x < 0).all()):
-        return negative_hint
-    if bool(isnan(got64[mismatch]).any()) and not bool(
-        isnan(asarray(expected, dtype=np.float64)[mismatch]).any()
-    ):
-        return "you returned nan where a number was expected: is there a 0/0 or inf/inf?"
-    return None

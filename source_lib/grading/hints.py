@@ -1,0 +1,113 @@
+"""Hints for a call that raised: the usual causes of an exception in an exercise.
+
+A ``math`` function given an array, ``if x < 0`` on an array, a Python loop
+over a scalar, a modified read-only input, a name not defined, a division by
+zero: :func:`exception_diagnosis` names the mistake and gives its hint, with
+a right answer of the exercise (:func:`example`) where one helps.
+:mod:`source_lib.grading.messages` exports these too.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "example",
+    "exception_diagnosis",
+    "hint_for_exception",
+    "loop_hint",
+    "read_only_hint",
+]
+
+
+_SCALAR_ONLY_MESSAGES = (
+    "only length-1 arrays can be converted",
+    "only 0-dimensional arrays can be converted",
+    "only size-1 arrays can be converted",
+    "must be real number, not",
+    "only integer scalar arrays",
+)
+_SCALAR_ONLY_HINT = (
+    "a scalar-only function (from the math module, or float()/int()) was given "
+    "an array: use the NumPy version (np.abs, np.tanh, np.cosh...), which works "
+    "element-wise"
+)
+_TRUTH_VALUE_HINT = (
+    "`if x < 0:` (or `and`/`or`/max/min) works on one number only: "
+    "use np.where, np.abs or np.sign, which work element-wise"
+)
+
+#: Parts of the messages Python and NumPy give when a loop meets a scalar or
+#: a 0-d array (``for v in x``, ``range(len(x))``, ``x[i]``).
+_LOOP_MESSAGES = (
+    "object is not iterable",
+    "iteration over a 0-d array",
+    "len() of unsized object",
+    "has no len()",
+    "invalid index to scalar variable",
+    "too many indices for array",
+    "object is not subscriptable",
+    "object does not support item assignment",
+)
+
+#: A right answer for each exercise, written as one NumPy expression (hints).
+_EXAMPLES = {
+    "softsign": "x / (1 + np.abs(x))",
+    "abs_derivative": "np.sign(np.asarray(x, dtype=float))",
+    "softsign_derivative": "1 / (1 + np.abs(x)) ** 2",
+    "numerical_derivative": "(f(x + h) - f(x - h)) / (2 * h)",
+    "tanh_derivative": "1 - np.tanh(x) ** 2",
+    "softsign_inverse": "y / (1 - np.abs(y))",
+}
+
+
+def example(name: str) -> str:
+    """A right answer for exercise ``name``, as one NumPy expression."""
+    return _EXAMPLES.get(name, "np.abs(x)")
+
+
+def loop_hint(name: str) -> str:
+    """The hint for a Python loop that met a scalar or a 0-d array."""
+    return (
+        "a Python loop over the input (`for v in x`, `range(len(x))`) fails for "
+        "scalars and 0-d arrays and is slow: write one NumPy expression that "
+        f"works on the whole array at once, e.g. `{example(name)}`"
+    )
+
+
+def read_only_hint(name: str) -> str:
+    """The hint for a function that changed its argument, with that function's own example."""
+    variable = "y" if name == "softsign_inverse" else "x"
+    return (
+        f"{name} changed its argument in place (`{variable} *= ...`, "
+        f"`{variable}[...] = ...`): np.asarray({variable}) does not copy a float "
+        "array, so the caller's array changes too. Compute a new array instead, "
+        f"e.g. `{example(name)}`"
+    )
+
+
+def exception_diagnosis(error: str, text: str, name: str = "") -> tuple[str, str] | None:
+    """The mistake and hint for an exception named ``error`` with message ``text``, or None."""
+    if error == "TypeError" and any(part in text for part in _SCALAR_ONLY_MESSAGES):
+        return "scalar_only_function", _SCALAR_ONLY_HINT
+    if "truth value of an array" in text:
+        return "array_truth_value", _TRUTH_VALUE_HINT
+    if error == "ValueError" and "read-only" in text:
+        return "modified_input", read_only_hint(name)
+    if error in ("TypeError", "IndexError") and any(part in text for part in _LOOP_MESSAGES):
+        return "python_loop", loop_hint(name)
+    if error in ("NameError", "UnboundLocalError"):
+        return (
+            "undefined_name",
+            "a name is not defined: did you run every cell above, including the Setup cell?",
+        )
+    if error == "ZeroDivisionError":
+        return "zero_division", (
+            "a Python number divided by zero (NumPy would give inf and a warning "
+            "instead): start with `x = np.asarray(x, dtype=float)`, or avoid the division"
+        )
+    return None
+
+
+def hint_for_exception(error: str, text: str, name: str = "") -> str | None:
+    """A hint for an exception named ``error`` (its class name) with message ``text``."""
+    found = exception_diagnosis(error, text, name)
+    return None if found is None else found[1]
