@@ -124,8 +124,7 @@ def score_table(
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Release, autograde, write feedback and export the sample class; print the table."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Grade the sample class with plain nbgrader.")
     parser.add_argument(
         "--course-root", type=Path, help="the course to copy (default: the one holding this folder)"
@@ -142,6 +141,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--assignment", default=ASSIGNMENT, help=f"the assignment to grade (default {ASSIGNMENT})"
     )
+    return parser
+
+
+def _autograde(course: Path, assignment: str, env: dict[str, str], students: int) -> None:
+    """Run ``nbgrader autograde``; print its errors and missing notebooks, and the time."""
+    start = _step(f"nbgrader autograde {assignment}")
+    result = run_nbgrader(["autograde", assignment], course, env=env)
+    seconds = time.perf_counter() - start
+    graded = {cell.notebook for cell in _cells(course, assignment)}
+    for line in (result.stdout + result.stderr).splitlines():
+        missing = "No submitted file" in line and any(f"/{name}.ipynb" in line for name in graded)
+        if "| ERROR]" in line or missing:
+            print(f"    {line.strip()}")
+    print(f"    {students} students graded in {seconds:.0f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Release, autograde, write feedback and export the sample class; print the table."""
+    parser = _parser()
     args = parser.parse_args(argv)
     assignment = args.assignment
     try:
@@ -172,15 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     for student in expected:
         print(f"    {student:30} {students[student].description}")
 
-    start = _step(f"nbgrader autograde {assignment}")
-    result = run_nbgrader(["autograde", assignment], course, env=env)
-    seconds = time.perf_counter() - start
-    graded = {cell.notebook for cell in _cells(course, assignment)}
-    for line in (result.stdout + result.stderr).splitlines():
-        missing = "No submitted file" in line and any(f"/{name}.ipynb" in line for name in graded)
-        if "| ERROR]" in line or missing:
-            print(f"    {line.strip()}")
-    print(f"    {len(expected)} students graded in {seconds:.0f} s")
+    _autograde(course, assignment, env, len(expected))
 
     _step(f"nbgrader generate_feedback {assignment}")
     run_nbgrader(["generate_feedback", assignment], course, env=env)

@@ -10,16 +10,15 @@ can point at. The folder holds:
 * ``notebooks/``: the student notebooks, as ``make notebooks`` generated them;
 * ``source_lib/``: the modules students and their test cells import, found by
   following the imports of the notebooks and of the student mathematics at
-  the top of ``source_lib`` (:func:`student_modules`); never the instructor
-  tooling (``softsign_grader/``) nor the grading machinery that runs only
-  in nbgrader (the judge, the sandbox, the repairs, the nbgrader plugins);
+  the top of ``source_lib`` (:func:`student_modules`); never the grading
+  engine (``softsign_grader/``), which only instructors and nbgrader run;
 * ``README.md`` (how to start, locally or on Binder), ``pyproject.toml``
   (the library and the packages it needs, no instructor or test extras),
   ``environment.yml``, ``binder/`` (a Binder configuration that opens the
   notebooks), a ``Makefile`` with ``make lab``, ``.gitignore`` and ``LICENSE``.
 
 Before it writes the archive, the build checks its own output with
-:func:`release_leaks`: no instructor file, no nbgrader solution or hidden-test
+:func:`~softsign_grader.leaks.release_leaks`: no instructor file, no nbgrader solution or hidden-test
 region, and no line of any instructor solution or hidden test, anywhere in the
 release. A leak stops the build with the list of what leaked.
 """
@@ -43,11 +42,11 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from softsign_grader.course import find_course_root
+from softsign_grader.leaks import INSTRUCTOR_ONLY, release_leaks, solution_lines
 from source_lib.grading.registry import CHECK_MODULES
 
 __all__ = [
@@ -63,23 +62,10 @@ __all__ = [
 
 #: The package whose student part is released.
 PACKAGE = "source_lib"
-#: Packages that never go to students: the grading engine, which only instructors and nbgrader run.
-INSTRUCTOR_ONLY = ("softsign_grader",)
-#: Paths (relative to the release) that must never be in it.
-FORBIDDEN_NAMES = ("solutions", "nbgrader_config.py", "gradebook.db", "submitted", "autograded")
 #: Distributions every student environment needs besides the library's imports.
 RUNTIME = ("jupyterlab", "ipykernel")
 #: The default output folder, relative to the repository (``dist/`` is git-ignored).
 DEFAULT_OUT = Path("dist") / "student-release"
-#: Lines shorter than this are never taken as the mark of a solution (``return x``).
-MIN_LINE = 8
-#: Lines of instructor solutions that the public library writes too, and why that is no leak.
-#: Keep it short: each entry is a line a student could not help writing the same way.
-PUBLIC_LINES = {
-    "z = x @ W + b": "a layer's pre-activation, as the exercise states it (network_exercise.py)",
-}
-#: Text files of the release that are searched for leaked lines.
-TEXT_SUFFIXES = {".py", ".ipynb", ".md", ".toml", ".yml", ".yaml", ".txt", ".cfg", ""}
 TEMPLATES = Path(__file__).with_name("templates")
 
 
@@ -198,145 +184,6 @@ def _requirements(project: dict[str, Any], imported: set[str]) -> list[str]:
         for spec in project.get("dependencies", [])
         if canonicalize_name(Requirement(spec).name) in distributions
     ]
-
-
-# --------------------------------------------------------------------------- leaks
-
-
-def _delimiters() -> tuple[str, ...]:
-    """nbgrader's solution and hidden-test delimiters (``BEGIN SOLUTION`` ...)."""
-    solutions, hidden = ClearSolutions(), ClearHiddenTests()
-    return (
-        solutions.begin_solution_delimeter,
-        solutions.end_solution_delimeter,
-        hidden.begin_test_delimeter,
-        hidden.end_test_delimeter,
-    )
-
-
-def _regions(source: str, begin: str, end: str) -> Iterator[list[str]]:
-    """The lines between each ``### BEGIN ...`` and ``### END ...`` delimiter line."""
-    inside: list[str] | None = None
-    for line in source.splitlines():
-        if begin in line:
-            inside = []
-        elif end in line and inside is not None:
-            yield inside
-            inside = None
-        elif inside is not None:
-            inside.append(line)
-
-
-def _significant(line: str) -> str | None:
-    stripped = line.strip()
-    if len(stripped) < MIN_LINE or stripped.startswith("#"):
-        return None
-    return stripped
-
-
-def solution_lines(solutions: Path) -> dict[str, str]:
-    """The lines that mark instructor answers: ``{line: "notebook: region"}``.
-
-    Every solution region and every hidden-test region of every notebook under
-    ``solutions`` (and every markdown answer cell, which nbgrader releases
-    empty, delimiters or not), stripped. Left out: lines shorter than
-    :data:`MIN_LINE`, comments, the few :data:`PUBLIC_LINES`, and lines that the
-    same instructor notebook also writes outside every answer (its public text,
-    which students are given anyway). What is given is read from the instructor
-    notebook, never from the release, so a release that leaked an answer cannot
-    excuse it.
-    """
-    begin_solution, end_solution, begin_hidden, end_hidden = _delimiters()
-    marks: dict[str, str] = {}
-    for path in sorted(Path(solutions).rglob("*.ipynb")):
-        if ".ipynb_checkpoints" in path.parts:
-            continue
-        answers: list[tuple[str, list[str]]] = []
-        given: set[str] = set()
-        for cell in nbformat.read(path, as_version=4).cells:
-            regions = [
-                (kind, region)
-                for kind, begin, end in (
-                    ("solution", begin_solution, end_solution),
-                    ("hidden tests", begin_hidden, end_hidden),
-                )
-                for region in _regions(cell.source, begin, end)
-            ]
-            answer = cell.metadata.get("nbgrader", {}).get("solution")
-            if answer and cell.cell_type == "markdown" and begin_solution not in cell.source:
-                # nbgrader replaces a whole markdown answer cell with "YOUR ANSWER HERE".
-                regions.append(("written answer", cell.source.splitlines()))
-            inside = {line for _, region in regions for line in region}
-            given.update(
-                line.strip()
-                for line in cell.source.splitlines()
-                if line not in inside and not any(d in line for d in _delimiters())
-            )
-            answers.extend(regions)
-        for kind, region in answers:
-            for line in region:
-                stripped = _significant(line)
-                if stripped and stripped not in given and stripped not in PUBLIC_LINES:
-                    marks.setdefault(stripped, f"{path.name}: {kind}")
-    return marks
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
-def _text_lines(path: Path) -> Iterator[str]:
-    """The stripped lines of a text file; of a notebook, of every string in its JSON."""
-    text = path.read_text(encoding="utf-8", errors="replace")
-    if path.suffix == ".ipynb":
-        try:
-            chunks = list(_strings(json.loads(text)))
-        except json.JSONDecodeError:
-            chunks = [text]
-    else:
-        chunks = [text]
-    for chunk in chunks:
-        for line in chunk.splitlines():
-            yield line.strip()
-
-
-def release_leaks(release: Path, solutions: Path) -> list[str]:
-    """Everything of the instructor's that is inside ``release``; empty when it is clean.
-
-    Checks file names (:data:`FORBIDDEN_NAMES`, the :data:`INSTRUCTOR_ONLY`
-    modules), nbgrader's solution and hidden-test delimiters in any file, and
-    every line of :func:`solution_lines` as a line of any text file (for a
-    notebook, a line of any string in it: sources and outputs alike).
-    """
-    release = Path(release)
-    marks = solution_lines(solutions)
-    delimiters = _delimiters()
-    banned_files = {Path(*module.split(".")).with_suffix(".py") for module in INSTRUCTOR_ONLY} | {
-        Path(*module.split(".")) for module in INSTRUCTOR_ONLY
-    }
-    problems = []
-    for path in sorted(release.rglob("*")):
-        relative = path.relative_to(release)
-        if any(part in FORBIDDEN_NAMES for part in relative.parts):
-            problems.append(f"{relative}: an instructor path")
-        if any(relative == banned or banned in relative.parents for banned in banned_files):
-            problems.append(f"{relative}: an instructor-only module")
-        if not path.is_file() or path.suffix not in TEXT_SUFFIXES:
-            continue
-        for number, line in enumerate(_text_lines(path), start=1):
-            for delimiter in delimiters:
-                if delimiter in line:
-                    problems.append(f"{relative}:{number}: nbgrader delimiter {delimiter!r}")
-            if line in marks:
-                problems.append(f"{relative}:{number}: {line!r} from {marks[line]}")
-    return problems
 
 
 # --------------------------------------------------------------------------- build
@@ -481,59 +328,21 @@ def build_student_release(
         or the release leaks instructor content (the list of leaks).
     """
     root, out = Path(root) if root is not None else find_course_root(), Path(out)
-    notebooks_dir, package_dir = root / "notebooks", root / PACKAGE
+    notebooks_dir = root / "notebooks"
     if not notebooks_dir.is_dir():
         raise ValueError(f"{notebooks_dir} does not exist: run `make notebooks` first")
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     notebooks = _copy_notebooks(notebooks_dir, out / "notebooks")
-    modules = student_modules(package_dir, notebooks)
-    for path in modules.values():
-        target = out / path.relative_to(root)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target)
-    for marker in package_dir.rglob("py.typed"):
-        if (out / marker.relative_to(root)).parent.is_dir():
-            shutil.copy2(marker, out / marker.relative_to(root))
-
+    modules = _copy_library(root, out, notebooks)
     project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     sources = [path.read_text(encoding="utf-8") for path in modules.values()]
     sources += [source for notebook in notebooks for source in _code_cells(notebook)]
     requirements = _requirements(project, _third_party(sources))
-    python = project.get("requires-python", ">=3.11").lstrip(">=~ ").split(",")[0]
-    if branch:
-        binder_ref = branch
     repository = binder_repository or _binder_repository(root) or "OWNER/REPOSITORY"
-    first = notebooks[0].relative_to(out).as_posix()
-    binder = f"https://mybinder.org/v2/gh/{repository}/{binder_ref}?urlpath=lab/tree/{first}"
-    (out / "README.md").write_text(
-        _render(
-            "student_README.md",
-            binder_url=binder,
-            first_notebook=first,
-            notebook_list="\n".join(
-                f"- `{path.relative_to(out).as_posix()}`" for path in notebooks
-            ),
-            placeholder_note=(
-                ""
-                if repository != "OWNER/REPOSITORY"
-                else "\n(Replace `OWNER/REPOSITORY` in the link with the repository that "
-                "holds this folder.)\n"
-            ),
-        ),
-        encoding="utf-8",
-    )
-    (out / "pyproject.toml").write_text(_pyproject(project, requirements), encoding="utf-8")
-    (out / "environment.yml").write_text(
-        _environment(requirements, python, editable=True), encoding="utf-8"
-    )
-    (out / "binder").mkdir()
-    (out / "binder" / "environment.yml").write_text(
-        _environment(requirements, python, editable=False), encoding="utf-8"
-    )
-    (out / "binder" / "postBuild").write_text(_render("student_postBuild"), encoding="utf-8")
-    (out / "binder" / "postBuild").chmod(0o755)
+    first = _write_readme(out, notebooks, repository, branch or binder_ref)
+    _write_environments(out, project, requirements)
     (out / "Makefile").write_text(
         _render("student_Makefile", first_notebook=first), encoding="utf-8"
     )
@@ -553,6 +362,59 @@ def build_student_release(
     if branch:
         commit = commit_to_branch(out, branch, git_dir or root)
     return StudentRelease(out, archive, sorted(modules), commit)
+
+
+def _copy_library(root: Path, out: Path, notebooks: list[Path]) -> dict[str, Path]:
+    """Copy the modules of ``source_lib`` that students need; return them by name."""
+    package_dir = root / PACKAGE
+    modules = student_modules(package_dir, notebooks)
+    for path in modules.values():
+        target = out / path.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    for marker in package_dir.rglob("py.typed"):
+        if (out / marker.relative_to(root)).parent.is_dir():
+            shutil.copy2(marker, out / marker.relative_to(root))
+    return modules
+
+
+def _write_readme(out: Path, notebooks: list[Path], repository: str, ref: str) -> str:
+    """Write the student README with its Binder link; return the first notebook's path."""
+    first = notebooks[0].relative_to(out).as_posix()
+    binder = f"https://mybinder.org/v2/gh/{repository}/{ref}?urlpath=lab/tree/{first}"
+    (out / "README.md").write_text(
+        _render(
+            "student_README.md",
+            binder_url=binder,
+            first_notebook=first,
+            notebook_list="\n".join(
+                f"- `{path.relative_to(out).as_posix()}`" for path in notebooks
+            ),
+            placeholder_note=(
+                ""
+                if repository != "OWNER/REPOSITORY"
+                else "\n(Replace `OWNER/REPOSITORY` in the link with the repository that "
+                "holds this folder.)\n"
+            ),
+        ),
+        encoding="utf-8",
+    )
+    return first
+
+
+def _write_environments(out: Path, project: dict[str, Any], requirements: list[str]) -> None:
+    """Write ``pyproject.toml``, ``environment.yml`` and Binder's files for ``requirements``."""
+    python = project.get("requires-python", ">=3.11").lstrip(">=~ ").split(",")[0]
+    (out / "pyproject.toml").write_text(_pyproject(project, requirements), encoding="utf-8")
+    (out / "environment.yml").write_text(
+        _environment(requirements, python, editable=True), encoding="utf-8"
+    )
+    (out / "binder").mkdir()
+    (out / "binder" / "environment.yml").write_text(
+        _environment(requirements, python, editable=False), encoding="utf-8"
+    )
+    (out / "binder" / "postBuild").write_text(_render("student_postBuild"), encoding="utf-8")
+    (out / "binder" / "postBuild").chmod(0o755)
 
 
 # --------------------------------------------------------------------------- git
