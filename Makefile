@@ -1,12 +1,16 @@
 # One entry point for students, instructors and contributors.
-#   make lab     create .venv, install everything, open JupyterLab on the student notebooks
-#   make test    create .venv if needed, run everything: lint, the whole pytest suite, nbval
+#   make lab     create .venv, install the course, open JupyterLab on the student notebooks
+#   make test    create .venv if needed, add the developer tools, run everything: lint, the
+#                whole pytest suite, nbval
 #   make check   the fast lane: unit, property and doctests and the notebook contract (< 1 min)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# What students and instructors need (make lab, grade, ...); the developer tools on top of it
+# (make test, check, lint): the dev stamp implies the lab one.
+LAB_STAMP := $(VENV)/.installed-lab
+DEV_STAMP := $(VENV)/.installed-dev
 ASSIGNMENT ?= softsign
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # Tools started by name (nbgrader's alembic, jupyter's kernels) come from .venv first.
@@ -22,34 +26,38 @@ FAST := -m "not slow and not browser"
 .PHONY: lab student-release test check install constraints notebooks check-notebooks grade grade-demo report dance benchmark lint format clean
 
 # The versions in constraints.txt are the ones the whole suite last passed with.
-$(STAMP): pyproject.toml constraints.txt
+$(LAB_STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
-	@touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
+	@touch $(LAB_STAMP)
 
-install: $(STAMP)
+$(DEV_STAMP): $(LAB_STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@touch $(DEV_STAMP)
+
+install: $(DEV_STAMP)
 
 # The server root is the course root, so nbgrader's formgrader (course root = this folder) is
 # under it; JupyterLab opens on the first student notebook, its file browser on their folder.
 LAB_URL ?= /lab/tree/$(firstword $(sort $(wildcard notebooks/$(ASSIGNMENT)/*.ipynb)))
-lab: $(STAMP)
+lab: $(LAB_STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=$(LAB_URL) $(ALLOW_ROOT) $(LAB_ARGS)
 
 # What students receive: dist/student-release/ and its .zip, notebooks and library without
 # solutions/ or the instructor tooling (RELEASE_ARGS="--branch NAME" commits it on a branch too).
-student-release: $(STAMP)
+student-release: $(LAB_STAMP)
 	$(BIN)/python -m softsign_grader.student_release $(RELEASE_ARGS)
 
 test: lint
 	$(BIN)/python -m pytest $(NBVAL) $(PYTEST_ARGS)
 
-check: $(STAMP)
+check: $(DEV_STAMP)
 	$(BIN)/python -m pytest $(FAST) $(PYTEST_ARGS)
 
 # deptry: every import is a declared dependency ([tool.deptry] in pyproject.toml); then the
 # tests, which may also import the test extra (--exclude drops deptry's default "tests").
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m mypy
@@ -58,7 +66,7 @@ lint: $(STAMP)
 
 # Pin what .venv has now (run after `make test` passes): a scratch venv installs the course
 # with those versions, so constraints.txt lists what the course installs and nothing else.
-constraints: $(STAMP)
+constraints: $(DEV_STAMP)
 	rm -rf $(VENV)-constraints
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v ' @ ' > $(VENV)-constraints.txt
 	$(PYTHON) -m venv $(VENV)-constraints
@@ -68,28 +76,28 @@ constraints: $(STAMP)
 	  $(VENV)-constraints/bin/python -m pip freeze --exclude-editable; } > constraints.txt
 	rm -rf $(VENV)-constraints $(VENV)-constraints.txt
 
-format: $(STAMP)
+format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 # Regenerate the student notebooks from the instructor notebooks (never edit notebooks/ by hand).
-notebooks: $(STAMP)
+notebooks: $(LAB_STAMP)
 	$(BIN)/python -m softsign_grader.release
 
-grade: $(STAMP)
+grade: $(LAB_STAMP)
 	$(BIN)/softsign-grade $(ASSIGNMENT) --jobs $(JOBS) $(GRADE_ARGS)
 
-grade-demo: $(STAMP)
-	$(BIN)/python -m softsign_grader.demo
+grade-demo: $(LAB_STAMP)
+	$(BIN)/python -m softsign_grader.demo --jobs $(JOBS)
 
 # The class report of the graded course: reports/$(ASSIGNMENT).html and CSV files beside it.
-report: $(STAMP)
+report: $(LAB_STAMP)
 	$(BIN)/softsign-grade report $(ASSIGNMENT)
 
-dance: $(STAMP)
+dance: $(LAB_STAMP)
 	$(BIN)/python -m source_lib.dance
 
-benchmark: $(STAMP)
+benchmark: $(DEV_STAMP)
 	$(BIN)/python benchmarks/activations.py
 	$(BIN)/python benchmarks/grading.py
 	$(BIN)/python benchmarks/report.py

@@ -47,20 +47,25 @@ c.ExchangeFactory.collect = "softsign_grader.exchange.SafeExchangeCollect"
 from softsign_grader.lms import LMS_FILE_NAME_PATTERN  # noqa: E402
 
 c.FileNameCollectorPlugin.named_regexp = LMS_FILE_NAME_PATTERN
-# Skip files whose notebook name is not one of the assignment's (a renamed upload).
+# A notebook name that is not one of the assignment's (a renamed upload) is matched to the
+# release by its cells or name by LmsCollectorPlugin; one that matches none is skipped.
 c.ZipCollectApp.strict = True
 # A student's `X.ipynb` and `X-1.ipynb` (a Canvas resubmission): the highest number is
 # collected and the choice logged, instead of nbgrader stopping for the whole class.
-c.ZipCollectApp.collector_plugin = "softsign_grader.lms.LmsCollectorPlugin"
+# `softsign-grade collect ASSIGNMENT` runs zip_collect and keeps earlier work (README).
+c.ZipCollectApp.collector_plugin = "softsign_grader.collect.LmsCollectorPlugin"
 # Archives give regular files and folders only: links, devices and nested archives are
 # skipped and logged, files are capped in size and written 0644.
-c.ZipCollectApp.extractor_plugin = "softsign_grader.lms.SafeExtractorPlugin"
+c.ZipCollectApp.extractor_plugin = "softsign_grader.extract.SafeExtractorPlugin"
 
 # --- Late work: 10 % of a notebook's score per started day past the due date (plus the
 # student's extension), at most 50 %; no due date, no penalty (softsign_grader/late.py).
 c.AssignLatePenalties.plugin_class = "softsign_grader.late.PerDayLatePenalty"
 # c.PerDayLatePenalty.fraction_per_day = 0.1
 # c.PerDayLatePenalty.max_fraction = 0.5
+# `nbgrader export` first brings every late penalty up to date with the current scores
+# (manual grades entered after autograding included), then writes nbgrader's own CSV.
+c.ExportApp.plugin_class = "softsign_grader.late.LateCsvExportPlugin"
 
 # --- The LMS export (`nbgrader export --exporter=softsign_grader.lms.LmsExportPlugin`):
 # name each assignment's total column as the LMS expects it, e.g. Canvas's header.

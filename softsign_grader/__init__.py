@@ -20,9 +20,12 @@ other in a cycle). Its modules, by job:
   :mod:`~softsign_grader.notices`, and the notebook repairs
   (:mod:`~softsign_grader.repair`, :mod:`~softsign_grader.gradebook_cells`,
   :mod:`~softsign_grader.metadata_repairs`, :mod:`~softsign_grader.cell_matching`).
-- nbgrader's extension points: :mod:`~softsign_grader.nbgrader_plugins`,
+- nbgrader's extension points: :mod:`~softsign_grader.nbgrader_plugins` (which
+  also keeps a TA's grade of an unchanged written answer through a regrade),
   :mod:`~softsign_grader.feedback`, :mod:`~softsign_grader.exchange`,
-  :mod:`~softsign_grader.lms` and :mod:`~softsign_grader.late`.
+  :mod:`~softsign_grader.collect` and :mod:`~softsign_grader.extract` (``zip_collect``
+  from an LMS download, losing nothing), :mod:`~softsign_grader.lms` (the LMS export)
+  and :mod:`~softsign_grader.late` (late penalties from the current scores).
 - Grading a class in parallel or on a cluster: :mod:`~softsign_grader.grading` (one
   run), :mod:`~softsign_grader.fingerprint` (what decides a grade),
   :mod:`~softsign_grader.shards`, :mod:`~softsign_grader.staging`,
@@ -33,8 +36,11 @@ other in a cycle). Its modules, by job:
   re-exports them for older scripts.
 - The class report: :mod:`~softsign_grader.report` and its ``report_*`` modules
   (reading, model, tables, advice, figures, page, CSV).
+- Feedback for a class in parallel: :mod:`~softsign_grader.feedback_run`.
 - Running a term: :mod:`~softsign_grader.cli` (``softsign-grade``, one command with
   subcommands), :mod:`~softsign_grader.course` (the course folder),
   :mod:`~softsign_grader.release`, :mod:`~softsign_grader.student_release`,
+  :mod:`~softsign_grader.leaks` and :mod:`~softsign_grader.answer_search` (what
+  students receive, and the check that it holds no answer),
   :mod:`~softsign_grader.sample_class` and :mod:`~softsign_grader.demo`.
 """

@@ -8,9 +8,12 @@ Subcommands
     ASSIGNMENT --jobs 4`` grades).
 ``merge ASSIGNMENT``
     Merge the results of ``grade --shard I/N`` runs into the course gradebook.
+``feedback ASSIGNMENT``
+    Write the feedback pages of every newly graded student in parallel
+    (:mod:`softsign_grader.feedback_run`).
 ``report ASSIGNMENT``
     Write the class report (:mod:`softsign_grader.report`).
-``release``, ``student-release``, ``demo``, ``late``, ``lms``
+``release``, ``student-release``, ``demo``, ``late``, ``lms``, ``collect``
     The course tools, as ``python -m softsign_grader.X`` runs them.
 
 Examples
@@ -21,6 +24,7 @@ From the course folder (the one with ``nbgrader_config.py``)::
     softsign-grade grade ASSIGNMENT --force --student "a*"
     softsign-grade grade ASSIGNMENT --shard 2/8 --jobs 16   # on machine 2 of 8
     softsign-grade merge ASSIGNMENT --shards 8             # once all 8 are done
+    softsign-grade feedback ASSIGNMENT --jobs 4
     softsign-grade report ASSIGNMENT
 """
 
@@ -58,6 +62,10 @@ DELEGATED: dict[str, tuple[str, str]] = {
     "demo": ("softsign_grader.demo", "the instructor's tour of grading (make grade-demo)"),
     "late": ("softsign_grader.late", "due dates and extensions (late work)"),
     "lms": ("softsign_grader.lms", "move work and marks between nbgrader and an LMS"),
+    "collect": (
+        "softsign_grader.collect",
+        "collect an LMS download into submitted/, keeping earlier work",
+    ),
 }
 
 _EXIT_STATUS = (
@@ -168,6 +176,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="require all N shards to have finished before merging anything",
     )
+    feedback = commands.add_parser(
+        "feedback",
+        help="write the feedback pages of the newly graded students in parallel",
+        description="Write the feedback HTML of every student whose autograded notebooks are "
+        "newer than their feedback, with N parallel nbgrader workers.",
+        epilog="Options of the form --Class.trait=value are passed to nbgrader. Exit status: "
+        "0 every student due got feedback, 1 some failed (listed under Failed:), 2 nothing "
+        "could be done (usage, no gradebook, or a grading run of the course in progress).",
+    )
+    feedback.add_argument("assignment", help="the nbgrader assignment id")
+    feedback.add_argument("--course-root", type=Path, default=None, help="the course folder")
+    feedback.add_argument(
+        "-j", "--jobs", type=_positive_int, default=None, help="worker processes (default: cores)"
+    )
     for name, (_, text) in DELEGATED.items():
         commands.add_parser(name, help=f"{text} (`softsign-grade {name} --help`)", add_help=False)
     return parser
@@ -206,6 +228,22 @@ def _run(args: argparse.Namespace, nbgrader_args: list[str]) -> RunSummary:
     )
 
 
+def _feedback(args: argparse.Namespace, nbgrader_args: list[str]) -> int:
+    """Run ``feedback``: 0 when every student due got feedback, 1 when some failed, 2 none."""
+    from softsign_grader.feedback_run import generate_feedback
+
+    course_root = (args.course_root or Path.cwd()).resolve()
+    try:
+        summary = generate_feedback(
+            course_root, args.assignment, jobs=args.jobs, nbgrader_args=nbgrader_args
+        )
+    except GradingError as error:
+        print(f"softsign-grade: {error}", file=sys.stderr)
+        return 2
+    print(summary.render())
+    return 1 if summary.failed else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``softsign-grade`` command.
 
@@ -224,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] and argv[0] in DELEGATED:
         sys.argv[0] = f"softsign-grade {argv[0]}"  # the delegated parser's program name
         return _delegate(argv[0])(argv[1:])
-    if argv[:1] and not argv[0].startswith("-") and argv[0] not in ("grade", "merge"):
+    if argv[:1] and not argv[0].startswith("-") and argv[0] not in ("grade", "merge", "feedback"):
         argv = ["grade", *argv]
     parser = build_parser()
     args, nbgrader_args = parser.parse_known_args(argv)
@@ -233,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [option for option in nbgrader_args if not NBGRADER_OPTION.fullmatch(option)]
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command == "feedback":
+        return _feedback(args, nbgrader_args)
     try:
         summary = _run(args, nbgrader_args)
     except GradingError as error:

@@ -2,14 +2,15 @@
 
 In a scratch copy of the course (``--course-root``, by default the folder found by
 :func:`~softsign_grader.course.find_course_root` from the current one) made in
-``.grade-demo/`` of the course (git-ignored), it runs the same plain nbgrader
-commands an instructor runs for a real class:
+``.grade-demo/`` of the course (git-ignored), it runs the same commands an
+instructor runs for a real class:
 
 1. ``nbgrader generate_assignment ASSIGNMENT`` releases the assignment;
 2. the course's sample class (``--submissions``, by default the course's
    :data:`~softsign_grader.sample_class.SUBMISSIONS_FOLDER`) is written to ``submitted/``;
-3. ``nbgrader autograde ASSIGNMENT`` grades every submission;
-4. ``nbgrader generate_feedback ASSIGNMENT`` writes the feedback HTML;
+3. ``softsign-grade ASSIGNMENT --jobs N`` grades every submission with N parallel
+   nbgrader workers (``--jobs``, by default all cores; ``make grade-demo`` passes ``JOBS``);
+4. ``softsign-grade feedback ASSIGNMENT --jobs N`` writes the feedback HTML;
 5. ``nbgrader export`` writes ``grades.csv``;
 
 then prints a per-student, per-exercise score table, with each student's
@@ -35,6 +36,8 @@ from softsign_grader.course import (
     run_nbgrader,
     tool_path_env,
 )
+from softsign_grader.feedback_run import generate_feedback
+from softsign_grader.grading import grade
 from softsign_grader.report import build_report
 from softsign_grader.sample_class import (
     SUBMISSIONS_FOLDER,
@@ -125,7 +128,7 @@ def score_table(
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Grade the sample class with plain nbgrader.")
+    parser = argparse.ArgumentParser(description="Grade the sample class as a real class is.")
     parser.add_argument(
         "--course-root", type=Path, help="the course to copy (default: the one holding this folder)"
     )
@@ -141,20 +144,34 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--assignment", default=ASSIGNMENT, help=f"the assignment to grade (default {ASSIGNMENT})"
     )
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=None, help="parallel workers (default: all cores)"
+    )
     return parser
 
 
-def _autograde(course: Path, assignment: str, env: dict[str, str], students: int) -> None:
-    """Run ``nbgrader autograde``; print its errors and missing notebooks, and the time."""
-    start = _step(f"nbgrader autograde {assignment}")
-    result = run_nbgrader(["autograde", assignment], course, env=env)
-    seconds = time.perf_counter() - start
-    graded = {cell.notebook for cell in _cells(course, assignment)}
-    for line in (result.stdout + result.stderr).splitlines():
-        missing = "No submitted file" in line and any(f"/{name}.ipynb" in line for name in graded)
-        if "| ERROR]" in line or missing:
-            print(f"    {line.strip()}")
-    print(f"    {students} students graded in {seconds:.0f} s")
+def _indented(text: str) -> None:
+    for line in text.splitlines():
+        print(f"    {line}")
+
+
+def _grade_and_feedback(course: Path, assignment: str, jobs: int | None) -> bool:
+    """Grade with the parallel pool, then write the feedback in parallel; print both summaries.
+
+    Returns
+    -------
+    bool
+        Whether every student was graded and got feedback.
+    """
+    option = f" --jobs {jobs}" if jobs else ""
+    _step(f"softsign-grade {assignment}{option}  (autograde with parallel nbgrader workers)")
+    graded = grade(course, assignment, jobs=jobs, progress=False)
+    _indented(graded.render())
+    _step(f"softsign-grade feedback {assignment}{option}")
+    feedback = generate_feedback(course, assignment, jobs=jobs)
+    _indented(feedback.render())
+    print(f"    feedback HTML in {course / 'feedback'}")
+    return not (graded.failed or graded.interrupted or feedback.failed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     assignment = args.assignment
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, not {args.jobs}")
     try:
         root = find_course_root() if args.course_root is None else args.course_root.resolve()
     except FileNotFoundError as error:
@@ -190,11 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     for student in expected:
         print(f"    {student:30} {students[student].description}")
 
-    _autograde(course, assignment, env, len(expected))
-
-    _step(f"nbgrader generate_feedback {assignment}")
-    run_nbgrader(["generate_feedback", assignment], course, env=env)
-    print(f"    feedback HTML in {course / 'feedback'}")
+    complete = _grade_and_feedback(course, assignment, args.jobs)
 
     _step("nbgrader export")
     run_nbgrader(["export", "--to", str(course / "grades.csv")], course, env=env)
@@ -213,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         for student, cells in expected.items()
         for key, points in cells.items()
     )
-    return 1 if differ else 0
+    return 1 if differ or not complete else 0
 
 
 if __name__ == "__main__":

@@ -15,7 +15,15 @@ entry left out logged with the student and the reason. Enable it with::
 It also keeps one bad inbound entry from stopping the class's collect: a folder
 name whose timestamp does not parse, or whose student id is ``.`` or ``..``, is
 skipped with a warning instead of aborting (nbgrader raises), and a folder over
-``CourseDirectory.max_dir_size`` is cut at the cap rather than aborting.
+``CourseDirectory.max_dir_size`` is cut at the cap rather than aborting. A student
+whose already collected ``submitted/<id>/ASSIGNMENT/timestamp.txt`` does not parse
+(nbgrader then stops the whole collect) is skipped and named, and the others are
+collected. The collected ``timestamp.txt`` is the time in the inbound folder's
+name, the one nbgrader chose the newest submission by, not the copy the student
+could write into the folder (a difference is logged).
+
+nbgrader's ``CollectApp.check_owner`` stays a warning: an inbound folder owned by
+another user than the one it names is logged ("cheating attempt?") and collected.
 """
 
 from __future__ import annotations
@@ -94,6 +102,27 @@ class SafeExchangeCollect(ExchangeCollect):
             if not str(record["username"]).startswith(_INVALID)
         ]
 
+    def copy_files(self) -> None:
+        """nbgrader's copy, less each student whose collected ``timestamp.txt`` is unreadable."""
+        kept = []
+        for record in self.src_records:
+            student = str(record["username"])
+            dest = self.coursedir.format_path(
+                self.coursedir.submitted_directory, student, self.coursedir.assignment_id
+            )
+            problem = _unreadable_timestamp(os.path.join(dest, "timestamp.txt"))
+            if problem is None:
+                kept.append(record)
+                continue
+            self.log.warning(
+                "Collect %s: skipped; %s. Correct it (e.g. 2026-10-05 23:59:00.000000 UTC) "
+                "or move it away, then collect again",
+                student,
+                problem,
+            )
+        self.src_records = kept
+        super().copy_files()
+
     def _student_of(self, src: str) -> str:
         name = os.path.basename(os.path.normpath(src))
         return name.rsplit("+", 3)[0] if "+" in name else name
@@ -114,8 +143,46 @@ class SafeExchangeCollect(ExchangeCollect):
             # The submission folder itself is a link (or unreadable): nothing to collect.
             return
         copy_submission(src, dest, submission=taken)
+        self._write_timestamp(src, dest, student)
         if self.coursedir.groupshared:
             for dirpath, _, filenames in os.walk(dest):
                 os.chmod(dirpath, 0o2770)
                 for name in filenames:
                     os.chmod(os.path.join(dirpath, name), 0o660)
+
+    def _write_timestamp(self, src: str, dest: str, student: str) -> None:
+        """Write the time of the inbound folder's name to ``dest/timestamp.txt``."""
+        parts = os.path.basename(os.path.normpath(src)).rsplit("+", 3)
+        if len(parts) < 3:
+            return
+        path = os.path.join(dest, "timestamp.txt")
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                written = handle.read().strip()
+        except OSError:
+            written = None
+        if written is not None and written != parts[2]:
+            self.log.warning(
+                "Collect %s: its timestamp.txt said %r; kept the time of its folder name, %r",
+                student,
+                written[:80],
+                parts[2],
+            )
+        if os.path.lexists(path):
+            os.unlink(path)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(parts[2])
+
+
+def _unreadable_timestamp(path: str) -> str | None:
+    """Why nbgrader cannot read the timestamp file ``path``, or None (it can, or there is none)."""
+    if not os.path.lexists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read(1000).strip()
+        if text:
+            parse_utc(text)
+    except (OSError, UnicodeDecodeError, ValueError, OverflowError) as error:
+        return f"its collected {path} does not read as a time ({error})"
+    return None

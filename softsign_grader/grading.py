@@ -100,7 +100,10 @@ def grade(
     run_dir, lock = _run_folder(course, assignment, work_dir, shard)
     with lock:
         salt = assignment_salt(course, assignment, nbgrader_args)
-        fingerprints, due = due_students(course, assignment, salt, work_dir, force, student, shard)
+        fingerprints, reasons = due_students(
+            course, assignment, salt, work_dir, force, student, shard
+        )
+        due = list(reasons)
         jobs = max(1, min(jobs or default_jobs(), len(due) or 1))
         remove_tree(run_dir)
         run_dir.mkdir(parents=True)
@@ -130,6 +133,7 @@ def grade(
         log_file = collect_logs(run_dir, work_dir / assignment / log_name)
         unchanged = [s for s in fingerprints if s not in set(due)]
         summary = RunSummary(assignment, outcomes, unchanged, 0.0, jobs, shard, log_file)
+        summary.reasons = reasons
         summary.interrupted = sorted(set(due) - {o.student for o in outcomes})
         if shard and not summary.interrupted:  # the merge must not take a half-graded shard
             manifest = {"salt": salt, "environment": environment_salt(), "started": began}

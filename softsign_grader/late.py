@@ -15,16 +15,34 @@ late, past the due date plus the student's extension, it asks
   it came in on time: nbgrader only asks when a submission is late, and the
   plugin returns no penalty for 0 seconds.
 
-The penalty is computed when the notebook is autograded, from the score it
-has then; regrade (``softsign-grade ASSIGNMENT --force`` or ``nbgrader
-autograde ASSIGNMENT --force``) after changing a due date or an extension.
-``nbgrader export`` and the LMS export subtract it from the total.
+nbgrader computes the penalty only when it autogrades a notebook, from the
+score the notebook has then, and stores it in the gradebook
+(``SubmittedNotebook.late_submission_penalty``); a manual grade entered later in
+formgrader, a new due date or an extension leave it stale. Here
+:func:`notebook_penalties` is the one computation of a submission's penalties
+from its current scores, its lateness and the configured plugin (the policy),
+exactly as nbgrader's ``AssignLatePenalties`` does it; :func:`apply_late_penalties`
+stores what it finds. The stored value is what nbgrader's own readers use
+(``nbgrader export``, ``generate_feedback``, formgrader's API), and nbgrader
+offers no hook when formgrader saves a grade, so the penalties are brought up to
+date where totals leave the gradebook:
+
+* the LMS export (:class:`softsign_grader.lms.LmsExportPlugin`) and
+  :class:`LateCsvExportPlugin` (``nbgrader export`` with
+  ``c.ExportApp.plugin_class = "softsign_grader.late.LateCsvExportPlugin"``)
+  store them first, then export;
+* the class report computes them with :func:`notebook_penalties`;
+* ``softsign-grade late apply ASSIGNMENT`` stores them on demand (before
+  ``nbgrader generate_feedback``, or to see them in the gradebook).
+
+Only the penalty column is written: never a grade, a comment or a submission.
 
 Extensions (nbgrader has them in its gradebook but no command for them)::
 
-    python -m softsign_grader.late extend week1 jdoe --days 2
-    python -m softsign_grader.late extend week1 jdoe          # remove it
-    python -m softsign_grader.late show week1
+    softsign-grade late extend week1 jdoe --days 2
+    softsign-grade late extend week1 jdoe          # remove it
+    softsign-grade late show week1
+    softsign-grade late apply week1                # store up-to-date penalties
 """
 
 from __future__ import annotations
@@ -32,15 +50,28 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from nbgrader.api import Gradebook
-from nbgrader.plugins import LateSubmissionPlugin
+from nbgrader.api import Gradebook, SubmittedAssignment
+from nbgrader.plugins import CsvExportPlugin, LateSubmissionPlugin
 from traitlets import Float
+from traitlets.config import Config
 
-from softsign_grader.course import course_id
+from softsign_grader.course import Course, course_id
 
-__all__ = ["SECONDS_PER_DAY", "PerDayLatePenalty", "late_fraction", "main"]
+__all__ = [
+    "SECONDS_PER_DAY",
+    "LateCsvExportPlugin",
+    "PerDayLatePenalty",
+    "apply_late_penalties",
+    "course_late_policy",
+    "late_fraction",
+    "late_policy",
+    "main",
+    "notebook_penalties",
+]
 
 SECONDS_PER_DAY = 24 * 60 * 60
 
@@ -75,7 +106,7 @@ class PerDayLatePenalty(LateSubmissionPlugin):
             return None
         days = math.ceil(total_seconds_late / SECONDS_PER_DAY)
         penalty = round(float(score or 0.0) * fraction, 6)
-        self.log.warning(
+        self.log.debug(
             "%s is %d day(s) late: penalty %g of %g points (%g %%)",
             student_id,
             days,
@@ -86,6 +117,115 @@ class PerDayLatePenalty(LateSubmissionPlugin):
         return penalty
 
 
+def late_policy(config: Config) -> LateSubmissionPlugin:
+    """Return the late-penalty plugin ``config`` installs (``AssignLatePenalties.plugin_class``).
+
+    Parameters
+    ----------
+    config : traitlets.config.Config
+        A course's nbgrader configuration, e.g. an nbgrader app's or plugin's ``config``.
+    """
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    assigner = AssignLatePenalties(config=config)
+    assigner.init_plugin()
+    plugin = assigner.plugin_inst
+    if not isinstance(plugin, LateSubmissionPlugin):
+        raise TypeError(
+            f"AssignLatePenalties.plugin_class must be a LateSubmissionPlugin, not "
+            f"{type(plugin).__name__}"
+        )
+    return plugin
+
+
+def course_late_policy(course: Course) -> LateSubmissionPlugin:
+    """Return the late-penalty plugin of a course that `load_course` loaded.
+
+    The course directory's own ``config`` predates the configuration files; the app
+    that loaded them holds the course's configuration.
+    """
+    app = course.coursedir.parent
+    return late_policy(app.config if app is not None else course.coursedir.config)
+
+
+def notebook_penalties(
+    submission: SubmittedAssignment, policy: LateSubmissionPlugin
+) -> dict[str, float]:
+    """Return each notebook's late penalty, from its current score, by notebook name.
+
+    The one computation of a penalty, as nbgrader's ``AssignLatePenalties`` makes
+    it when autograding: nothing when the submission is not late (past its due
+    date plus extension); else ``policy.late_submission_penalty(student, score,
+    seconds late)``, None read as 0 and the result kept within ``[0, score]``.
+    The score is the notebook's current one, manual grades and extra credit
+    included.
+
+    Parameters
+    ----------
+    submission : nbgrader.api.SubmittedAssignment
+        A student's submission, from an open gradebook.
+    policy : nbgrader.plugins.LateSubmissionPlugin
+        The course's late-penalty plugin (:func:`late_policy`).
+    """
+    seconds = float(submission.total_seconds_late)
+    found = {}
+    for notebook in submission.notebooks:
+        score = float(notebook.score or 0.0)
+        penalty = None
+        if seconds > 0:
+            penalty = policy.late_submission_penalty(submission.student_id, score, seconds)
+        found[str(notebook.name)] = min(max(0.0, float(penalty or 0.0)), max(0.0, score))
+    return found
+
+
+def apply_late_penalties(
+    gradebook: Gradebook,
+    assignments: Iterable[str],
+    policy: LateSubmissionPlugin,
+    students: Iterable[str] = (),
+) -> int:
+    """Store the up-to-date late penalty of every submitted notebook; return how many changed.
+
+    Only ``SubmittedNotebook.late_submission_penalty`` is written (None for no
+    penalty, as nbgrader stores it). ``students``, if given, limits the students.
+    """
+    chosen = set(students)
+    changed = 0
+    for assignment in assignments:
+        for submission in gradebook.assignment_submissions(assignment):
+            if chosen and submission.student_id not in chosen:
+                continue
+            penalties = notebook_penalties(submission, policy)
+            for notebook in submission.notebooks:
+                penalty = penalties[str(notebook.name)] or None
+                if (notebook.late_submission_penalty or None) != penalty:
+                    notebook.late_submission_penalty = penalty
+                    changed += 1
+    if changed:
+        gradebook.db.commit()
+    return changed
+
+
+class LateCsvExportPlugin(CsvExportPlugin):
+    """``nbgrader export``'s CSV, after storing up-to-date late penalties.
+
+    nbgrader's ``CsvExportPlugin`` subtracts the penalty stored at autograding;
+    this one first brings it up to date (:func:`apply_late_penalties`), so that a
+    manual grade entered since is penalised too. Install it with
+    ``c.ExportApp.plugin_class = "softsign_grader.late.LateCsvExportPlugin"``.
+    """
+
+    def export(self, gradebook: Gradebook) -> None:
+        """Store the penalties of the exported assignments and students, then write the CSV."""
+        assignments = [str(a) for a in self.assignment] or [a.name for a in gradebook.assignments]
+        changed = apply_late_penalties(
+            gradebook, assignments, late_policy(self.config), [str(s) for s in self.student]
+        )
+        if changed:
+            self.log.info("Updated %d late penalties to the current scores", changed)
+        super().export(gradebook)
+
+
 def _gradebook(course: Path) -> Gradebook:
     database = course / "gradebook.db"
     if not database.exists():
@@ -93,9 +233,51 @@ def _gradebook(course: Path) -> Gradebook:
     return Gradebook(f"sqlite:///{database}", course_id(course))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``extend`` grants (or removes) an extension; ``show`` lists due dates and extensions."""
-    parser = argparse.ArgumentParser(description="Due dates and extensions of an assignment.")
+def _extend(gradebook: Gradebook, assignment: Any, args: argparse.Namespace) -> None:
+    """Grant (or, with no time, remove) ``args.student``'s extension of ``assignment``."""
+    if assignment.duedate is None:
+        print(f"note: {assignment.name} has no due date, so nothing is late yet")
+    if args.student not in {student.id for student in gradebook.students}:
+        print(f"note: {args.student} was not in the gradebook; added (check the id)")
+    # nbgrader's add_submission links the new submission to its assignment and student
+    # before adding it to the session; an autoflush in between warns "add operation
+    # along 'Assignment.submissions' will not proceed" (SQLAlchemy 2 no longer cascades
+    # along backrefs). Without autoflush, nbgrader adds and commits it as it means to.
+    with gradebook.db.no_autoflush:
+        gradebook.update_or_create_student(args.student)
+        gradebook.update_or_create_submission(assignment.name, args.student)
+    gradebook.grant_extension(
+        assignment.name,
+        args.student,
+        minutes=args.minutes,
+        hours=args.hours,
+        days=args.days,
+        weeks=args.weeks,
+    )
+    submission = gradebook.find_submission(assignment.name, args.student)
+    if submission.extension is None:
+        print(f"{args.student}: no extension for {assignment.name}")
+    else:
+        print(
+            f"{args.student}: due {submission.duedate} UTC "
+            f"({assignment.name} + {submission.extension})"
+        )
+    print(f"regrade to apply it: softsign-grade {assignment.name} --force")
+
+
+def _apply(course: Path, assignment: str) -> None:
+    """Store the up-to-date late penalties of ``assignment`` and say how many changed."""
+    from softsign_grader.course import load_course
+
+    loaded = load_course(course)
+    with Gradebook(loaded.db_url, loaded.course_id) as gradebook:
+        policy = course_late_policy(loaded)
+        changed = apply_late_penalties(gradebook, [assignment], policy)
+    print(f"{assignment}: {changed} late penalties updated to the current scores")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Due dates, extensions and late penalties.")
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="the course root")
     commands = parser.add_subparsers(dest="command", required=True)
     extend = commands.add_parser("extend", help="give a student more time (none: remove it)")
@@ -105,43 +287,40 @@ def main(argv: list[str] | None = None) -> int:
         extend.add_argument(f"--{unit}", type=float, default=0.0)
     show = commands.add_parser("show", help="the due date and every extension")
     show.add_argument("assignment")
+    apply = commands.add_parser(
+        "apply", help="store every late penalty computed from the current scores"
+    )
+    apply.add_argument("assignment")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``extend`` grants (or removes) an extension; ``show`` lists due dates and extensions;
+    ``apply`` stores the late penalties of the current scores.
+    """
+    parser = _parser()
     args = parser.parse_args(argv)
     from nbgrader.api import MissingEntry
 
-    with _gradebook(args.course.resolve()) as gradebook:
+    course = args.course.resolve()
+    with _gradebook(course) as gradebook:
         try:
             assignment = gradebook.find_assignment(args.assignment)
         except MissingEntry:
             parser.error(f"the gradebook has no assignment {args.assignment!r}")
         if args.command == "show":
-            print(f"{assignment.name}: due {assignment.duedate or 'never (no due date)'}")
+            due = f"{assignment.duedate} UTC" if assignment.duedate else "never (no due date)"
+            print(f"{assignment.name}: due {due}")
             for submission in gradebook.assignment_submissions(assignment.name):
                 if submission.extension is not None:
                     print(f"  {submission.student_id}: +{submission.extension}")
             return 0
-        if any(getattr(args, unit) < 0 for unit in ("weeks", "days", "hours", "minutes")):
-            parser.error("an extension cannot be negative")
-        if assignment.duedate is None:
-            print(f"note: {assignment.name} has no due date, so nothing is late yet")
-        gradebook.update_or_create_student(args.student)
-        gradebook.update_or_create_submission(assignment.name, args.student)
-        gradebook.grant_extension(
-            assignment.name,
-            args.student,
-            minutes=args.minutes,
-            hours=args.hours,
-            days=args.days,
-            weeks=args.weeks,
-        )
-        submission = gradebook.find_submission(assignment.name, args.student)
-        if submission.extension is None:
-            print(f"{args.student}: no extension for {assignment.name}")
-        else:
-            print(
-                f"{args.student}: due {submission.duedate} "
-                f"({assignment.name} + {submission.extension})"
-            )
-        print(f"regrade to apply it: softsign-grade {assignment.name} --force")
+        if args.command == "extend":
+            if any(getattr(args, unit) < 0 for unit in ("weeks", "days", "hours", "minutes")):
+                parser.error("an extension cannot be negative")
+            _extend(gradebook, assignment, args)
+            return 0
+    _apply(course, args.assignment)
     return 0
 
 

@@ -2,8 +2,13 @@
 
 :func:`release_leaks` looks through a built release for instructor files, nbgrader
 solution and hidden-test regions, and every line of an instructor solution or hidden
-test (:func:`solution_lines`), in any text file and in any string of a notebook.
-:mod:`softsign_grader.student_release` runs it before it writes the archive.
+test (:func:`solution_lines`), in any text file and in any string of a notebook; and
+(:func:`answer_leaks`) for working answers by what they compute: every function that
+an example of the release defines (a doctest of any docstring, a code block of a
+markdown cell or file) is called on a battery of inputs for each graded function, and
+one that agrees with that exercise's reference on all of them is a leak, whatever its
+lines look like. :mod:`softsign_grader.student_release` runs it before it writes the
+archive.
 """
 
 from __future__ import annotations
@@ -16,7 +21,17 @@ from typing import Any
 import nbformat
 from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 
-__all__ = ["FORBIDDEN_NAMES", "INSTRUCTOR_ONLY", "release_leaks", "solution_lines"]
+from softsign_grader.answer_search import Snippet, answer_leaks, release_snippets
+
+__all__ = [
+    "FORBIDDEN_NAMES",
+    "INSTRUCTOR_ONLY",
+    "Snippet",
+    "answer_leaks",
+    "release_leaks",
+    "release_snippets",
+    "solution_lines",
+]
 
 #: Packages that never go to students: the grading engine, which only instructors and nbgrader run.
 INSTRUCTOR_ONLY = ("softsign_grader",)
@@ -143,10 +158,18 @@ def release_leaks(release: Path, solutions: Path) -> list[str]:
     Checks file names (:data:`FORBIDDEN_NAMES`, the :data:`INSTRUCTOR_ONLY`
     modules), nbgrader's solution and hidden-test delimiters in any file, and
     every line of :func:`solution_lines` as a line of any text file (for a
-    notebook, a line of any string in it: sources and outputs alike).
+    notebook, a line of any string in it: sources and outputs alike), then
+    every working answer that an example of the release defines
+    (:func:`answer_leaks`).
     """
     release = Path(release)
     marks = solution_lines(solutions)
+    problems = _line_leaks(release, marks)
+    return problems + answer_leaks(release)
+
+
+def _line_leaks(release: Path, marks: dict[str, str]) -> list[str]:
+    """Instructor paths and modules, nbgrader delimiters and solution lines in ``release``."""
     delimiters = _delimiters()
     banned_files = {Path(*module.split(".")).with_suffix(".py") for module in INSTRUCTOR_ONLY} | {
         Path(*module.split(".")) for module in INSTRUCTOR_ONLY

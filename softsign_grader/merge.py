@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from softsign_grader.course import Course, GradingError, open_course
 from softsign_grader.fingerprint import assignment_salt, read_record, write_record
+from softsign_grader.nbgrader_plugins import write_answer_checksums
 from softsign_grader.pool import scratch_step
 from softsign_grader.run_lock import run_lock
 from softsign_grader.shards import finished_shards
@@ -105,8 +106,10 @@ def _merge_grades(
     """Write what autograding decided for one student into ``gradebook``, and nothing else.
 
     Manual scores, manual comments, extra credit, flags and extensions are left as they
-    are. As ``nbgrader autograde`` does, a grade cell of a submitted notebook that has a
-    manual score is marked as needing a manual grade (its grader should look again).
+    are. Whether a cell needs a manual grade is what the worker's autograde decided: a
+    written answer a TA graded keeps its grade while its source is unchanged
+    (:class:`~softsign_grader.nbgrader_plugins.KeepGradedAnswers`), and the answers'
+    checksums are merged with the grades, in the same commit.
     """
     from nbgrader.api import MissingEntry
     from sqlalchemy.exc import SAWarning
@@ -129,12 +132,13 @@ def _merge_grades(
                 if grade.name in theirs["grades"]:
                     auto_score, needs_manual_grade = theirs["grades"][grade.name]
                     grade.auto_score = auto_score
-                    grade.needs_manual_grade = bool(needs_manual_grade) or (
-                        theirs["submitted"] and grade.manual_score is not None
-                    )
+                    # The worker's autograde decided it (KeepGradedAnswers): a graded
+                    # written answer whose source is unchanged stays graded.
+                    grade.needs_manual_grade = bool(needs_manual_grade)
             for comment in notebook.comments:
                 if comment.name in theirs["comments"]:
                     comment.auto_comment = theirs["comments"][comment.name]
+        write_answer_checksums(gradebook, assignment, student, grades.get("answers", {}))
         gradebook.db.commit()
 
 

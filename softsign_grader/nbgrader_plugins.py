@@ -11,6 +11,13 @@
     Copy-pasted, split and oddly tagged cells grade like the originals; a
     notebook's old automatic scores are cleared before it is graded again.
 
+:class:`RestoreHiddenTests` and :class:`KeepGradedAnswers` (``nbgrader autograde``)
+    A test cell as released (without its hidden tests) gets its full source back
+    silently, so nbgrader warns "checksum ... has changed!" only for a test cell a
+    student edited. A written answer a grader scored in formgrader stays graded
+    through a regrade while its submitted source is unchanged; a changed answer is
+    flagged for manual grading again.
+
 :class:`TolerantNotebookExporter` (``nbgrader autograde``)
     A submitted notebook that nbgrader cannot read, validate or sanitize (not
     JSON, nested too deeply, null or wrong-typed fields, a folder or a link
@@ -34,11 +41,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Any
 
 from nbformat.notebooknode import NotebookNode
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.preprocessors import (
+    ClearHiddenTests,
+    Execute,
+    NbGraderPreprocessor,
+    OverwriteCells,
+    SaveAutoGrades,
+)
 
 from softsign_grader import repair, submission
 from softsign_grader.feedback import (
@@ -74,15 +88,20 @@ __all__ = [
     "FeedbackExporter",
     "FigureAltText",
     "ForgetOldGrades",
+    "KeepGradedAnswers",
     "MalformedNotebook",
+    "RestoreHiddenTests",
     "TolerantNotebookExporter",
+    "answer_checksum",
     "figure_alt_text",
     "notebook_shape_problem",
+    "read_answer_checksums",
     "read_submitted_notebook",
     "register",
     "sanitize_feedback_html",
     "submission_notice",
     "unreadable_notice",
+    "write_answer_checksums",
 ]
 
 
@@ -115,6 +134,179 @@ class ForgetOldGrades(NbGraderPreprocessor):
         return nb, resources
 
 
+class RestoreHiddenTests(NbGraderPreprocessor):
+    """Give a test cell as released its hidden tests back before nbgrader checks it.
+
+    Runs just before ``OverwriteCells`` in ``nbgrader autograde``. The gradebook keeps
+    a test cell's full source (with its hidden tests) and its checksum; the released
+    cell lacks the hidden part, so ``OverwriteCells`` would warn that its checksum
+    has changed for every submission. A locked cell whose source is exactly the
+    released one (the gradebook's source with the hidden tests removed by nbgrader's
+    ``ClearHiddenTests``, with the course's delimiters) gets the gradebook's source
+    here; any other change is left for ``OverwriteCells`` to warn about and undo.
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: Any) -> tuple[NotebookNode, Any]:
+        """Put back the full source of every locked cell submitted as released."""
+        from nbgrader.api import Gradebook
+
+        info = (resources or {}).get("nbgrader", {})
+        if "db_url" not in info:
+            return nb, resources
+        clear = ClearHiddenTests(config=self.config)
+        with Gradebook(info["db_url"]) as gradebook:
+            try:
+                notebook = gradebook.find_notebook(info["notebook"], info["assignment"])
+            except Exception:  # not in the gradebook: OverwriteCells reports it
+                return nb, resources
+            locked = {c.name: c.source for c in notebook.source_cells if c.locked}
+        for cell in nb.cells:
+            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            full = locked.get(grade_id) if isinstance(grade_id, str) else None
+            if full is None or cell.source == full:
+                continue
+            released = NotebookNode(cell_type=cell.cell_type, source=full, metadata=cell.metadata)
+            try:
+                clear.preprocess_cell(released, {}, 0)
+            except RuntimeError:  # unbalanced delimiters: nothing to compare with
+                continue
+            if released.source == cell.source:
+                cell.source = full
+        return nb, resources
+
+
+def answer_checksum(source: str) -> str:
+    """Return the SHA-256 hex digest of an answer cell's source, as a regrade compares it."""
+    return hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+#: The gradebook table of the answer sources autograding last saw (their checksums).
+ANSWERS_TABLE = "softsign_graded_answers"
+
+
+def _answers_table() -> Any:
+    import sqlalchemy as sa
+
+    return sa.Table(
+        ANSWERS_TABLE,
+        sa.MetaData(),
+        sa.Column("assignment", sa.String(128), primary_key=True),
+        sa.Column("notebook", sa.String(128), primary_key=True),
+        sa.Column("student", sa.String(128), primary_key=True),
+        sa.Column("cell", sa.String(128), primary_key=True),
+        sa.Column("checksum", sa.String(64), nullable=False),
+    )
+
+
+def read_answer_checksums(
+    gradebook: Any, assignment: str, student: str
+) -> dict[str, dict[str, str]]:
+    """Return ``{notebook: {cell: checksum}}`` of a student's answers at their last autograde.
+
+    Parameters
+    ----------
+    gradebook : nbgrader.api.Gradebook
+        An open gradebook (the table is created in it if missing).
+    assignment, student : str
+        The assignment and student ids.
+
+    Returns
+    -------
+    dict
+        The checksums (:func:`answer_checksum`) recorded by :class:`KeepGradedAnswers`.
+    """
+    import sqlalchemy as sa
+
+    table = _answers_table()
+    table.create(bind=gradebook.db.connection(), checkfirst=True)
+    rows = gradebook.db.execute(
+        sa.select(table.c.notebook, table.c.cell, table.c.checksum).where(
+            table.c.assignment == assignment, table.c.student == student
+        )
+    )
+    found: dict[str, dict[str, str]] = {}
+    for notebook, cell, checksum in rows:
+        found.setdefault(notebook, {})[cell] = checksum
+    return found
+
+
+def write_answer_checksums(
+    gradebook: Any, assignment: str, student: str, checksums: dict[str, dict[str, str]]
+) -> None:
+    """Record ``{notebook: {cell: checksum}}`` of a student's answers, uncommitted.
+
+    The rows of each notebook named in ``checksums`` are replaced; other notebooks'
+    rows are kept. The caller commits (with the grades, so both change together).
+    """
+    import sqlalchemy as sa
+
+    table = _answers_table()
+    table.create(bind=gradebook.db.connection(), checkfirst=True)
+    mine = (table.c.assignment == assignment, table.c.student == student)
+    for notebook, cells in checksums.items():
+        gradebook.db.execute(sa.delete(table).where(*mine, table.c.notebook == notebook))
+        rows = [
+            {
+                "assignment": assignment,
+                "student": student,
+                "notebook": notebook,
+                "cell": cell,
+                "checksum": checksum,
+            }
+            for cell, checksum in cells.items()
+        ]
+        if rows:
+            gradebook.db.execute(sa.insert(table), rows)
+
+
+class KeepGradedAnswers(SaveAutoGrades):
+    """nbgrader's ``SaveAutoGrades``, which keeps a grader's work on unchanged answers.
+
+    ``SaveAutoGrades`` flags every cell with a manual score as needing a manual
+    grade, so a regrade (``--force``) would send every written answer back to the
+    graders. Here a manually graded answer cell (a solution cell with points) that
+    a grader had finished (a manual score, not flagged) stays finished when its
+    source is the one the previous autograde saw; an answer that changed, or that
+    was still flagged, is flagged. The checksums of the answers autograded are kept
+    in the gradebook's ``softsign_graded_answers`` table.
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: Any) -> tuple[NotebookNode, Any]:
+        """Save the automatic grades, then unflag the finished, unchanged answers."""
+        from nbgrader import utils
+        from nbgrader.api import Gradebook, MissingEntry
+
+        info = resources["nbgrader"]
+        name, assignment, student = info["notebook"], info["assignment"], info["student"]
+        answers = {
+            cell.metadata.nbgrader["grade_id"]: answer_checksum(cell.source)
+            for cell in nb.cells
+            if utils.is_grade(cell) and utils.is_solution(cell)
+        }
+        with Gradebook(info["db_url"]) as gradebook:
+            seen = read_answer_checksums(gradebook, assignment, student)
+            try:
+                notebook = gradebook.find_submission_notebook(name, assignment, student)
+                finished = {
+                    g.name
+                    for g in notebook.grades
+                    if g.manual_score is not None and not g.needs_manual_grade
+                }
+            except MissingEntry:
+                finished = set()
+        before = seen.get(name, {})
+        keep = {c for c, digest in answers.items() if c in finished and before.get(c) == digest}
+        nb, resources = super().preprocess(nb, resources)
+        with Gradebook(info["db_url"]) as gradebook:
+            for cell in sorted(keep):
+                grade = gradebook.find_grade(cell, name, assignment, student)
+                if grade.auto_score is None:
+                    grade.needs_manual_grade = False
+            write_answer_checksums(gradebook, assignment, student, {name: answers})
+            gradebook.db.commit()
+        return nb, resources
+
+
 def quarantine_unsafe_entries(
     assignment: str = "", student: str = "", notebooks: Any = (), **_: Any
 ) -> None:
@@ -140,14 +332,15 @@ def register(config: Any) -> None:
     from nbgrader.converters import Autograde, GenerateFeedback
 
     steps = Autograde.class_traits()["autograde_preprocessors"].default()
-    config.Autograde.autograde_preprocessors = [
-        JudgedExecute if step is Execute else step for step in steps
-    ]
+    replace = {Execute: JudgedExecute, SaveAutoGrades: KeepGradedAnswers}
+    config.Autograde.autograde_preprocessors = [replace.get(step, step) for step in steps]
     # Pasted, split and odd cells first (softsign_grader.repair); the notebook's
     # format repair must stay first, since nbconvert validates after every step.
     repair.install(config)
     sanitize = list(config.Autograde.sanitize_preprocessors)
-    config.Autograde.sanitize_preprocessors = [*sanitize[:1], ForgetOldGrades, *sanitize[1:]]
+    sanitize = [*sanitize[:1], ForgetOldGrades, *sanitize[1:]]
+    at = sanitize.index(OverwriteCells) if OverwriteCells in sanitize else len(sanitize)
+    config.Autograde.sanitize_preprocessors = [*sanitize[:at], RestoreHiddenTests, *sanitize[at:]]
     config.Autograde.exporter_class = TolerantNotebookExporter
     # nbgrader's own copy of a submission follows links: move them aside first.
     config.Autograde.pre_convert_hook = quarantine_unsafe_entries

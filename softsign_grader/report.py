@@ -12,8 +12,12 @@ graded cell from the autograded notebooks, and writes
   ``ASSIGNMENT_mistakes.csv``: the same tables, for a spreadsheet.
 
 A written answer (a markdown cell graded by hand) is an exercise of its own,
-named by its grade_id; until a grader scores it in formgrader it counts 0 and
-is listed as "awaiting a manual grade", not as a mistake.
+named by its grade_id. A cell that needs a manual grade and has none yet (nbgrader
+flags it, no grader has scored it in formgrader) counts 0 in the totals, as in
+``nbgrader export``, but is "awaiting a manual grade": not a zero, not a mistake,
+and left out of the exercise's share of points. Exercises are ranked by the cells
+graded; one with no cell graded yet is listed last, unranked. The page gives the
+count of cells awaiting a grade and the time the gradebook was read, in UTC.
 
 What it shows
 -------------
@@ -57,6 +61,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from softsign_grader.late import course_late_policy
 from softsign_grader.report_csv import write_csv_files
 from softsign_grader.report_model import (
     ClassReport,
@@ -115,7 +120,7 @@ def load_report(
         raise ReportError(str(error)) from None
     if not course.db_path.exists():
         raise ReportError(f"no gradebook at {course.db_path}: grade the assignment first")
-    book = read_gradebook(course.db_url, course.course_id, assignment)
+    book = read_gradebook(course.db_url, course.course_id, assignment, course_late_policy(course))
     order = release_order(course.root, course.release_directory, assignment)
     cells = sorted(
         book.cells, key=lambda c: (c.notebook, order.get((c.notebook, c.name), 10**6), c.name)

@@ -24,6 +24,11 @@ def _share(count: int, whole: int) -> str:
     return f"{count} of {whole} students ({100 * count / whole:.0f}%)" if whole else "no students"
 
 
+def _awaiting(count: int) -> str:
+    """``"22 cells still await"`` (or ``"1 cell still awaits"``)."""
+    return f"{count} cells still await" if count != 1 else "1 cell still awaits"
+
+
 def _misconception(finding: Finding) -> bool:
     """Whether a diagnosed mistake is worth teaching (a wrong answer, not a stopped kernel).
 
@@ -68,7 +73,7 @@ def _candidates(report: ClassReport) -> list[tuple[int, float, int, str]]:
 def _hard_exercise(exercise: ExerciseSummary, whole: int) -> str:
     """The sentence on an exercise that is hard by its scores alone."""
     return (
-        f"{exercise.name}: the class earned {100 * exercise.mean_share:.0f}% of its "
+        f"{exercise.name}: the class earned {100 * (exercise.mean_share or 0.0):.0f}% of its "
         f"{exercise.max_score:g} points on average"
         + (
             f", and {_share(len(exercise.not_attempted), whole)} did not attempt it"
@@ -86,7 +91,7 @@ def revisit(report: ClassReport, count: int) -> list[str]:
     if len(chosen) < count:
         named = {text.split(":")[0] for text in chosen}
         for exercise in report.ranked_exercises():
-            if len(chosen) >= count or exercise.mean_share >= 1.0:
+            if len(chosen) >= count or (exercise.mean_share or 0.0) >= 1.0:
                 break
             if exercise.name in named or exercise.waiting:
                 continue
@@ -102,8 +107,8 @@ def paragraph(report: ClassReport) -> str:
         return "The gradebook holds no students yet."
     if not items and report.awaiting_manual_grade:
         return (
-            f"Nothing to revisit yet: {report.awaiting_manual_grade} written answers still "
-            "await a manual grade in formgrader, and count 0 in the totals until then."
+            f"Nothing to revisit yet: {_awaiting(report.awaiting_manual_grade)} "
+            "a manual grade in formgrader, counting 0 in the totals until then."
         )
     if not items:
         return f"All {whole} students earned every point: nothing to revisit."
@@ -116,7 +121,8 @@ def paragraph(report: ClassReport) -> str:
     text = f"{intro}: " + " ".join(sentences)
     if report.awaiting_manual_grade:
         text += (
-            f" {report.awaiting_manual_grade} written answers still await a manual grade in "
-            "formgrader; until then they count 0 in the totals."
+            f" {_awaiting(report.awaiting_manual_grade)} a manual grade in "
+            "formgrader; until then they count 0 in the totals, and the exercises' "
+            "shares of points leave them out."
         )
     return text

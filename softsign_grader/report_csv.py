@@ -1,7 +1,8 @@
 """The class report's CSV files: the students, the exercises and the findings, for a spreadsheet.
 
 ``ASSIGNMENT_students.csv`` (each student's total, points per exercise and what was
-missed), ``ASSIGNMENT_exercises.csv`` (the exercises, hardest first) and
+missed), ``ASSIGNMENT_exercises.csv`` (the exercises, hardest first by the cells graded; those
+with every cell awaiting a manual grade last, with no rank) and
 ``ASSIGNMENT_mistakes.csv`` (every finding of every exercise, ranked, with its example).
 """
 
@@ -26,6 +27,7 @@ EXERCISE_COLUMNS = [
     "partial",
     "zero",
     "not_attempted",
+    "awaiting_grade",
     "diagnosed",
     "no_known_pattern",
 ]
@@ -51,17 +53,21 @@ def _students(report: ClassReport) -> Iterable[dict[str, Any]]:
 
 
 def _exercises(report: ClassReport) -> Iterable[dict[str, Any]]:
-    for rank, exercise in enumerate(report.ranked_exercises(), 1):
+    """The ranked exercises, then those not graded yet (no rank, no share)."""
+    ranked = report.ranked_exercises()
+    for rank, exercise in enumerate([*ranked, *report.unranked_exercises()], 1):
+        share = exercise.mean_share
         yield {
-            "difficulty_rank": rank,
+            "difficulty_rank": rank if rank <= len(ranked) else "",
             "exercise": exercise.name,
             "notebook": exercise.notebook,
             "max_score": f"{exercise.max_score:g}",
-            "mean_share": f"{exercise.mean_share:.4f}",
+            "mean_share": "" if share is None else f"{share:.4f}",
             "full": len(exercise.full),
             "partial": len(exercise.partial),
             "zero": len(exercise.zero),
             "not_attempted": len(exercise.not_attempted),
+            "awaiting_grade": exercise.awaiting,
             "diagnosed": exercise.diagnosed,
             "no_known_pattern": exercise.no_known_pattern,
         }

@@ -104,13 +104,13 @@ def totals_figure(report: ClassReport) -> tuple[str, str]:
 
 
 def difficulty_figure(report: ClassReport) -> tuple[str, str]:
-    """The exercises' mean shares of points, hardest first: (PNG, alt text)."""
+    """The exercises' mean shares of the points graded, hardest first: (PNG, alt text)."""
     import matplotlib.pyplot as plt
 
     ranked = report.ranked_exercises()
     figure, axes = plt.subplots(figsize=(6.0, 0.45 * len(ranked) + 1.0))
     names = [exercise.name for exercise in ranked][::-1]
-    shares = [100 * exercise.mean_share for exercise in ranked][::-1]
+    shares = [100 * (exercise.mean_share or 0.0) for exercise in ranked][::-1]
     axes.barh(names, shares, color=SKY, edgecolor="black", linewidth=0.6, hatch="//")
     for y, share in enumerate(shares):
         axes.text(share + 1, y, f"{share:.0f}%", va="center", fontsize=9)
@@ -119,6 +119,10 @@ def difficulty_figure(report: ClassReport) -> tuple[str, str]:
     axes.set_xlabel("mean share of the exercise's points earned (%)")
     axes.set_ylabel("exercise")
     axes.spines[["top", "right"]].set_visible(False)
-    listed = "; ".join(f"{e.name} {100 * e.mean_share:.0f}%" for e in ranked)
+    listed = "; ".join(f"{e.name} {100 * (e.mean_share or 0.0):.0f}%" for e in ranked)
     alt = f"Horizontal bar chart of the exercises, hardest first: {listed}."
+    unranked = report.unranked_exercises()
+    if unranked:
+        names_left = ", ".join(e.name for e in unranked)
+        alt += f" Not shown, as no cell is graded yet: {names_left}."
     return _figure_png(figure), alt

@@ -6,6 +6,7 @@ computes it from the gradebook's scores and the judge's diagnoses.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -77,15 +78,35 @@ class ExerciseSummary:
     mistakes: list[Finding]  # ranked
     unnamed: list[Finding]
     other: list[Finding]  # no verdict, no record, waiting for or given a manual grade
-    waiting: list[str] = field(default_factory=list)  # students whose answer needs a manual grade
+    #: by student, the cells (grade_ids) that need a manual grade and have none yet
+    pending: dict[str, list[str]] = field(default_factory=dict)
+    #: by student, the points of the cells graded (the exercise's points less the pending)
+    graded_max: dict[str, float] = field(default_factory=dict)
     written: bool = False  # a written answer, graded by hand (no diagnoses)
 
     @property
-    def mean_share(self) -> float:
-        """The class's mean share of this exercise's points (0 to 1)."""
+    def waiting(self) -> list[str]:
+        """The students with a cell of this exercise awaiting a manual grade."""
+        return list(self.pending)
+
+    @property
+    def awaiting(self) -> int:
+        """How many cells of this exercise await a manual grade, over all students."""
+        return sum(len(cells) for cells in self.pending.values())
+
+    @property
+    def mean_share(self) -> float | None:
+        """The class's mean share of the points of the graded cells (0 to 1).
+
+        A cell awaiting a manual grade is left out (it is not a 0). None when no cell of
+        the exercise is graded yet; 1.0 for an exercise worth no points.
+        """
         if not self.points or not self.max_score:
             return 1.0
-        return sum(self.points.values()) / (len(self.points) * self.max_score)
+        graded = sum(self.graded_max.get(student, self.max_score) for student in self.points)
+        if not graded:
+            return None
+        return sum(self.points.values()) / graded
 
     @property
     def diagnosed(self) -> int:
@@ -122,6 +143,8 @@ class ClassReport:
     diagnosed_notebooks: int  # ... of which carry the judge's diagnoses
     lost_notebooks: list[tuple[str, str]]  # (student, notebook) in the gradebook, not autograded
     seconds: float = 0.0
+    #: when the gradebook was read (the page shows it in UTC: grades may change after)
+    read_at: datetime.datetime = field(default_factory=lambda: datetime.datetime.now(datetime.UTC))
 
     @property
     def totals(self) -> dict[str, float]:
@@ -130,8 +153,8 @@ class ClassReport:
 
     @property
     def awaiting_manual_grade(self) -> int:
-        """How many written answers still need a manual grade (scored 0 until then)."""
-        return sum(len(exercise.waiting) for exercise in self.exercises)
+        """How many cells still need a manual grade (scored 0 in the totals until then)."""
+        return sum(exercise.awaiting for exercise in self.exercises)
 
     @property
     def has_diagnoses(self) -> bool:
@@ -139,8 +162,13 @@ class ClassReport:
         return self.diagnosed_notebooks > 0
 
     def ranked_exercises(self) -> list[ExerciseSummary]:
-        """The exercises, hardest (lowest mean share of points) first."""
-        return sorted(self.exercises, key=lambda e: (e.mean_share, self.exercises.index(e)))
+        """The exercises with a graded cell, hardest (lowest mean share of points) first."""
+        graded = [e for e in self.exercises if e.mean_share is not None]
+        return sorted(graded, key=lambda e: (e.mean_share or 0.0, self.exercises.index(e)))
+
+    def unranked_exercises(self) -> list[ExerciseSummary]:
+        """The exercises of which no cell is graded yet (all await a manual grade)."""
+        return [e for e in self.exercises if e.mean_share is None]
 
     def exercise(self, name: str) -> ExerciseSummary:
         """The exercise called ``name``."""

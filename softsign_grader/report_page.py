@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from softsign_grader.report_advice import paragraph
 from softsign_grader.report_figures import difficulty_figure, points_figure, totals_figure
 from softsign_grader.report_model import ClassReport
+from softsign_grader.summary import utc_time
 
 __all__ = ["content_security_policy", "render_html"]
 
@@ -76,6 +77,7 @@ def render_html(report: ClassReport) -> str:
             whole=whole,
             mean_total=sum(row.total for row in report.students) / whole if whole else 0.0,
             paragraph=paragraph(report),
+            read_at=utc_time(report.read_at),
             totals=_Figure(*totals_figure(report)),
             difficulty=_Figure(*difficulty_figure(report)),
             points=[_Figure(*points_figure(exercise)) for exercise in report.exercises],

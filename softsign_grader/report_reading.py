@@ -38,7 +38,7 @@ class GradebookRecords:
 
     ``scores`` is ``{student: {(notebook, grade_id): score}}`` for the students with a
     submission; ``penalties`` their late penalties; ``waiting`` the ``(notebook, grade_id)``
-    of each student's written answers that still need a manual grade.
+    of each student's cells that need a manual grade and have none yet.
     """
 
     cells: list[Cell]
@@ -91,7 +91,11 @@ def _cells(record: Any) -> list[Cell]:
 
 
 def _grades(gradebook: Any, assignment: str) -> Any:
-    """Every grade of the assignment: (student, notebook, grade_id, score, needs manual grade)."""
+    """Every grade of the assignment: (student, notebook, grade_id, score, awaits a grade).
+
+    A grade awaits a manual grade when nbgrader flags it for one and no grader has given
+    one yet (a cell regraded after a manual grade is flagged for review, but has its grade).
+    """
     from nbgrader.api import (
         Assignment,
         BaseCell,
@@ -107,7 +111,7 @@ def _grades(gradebook: Any, assignment: str) -> Any:
             Notebook.name,
             BaseCell.name,
             Grade.score,
-            Grade.needs_manual_grade,
+            Grade.needs_manual_grade & Grade.manual_score.is_(None),
         )
         .select_from(Grade)
         .join(SubmittedNotebook, Grade.notebook_id == SubmittedNotebook.id)
@@ -119,9 +123,19 @@ def _grades(gradebook: Any, assignment: str) -> Any:
     )
 
 
-def read_gradebook(db_url: str, course_id: str, assignment: str) -> GradebookRecords:
-    """Read the cells, students, scores, late penalties and pending manual grades."""
+def read_gradebook(
+    db_url: str, course_id: str, assignment: str, policy: Any = None
+) -> GradebookRecords:
+    """Read the cells, students, scores, late penalties and pending manual grades.
+
+    ``policy``, the course's late-penalty plugin (:func:`softsign_grader.late.late_policy`),
+    computes each late penalty from the current scores, as the exports do
+    (:func:`softsign_grader.late.notebook_penalties`); without it the penalties stored at
+    autograding are read, which miss manual grades entered since.
+    """
     from nbgrader.api import Gradebook, MissingEntry
+
+    from softsign_grader.late import notebook_penalties
 
     with Gradebook(db_url, course_id) as gradebook:
         try:
@@ -131,14 +145,17 @@ def read_gradebook(db_url: str, course_id: str, assignment: str) -> GradebookRec
         cells = _cells(record)
         students = sorted(student.id for student in gradebook.students)
         scores: dict[str, dict[tuple[str, str], float]] = defaultdict(dict)
-        written = {(cell.notebook, cell.name) for cell in cells if cell.written}
         waiting: dict[str, set[tuple[str, str]]] = defaultdict(set)
-        for student, notebook, cell, score, manual in _grades(gradebook, assignment):
+        for student, notebook, cell, score, awaiting in _grades(gradebook, assignment):
             scores[student][(notebook, cell)] = float(score or 0.0)
-            if manual and (notebook, cell) in written:
+            if awaiting:
                 waiting[student].add((notebook, cell))
         penalties = {
-            submission.student_id: float(submission.late_submission_penalty or 0.0)
+            submission.student_id: (
+                float(submission.late_submission_penalty or 0.0)
+                if policy is None
+                else sum(notebook_penalties(submission, policy).values())
+            )
             for submission in record.submissions
         }
     return GradebookRecords(cells, students, dict(scores), penalties, dict(waiting))

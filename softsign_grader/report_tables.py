@@ -83,6 +83,10 @@ class _Grades:
         """The student's score of the cell (0 without a grade)."""
         return self.scores.get(student, {}).get((cell.notebook, cell.name), 0.0)
 
+    def pending(self, student: str, cell: Cell) -> bool:
+        """Whether the cell needs a manual grade from the student and has none yet."""
+        return (cell.notebook, cell.name) in self.waiting.get(student, set())
+
     def reason(self, student: str, cell: Cell) -> _Reason:
         """Why the student lost points on the cell."""
         if student not in self.scores:
@@ -95,7 +99,7 @@ class _Grades:
             return "no_record", "notebook could not be read", problem, None
         if notebook is None:
             return kind, "notebook not submitted", problem, record
-        if (cell.notebook, cell.name) in self.waiting.get(student, set()):
+        if self.pending(student, cell):
             return "waiting", "awaiting a manual grade", problem, record
         if cell.written and (cell.notebook, cell.name) in got:
             # nbgrader scores an unchanged answer 0 and flags no manual grade
@@ -130,10 +134,18 @@ def _count(findings: dict[tuple[str, str, str], Finding], student: str, reason: 
         finding.students.append(student)
 
 
-def _split(points: dict[str, float], top: float) -> tuple[list[str], list[str], list[str]]:
-    """The students with full, partial and zero points."""
+def _split(
+    points: dict[str, float], tops: dict[str, float], pending: dict[str, list[str]]
+) -> tuple[list[str], list[str], list[str]]:
+    """The students with full, partial and zero points of the cells graded.
+
+    A student all of whose cells await a manual grade is in none of the three.
+    """
     full, partial, zero = [], [], []
     for student, earned in points.items():
+        top = tops[student]
+        if not top and student in pending:
+            continue
         if top and earned >= top:
             full.append(student)
         elif earned > 0:
@@ -154,7 +166,16 @@ def _exercise(
     top = sum(cell.max_score for cell in group)
     points = {student: sum(grades.score(student, cell) for cell in group) for student in students}
     findings: dict[tuple[str, str, str], Finding] = {}
-    not_attempted, awaiting = [], []
+    not_attempted: list[str] = []
+    pending = {
+        student: cells
+        for student in students
+        if (cells := [cell.name for cell in group if grades.pending(student, cell)])
+    }
+    tops = {
+        student: sum(c.max_score for c in group if c.name not in pending.get(student, []))
+        for student in students
+    }
     for student in students:
         reasons = [
             grades.reason(student, cell)
@@ -162,14 +183,12 @@ def _exercise(
             if not grades.score(student, cell) >= cell.max_score
         ]
         for reason in reasons:
-            if reason[0] == "waiting" and student not in awaiting:
-                awaiting.append(student)
             _count(findings, student, reason)
         if any(reason[0] == "not_attempted" for reason in reasons):
             not_attempted.append(student)
         missed[student].extend((name, text) for _, text in dict.fromkeys(r[:2] for r in reasons))
     ranked = sorted(findings.values(), key=lambda f: -f.count)  # stable: ties keep order
-    full, partial, zero = _split(points, top)
+    full, partial, zero = _split(points, tops, pending)
     return ExerciseSummary(
         name=name,
         notebook=group[0].notebook,
@@ -183,7 +202,8 @@ def _exercise(
         mistakes=[f for f in ranked if f.kind == "mistake"],
         unnamed=[f for f in ranked if f.kind == "unnamed"],
         other=[f for f in ranked if f.kind in _OTHER],
-        waiting=awaiting,
+        pending=pending,
+        graded_max=tops,
         written=all(cell.written for cell in group),
     )
 

@@ -18,9 +18,11 @@ can point at. The folder holds:
   notebooks), a ``Makefile`` with ``make lab``, ``.gitignore`` and ``LICENSE``.
 
 Before it writes the archive, the build checks its own output with
-:func:`~softsign_grader.leaks.release_leaks`: no instructor file, no nbgrader solution or hidden-test
-region, and no line of any instructor solution or hidden test, anywhere in the
-release. A leak stops the build with the list of what leaked.
+:func:`~softsign_grader.leaks.release_leaks`: no instructor file, no nbgrader
+solution or hidden-test region, no line of any instructor solution or hidden
+test, anywhere in the release, and no function in its example code (doctests,
+markdown code blocks) that computes a graded function. A leak stops the build
+with the list of what leaked.
 """
 
 from __future__ import annotations

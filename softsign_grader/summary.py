@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunSummary", "StudentOutcome"]
+__all__ = ["RunSummary", "StudentOutcome", "utc_time"]
 
 #: The summary lists at most this many notes; nbgrader's log has them all.
 _MAX_NOTES = 20
@@ -39,7 +40,8 @@ class RunSummary:
     """Totals of one grading run or merge, and what :func:`main` prints.
 
     ``seconds`` is wall time: of the run, or for a merge from the first shard's start to
-    the end of the merge.
+    the end of the merge. ``reasons`` says why each student of the run was graded
+    (:func:`~softsign_grader.fingerprint.due_students`).
     """
 
     assignment: str
@@ -51,6 +53,7 @@ class RunSummary:
     log_file: Path | None = None
     interrupted: list[str] = field(default_factory=list)
     merged_shards: int = 0
+    reasons: dict[str, str] = field(default_factory=dict)
 
     @property
     def graded(self) -> list[StudentOutcome]:
@@ -83,6 +86,7 @@ class RunSummary:
             lines.append(
                 f"  {busy / notebooks:.2f} s of worker time per notebook ({notebooks} notebooks)"
             )
+        lines.extend(self._why_graded())
         failed = sorted(self.failed, key=lambda o: o.student)
         if failed:
             lines.append("Failed:")
@@ -105,6 +109,20 @@ class RunSummary:
             )
         return "\n".join(lines)
 
+    def _why_graded(self) -> list[str]:
+        """Lines saying why the students of the run were graded, by reason."""
+        if not self.reasons:
+            return []
+        students: dict[str, list[str]] = {}
+        for student, reason in sorted(self.reasons.items()):
+            students.setdefault(reason, []).append(student)
+        lines = ["Graded because:"]
+        for reason, names in students.items():
+            shown = ", ".join(names[:_MAX_NOTES])
+            more = f" and {len(names) - _MAX_NOTES} more" if len(names) > _MAX_NOTES else ""
+            lines.append(f"  {reason} ({len(names)}): {shown}{more}")
+        return lines
+
 
 def _kernels_isolated() -> bool:
     """Whether the grading kernels run in the bubblewrap sandbox."""
@@ -122,3 +140,19 @@ def _kernels_isolated() -> bool:
 def _duration(seconds: float) -> str:
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest} s" if minutes else f"{seconds:.1f} s"
+
+
+def utc_time(moment: datetime.datetime | None = None) -> str:
+    """A time for people, in UTC and labelled so: ``"2026-03-01 17:05 UTC"``.
+
+    Parameters
+    ----------
+    moment : datetime.datetime, optional
+        The time (default: now). A naive time is taken as UTC, as nbgrader stores its
+        timestamps and due dates; an aware one is converted.
+    """
+    if moment is None:
+        moment = datetime.datetime.now(datetime.UTC)
+    elif moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")

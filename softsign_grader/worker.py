@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from softsign_grader.course import tool_path_env
+from softsign_grader.nbgrader_plugins import read_answer_checksums
 from softsign_grader.run_lock import release_inherited_locks
 from softsign_grader.staging import skipped_notes, stage, staged_folder, staged_root, unstage
 from softsign_grader.summary import StudentOutcome
@@ -256,7 +257,10 @@ def read_grades(
     ``{"timestamp": ISO text or None, "notebooks": {name: {"submitted": bool,
     "max_score": float, "late_submission_penalty": float or None,
     "grades": {grade id: [auto_score, needs_manual_grade]},
-    "comments": {grade id: auto_comment}}}}``, or None when there is no submission.
+    "comments": {grade id: auto_comment}}}, "answers": {notebook: {cell: checksum}}}``
+    (the checksums of the graded written answers, see
+    :class:`~softsign_grader.nbgrader_plugins.KeepGradedAnswers`), or None when there
+    is no submission.
     """
     from nbgrader.api import MissingEntry
 
@@ -275,7 +279,8 @@ def read_grades(
         for notebook in submission.notebooks
     }
     timestamp = submission.timestamp.isoformat() if submission.timestamp else None
-    return {"timestamp": timestamp, "notebooks": notebooks}
+    answers = read_answer_checksums(gradebook, assignment, student)
+    return {"timestamp": timestamp, "notebooks": notebooks, "answers": answers}
 
 
 def missing_notes(grades: dict[str, Any] | None) -> list[str]:

@@ -1,10 +1,12 @@
 """The cluster scripts in ``deploy/``: a real Slurm runs the README's commands.
 
 ``slurm_cluster`` starts a one-node Slurm on this machine from Debian's
-``slurm-wlm`` and ``munge`` (``.ci/run`` installs them): a munge key and
-``munged``, a minimal ``slurm.conf`` whose only node is this host with its own
-CPUs and memory, ``slurmctld`` and ``slurmd``, all in a temporary folder and on
-free ports, stopped at the end. Without those programs, or when they do not
+``slurm-wlm`` and ``munge`` (``.ci/run`` installs them) with the README's recipe,
+``deploy/slurm/single-node.sh``: a munge key and ``munged``, a minimal
+``slurm.conf`` whose only node is this host with its own CPUs and memory,
+``slurmctld`` and ``slurmd``, all in a temporary folder and on free ports,
+stopped at the end with the same script. Running the script again leaves the
+running Slurm as it is. Without those programs, or when they do not
 start (not root, say), the Slurm test says why and is skipped, except under
 ``CI=true``, where it fails.
 
@@ -27,7 +29,6 @@ import fnmatch
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -77,6 +78,7 @@ class SlurmCluster:
     env: dict[str, str]
     node: str
     cpus: int
+    options: list[str]  # single-node.sh's options for this cluster
 
     def run(self, *command: str, cwd: Path | None = None) -> str:
         """Run a Slurm client command against this cluster and return its output."""
@@ -125,50 +127,8 @@ def _free_ports(count: int) -> list[int]:
             probe.close()
 
 
-def _node_hardware(env: dict[str, str]) -> tuple[int, int]:
-    """CPUs and memory (MB) of this host as slurmd sees them (``slurmd -C``)."""
-    probe = subprocess.run(
-        ["slurmd", "-C"], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    found = dict(re.findall(r"(\w+)=(\S+)", probe.stdout))
-    if "CPUs" in found and "RealMemory" in found:
-        return int(found["CPUs"]), int(found["RealMemory"])
-    memory = next(
-        int(line.split()[1]) // 1024
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal:")
-    )
-    return os.cpu_count() or 1, memory
-
-
-SLURM_CONF = """\
-ClusterName=softsign-test
-SlurmctldHost={node}(127.0.0.1)
-SlurmctldPort={ctld_port}
-SlurmdPort={slurmd_port}
-SlurmUser={user}
-SlurmdUser=root
-AuthType=auth/munge
-AuthInfo=socket={munge_socket}
-CredType=cred/munge
-StateSaveLocation={state}/ctld
-SlurmdSpoolDir={state}/slurmd
-SlurmctldPidFile={state}/slurmctld.pid
-SlurmdPidFile={state}/slurmd.pid
-SlurmctldLogFile={state}/slurmctld.log
-SlurmdLogFile={state}/slurmd.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-MpiDefault=none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_CPU_Memory
-ReturnToService=2
-MinJobAge=3600
-NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory} State=UNKNOWN
-PartitionName=softsign Nodes={node} Default=YES MaxTime=INFINITE State=UP
-"""
+#: The recipe the README gives for a one-node Slurm (start, stop).
+SINGLE_NODE = DEPLOY / "slurm" / "single-node.sh"
 
 
 def _slurm_missing() -> str | None:
@@ -185,135 +145,73 @@ def _slurm_missing() -> str | None:
     return None
 
 
-def _log_tail(path: Path, lines: int = 15) -> str:
-    if not path.exists():
-        return f"({path.name}: no log)"
-    return f"{path.name}:\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+def _single_node(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``deploy/slurm/single-node.sh`` with ``args``."""
+    return subprocess.run(
+        [str(SINGLE_NODE), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
 def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
-    """Start munged, slurmctld and slurmd for one node, this host; stop them afterwards."""
+    """Start munged, slurmctld and slurmd for one node, this host, with the README's
+    ``deploy/slurm/single-node.sh`` in a scratch folder on free ports; stop them afterwards.
+    """
     problem = _slurm_missing()
     if problem:
         if UNDER_CI:
             pytest.fail(f"the Slurm test cannot run under CI: {problem}", pytrace=False)
         pytest.skip(problem)
     root = tmp_path_factory.mktemp("slurm")
-    state = root / "state"
-    munge = root / "munge"
-    for folder in (state / "ctld", state / "slurmd", munge):
-        folder.mkdir(parents=True)
-    for folder in (root, state, munge):
-        folder.chmod(0o755)  # munged wants its socket's folders searchable by all
-    key = munge / "munge.key"
-    key.write_bytes(os.urandom(1024))
-    key.chmod(0o600)
-    socket_path = munge / "munge.socket"
-    sbin = os.pathsep.join(["/usr/sbin", "/sbin"])
-    env = {
-        **os.environ,
-        **NBGRADER_ENV,
-        "SLURM_CONF": str(root / "slurm.conf"),
-    }
-    env["PATH"] = env["PATH"] + os.pathsep + sbin
-    node = socket.gethostname().split(".")[0]
-    cpus, memory = _node_hardware(env)
     ctld_port, slurmd_port = _free_ports(2)
-    (root / "slurm.conf").write_text(
-        SLURM_CONF.format(
-            node=node,
-            ctld_port=ctld_port,
-            slurmd_port=slurmd_port,
-            user="root",
-            munge_socket=socket_path,
-            state=state,
-            cpus=cpus,
-            memory=memory,
-        )
-    )
-    daemons: list[subprocess.Popen[bytes]] = []
-
-    def start(*command: str, log: str) -> None:
-        with (state / log).open("wb") as output:
-            daemons.append(
-                subprocess.Popen(
-                    command,
-                    env=env,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-
-    def stop() -> None:
-        if daemons and len(daemons) == 3:
-            subprocess.run(
-                ["scancel", "--partition=softsign"], env=env, capture_output=True, check=False
-            )
-        for daemon in reversed(daemons):
-            if daemon.poll() is None:
-                os.killpg(daemon.pid, signal.SIGTERM)
-        for daemon in reversed(daemons):
-            try:
-                daemon.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(daemon.pid, signal.SIGKILL)
-                daemon.wait()
-
-    def give_up(why: str) -> None:
-        logs = "\n".join(
-            _log_tail(state / name)
-            for name in ("munged.out", "slurmctld.out", "slurmd.out", "slurmctld.log", "slurmd.log")
-        )
-        stop()
-        message = f"Slurm could not start on this machine: {why}\n{logs}"
-        if UNDER_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-
+    options = ["--dir", str(root), "--ctld-port", str(ctld_port), "--slurmd-port", str(slurmd_port)]
+    env = {**os.environ, **NBGRADER_ENV, "SLURM_CONF": str(root / "slurm.conf")}
+    env["PATH"] = env["PATH"] + os.pathsep + os.pathsep.join(["/usr/sbin", "/sbin"])
     try:
-        start(
-            "munged",
-            "--foreground",
-            "--force",
-            f"--key-file={key}",
-            f"--socket={socket_path}",
-            f"--pid-file={munge / 'munged.pid'}",
-            f"--log-file={munge / 'munged.log'}",
-            f"--seed-file={munge / 'munged.seed'}",
-            log="munged.out",
-        )
-        deadline = time.monotonic() + 20
-        while not socket_path.exists() and daemons[0].poll() is None:
-            if time.monotonic() > deadline:
-                give_up("munged made no socket in 20 s")
-            time.sleep(0.2)
-        if daemons[0].poll() is not None:
-            give_up(f"munged exited with status {daemons[0].returncode}")
-        start("slurmctld", "-D", "-f", env["SLURM_CONF"], log="slurmctld.out")
-        start("slurmd", "-D", "-f", env["SLURM_CONF"], "-N", node, log="slurmd.out")
-        cluster = SlurmCluster(root / "slurm.conf", env, node, cpus)
-        deadline = time.monotonic() + 60
-        while True:
-            dead = [d for d in daemons if d.poll() is not None]
-            if dead:
-                give_up(f"{dead[0].args[0]} exited with status {dead[0].returncode}")
-            probe = subprocess.run(
-                ["sinfo", "--noheader", "--nodes", node, "--format=%T"],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if probe.returncode == 0 and probe.stdout.strip() == "idle":
-                break
-            if time.monotonic() > deadline:
-                give_up(f"node {node} not idle after 60 s: {probe.stdout}{probe.stderr}")
-            time.sleep(1)
-        yield cluster
+        started = _single_node("start", *options, env=env)
+        if started.returncode:
+            message = f"Slurm could not start on this machine:\n{started.stdout}{started.stderr}"
+            if UNDER_CI:
+                pytest.fail(message, pytrace=False)
+            pytest.skip(message)
+        print(started.stdout, end="")
+        conf = (root / "slurm.conf").read_text()
+        node = re.search(r"^NodeName=(\S+)", conf, re.MULTILINE)
+        cpus = re.search(r"^NodeName=.* CPUs=(\d+)", conf, re.MULTILINE)
+        assert node, conf
+        assert cpus, conf
+        yield SlurmCluster(root / "slurm.conf", env, node.group(1), int(cpus.group(1)), options)
     finally:
-        stop()
+        subprocess.run(
+            ["scancel", "--partition=softsign"], env=env, capture_output=True, check=False
+        )
+        stopped = _single_node("stop", *options, env=env)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+
+@pytest.mark.slow
+def test_the_single_node_recipe_runs_again_without_restarting(slurm_cluster):
+    """Starting the running Slurm again keeps its key, its slurm.conf and its daemons."""
+    conf = slurm_cluster.conf.read_text()
+    again = _single_node("start", *slurm_cluster.options, env=slurm_cluster.env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    for name in ("munged", "slurmctld", "slurmd"):
+        assert f"{name} already running" in again.stdout
+    assert "kept the munge key" in again.stdout
+    assert f"node {slurm_cluster.node} is idle" in again.stdout
+    assert slurm_cluster.conf.read_text() == conf
+    options = list(slurm_cluster.options)
+    options[options.index("--ctld-port") + 1] = str(_free_ports(1)[0])
+    moved = _single_node("start", *options, env=slurm_cluster.env)
+    assert moved.returncode == 1
+    assert "would change" in moved.stderr
+    assert "stop" in moved.stderr
+    assert slurm_cluster.conf.read_text() == conf
 
 
 # --------------------------------------------------------------------------- the README's commands

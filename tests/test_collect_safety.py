@@ -4,9 +4,12 @@
   copies regular files only from the exchange's inbound folder, which students can
   write: a link to an instructor's file, a linked folder or a FIFO is skipped and
   logged, and an inbound entry with an unreadable name is skipped, not fatal;
-* ``nbgrader zip_collect`` (``LmsCollectorPlugin``, ``SafeExtractorPlugin``,
-  softsign_grader/lms.py) keeps a student's highest-numbered resubmission
-  (``X.ipynb`` and ``X-1.ipynb``) instead of stopping for the class, and extracts no
+  and a student whose collected timestamp.txt does not parse is skipped and named,
+  not fatal for the class;
+* ``nbgrader zip_collect`` (``LmsCollectorPlugin``, softsign_grader/collect.py, and
+  ``SafeExtractorPlugin``, softsign_grader/extract.py) keeps a student's
+  highest-numbered resubmission (``X.ipynb`` and ``X-1.ipynb``) instead of stopping
+  for the class, and extracts no
   link, hard link, device or FIFO entry of a zip or tar archive.
 
 The ``slow`` tests run real nbgrader in a copy of the course; the others call the
@@ -191,9 +194,10 @@ def test_collector_keeps_the_highest_numbered_resubmission(tmp_path, caplog):
         names[4]: ("23456", "01_softsign_definition"),
     }
     log = caplog.text
-    assert f"Student 12345, {NOTEBOOK}: collecting the highest-numbered" in log
-    assert f"{names[2]}; skipped {names[0]}" in log
-    assert f"{names[2]}; skipped {names[1]}" in log
+    for older in names[:2]:
+        assert (
+            f"Student 12345: skipped {older}: {NOTEBOOK}: superseded by the resubmission {names[2]}"
+        ) in log
     assert "smith_34567_89012_01_softsign_definition.ipynb: a symbolic link" in log
 
 
@@ -211,7 +215,7 @@ def test_nbgrader_collect_copies_no_link_from_the_exchange(tmp_path, nbgrader_en
     stamp = "2024-01-01 10:00:00.000000 UTC"
     alice = inbound / f"alice+{ASSIGNMENT}+{stamp}+a1b2"
     (alice / "sub").mkdir(parents=True)
-    (alice / "timestamp.txt").write_text(stamp)
+    (alice / "timestamp.txt").write_text("2000-01-01 00:00:00.000000 UTC")  # not the name's
     (alice / NOTEBOOK).write_text('{"alice": 1}')
     (alice / "02_derivative_of_abs.ipynb").symlink_to(secret)
     (alice / "gradebook.db").symlink_to(course / "gradebook.db")
@@ -226,6 +230,16 @@ def test_nbgrader_collect_copies_no_link_from_the_exchange(tmp_path, nbgrader_en
     bob = inbound / f"bob+{ASSIGNMENT}+not a time+e5f6"
     bob.mkdir()
     (bob / NOTEBOOK).write_text('{"bob": 1}')
+    # An earlier collect left dave an unreadable timestamp.txt (nbgrader stops the whole
+    # collect there); erin comes after him and is still collected.
+    for student in ("dave", "erin"):
+        entry = inbound / f"{student}+{ASSIGNMENT}+{stamp}+f7{student}"
+        entry.mkdir()
+        (entry / NOTEBOOK).write_text(f'{{"{student}": 1}}')
+    dave = course / "submitted" / "dave" / ASSIGNMENT
+    dave.mkdir(parents=True)
+    (dave / NOTEBOOK).write_text('{"dave": 0}')
+    (dave / "timestamp.txt").write_text("last tuesday")
 
     result = run_nbgrader(
         ["collect", ASSIGNMENT, f"--Exchange.root={exchange}"],
@@ -245,6 +259,11 @@ def test_nbgrader_collect_copies_no_link_from_the_exchange(tmp_path, nbgrader_en
             assert SECRET not in path.read_bytes(), path
     assert not (submitted / "carol" / ASSIGNMENT / "secret.txt").exists()
     assert not (submitted / "bob").exists()
+    assert _regular_files(submitted / "dave" / ASSIGNMENT) == {
+        NOTEBOOK: b'{"dave": 0}',
+        "timestamp.txt": b"last tuesday",
+    }
+    assert (submitted / "erin" / ASSIGNMENT / NOTEBOOK).read_text() == '{"erin": 1}', log
     for line in (
         "Collect alice: skipped 02_derivative_of_abs.ipynb (a symbolic link, not followed)",
         "Collect alice: skipped pipe.ipynb (a FIFO (named pipe), not read)",
@@ -252,6 +271,8 @@ def test_nbgrader_collect_copies_no_link_from_the_exchange(tmp_path, nbgrader_en
         "Collect alice: skipped linked (",
         "Collect carol: skipped . (",
         "Skipped inbound entry 'bob+softsign+not a time+e5f6'",
+        "Collect dave: skipped; its collected ",
+        "Collect alice: its timestamp.txt said '2000-01-01 00:00:00.000000 UTC'; kept the time",
     ):
         assert line in log, log
 
@@ -286,9 +307,9 @@ def test_zip_collect_keeps_the_resubmission_and_collects_the_class(zip_collected
     }, log
     assert _regular_files(submitted / "23456" / ASSIGNMENT) == {NOTEBOOK: b'{"ravi": 1}'}, log
     assert (
-        f"Student 12345, {NOTEBOOK}: collecting the highest-numbered resubmission "
-        "doejane_12345_67890_01_softsign_definition-1.ipynb; "
-        "skipped doejane_12345_67890_01_softsign_definition.ipynb"
+        "Student 12345: skipped doejane_12345_67890_01_softsign_definition.ipynb: "
+        f"{NOTEBOOK}: superseded by the resubmission "
+        "doejane_12345_67890_01_softsign_definition-1.ipynb"
     ) in log
 
 

@@ -16,18 +16,27 @@ import datetime
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
-from conftest import copy_released, run_softsign_grade
+from conftest import NBGRADER_ENV, copy_released, run_softsign_grade
 from nbgrader.api import Gradebook
+from repo_root import REPO_ROOT
 
 from softsign_grader.course import (
     ASSIGNMENT,
     course_id,
     run_nbgrader,
 )
-from softsign_grader.late import PerDayLatePenalty, late_fraction
+from softsign_grader.late import (
+    PerDayLatePenalty,
+    apply_late_penalties,
+    late_fraction,
+    main,
+    notebook_penalties,
+)
+from softsign_grader.report_reading import read_gradebook
 from softsign_grader.sample_class import build_sample_class
 
 NOTEBOOK = "01_softsign_definition"
@@ -95,6 +104,7 @@ def _late(course: Path, *args: str) -> str:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "Warning" not in result.stderr, result.stderr
     return result.stdout
 
 
@@ -137,3 +147,114 @@ def test_late_submissions_are_penalised_only_past_the_due_date(
 
     run_nbgrader(["autograde", ASSIGNMENT, "--force"], course, env=nbgrader_env)
     assert _penalties(course) == pytest.approx(PENALTY)
+
+
+# --------------------------------------------------------------------------- a gradebook
+
+#: A late student's submission: 1 day and 1 hour late, so 20 % of each notebook's score.
+LATE_BY = DAY + HOUR
+
+
+def build_late_gradebook(course: Path) -> str:
+    """A course folder with a gradebook built through nbgrader's API; return its URL.
+
+    Assignment ``softsign`` (due :data:`DUE`, UTC) has notebook ``a`` (one code cell,
+    3 points) and notebook ``b`` (one code cell and one written answer, 2 points each).
+    Student ``late`` submitted :data:`LATE_BY` late and scored 3 + 2 at autograding,
+    with the written answer still to grade; ``on_time`` scored the same on time. The
+    stored penalties are those of autograding (20 % of 3 and of 2).
+    """
+    course.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO_ROOT / "nbgrader_config.py", course)
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    with Gradebook(url, ASSIGNMENT) as gradebook:
+        gradebook.add_assignment(ASSIGNMENT, duedate=DUE)
+        for notebook in ("a", "b"):
+            gradebook.add_notebook(notebook, ASSIGNMENT)
+        gradebook.add_grade_cell("code_a", "a", ASSIGNMENT, max_score=3, cell_type="code")
+        gradebook.add_grade_cell("code_b", "b", ASSIGNMENT, max_score=2, cell_type="code")
+        gradebook.add_grade_cell("essay", "b", ASSIGNMENT, max_score=2, cell_type="markdown")
+        for student, when in (("late", DUE + LATE_BY), ("on_time", DUE - HOUR)):
+            gradebook.add_student(student)
+            with gradebook.db.no_autoflush:
+                gradebook.add_submission(ASSIGNMENT, student, timestamp=when)
+            for cell, notebook, points in (("code_a", "a", 3.0), ("code_b", "b", 2.0)):
+                grade = gradebook.find_grade(cell, notebook, ASSIGNMENT, student)
+                grade.auto_score, grade.needs_manual_grade = points, False
+            essay = gradebook.find_grade("essay", "b", ASSIGNMENT, student)
+            essay.needs_manual_grade = True
+        gradebook.db.commit()
+        assert apply_late_penalties(gradebook, [ASSIGNMENT], PerDayLatePenalty()) == 2
+    return url
+
+
+def grade_essay(url: str, student: str, points: float) -> None:
+    """Enter a manual grade as formgrader's ``PUT api/grade/ID`` does."""
+    with Gradebook(url, ASSIGNMENT) as gradebook:
+        grade = gradebook.find_grade("essay", "b", ASSIGNMENT, student)
+        grade.manual_score = points
+        grade.needs_manual_grade = False
+        gradebook.db.commit()
+
+
+@pytest.fixture(scope="module")
+def late_template(tmp_path_factory) -> Path:
+    """:func:`build_late_gradebook`, once per module (a new gradebook runs ``alembic``)."""
+    course = tmp_path_factory.mktemp("late") / "course"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", NBGRADER_ENV["PATH"])
+        build_late_gradebook(course)
+    return course
+
+
+@pytest.fixture
+def late_course(late_template, tmp_path) -> tuple[Path, str]:
+    """A copy of the late gradebook's course folder, and the gradebook's URL."""
+    course = shutil.copytree(late_template, tmp_path / "course")
+    return course, f"sqlite:///{course / 'gradebook.db'}"
+
+
+def test_a_manual_grade_is_penalised_everywhere(late_course):
+    _, url = late_course
+    grade_essay(url, "late", 2.0)
+    grade_essay(url, "on_time", 2.0)
+    policy = PerDayLatePenalty()
+    with Gradebook(url, ASSIGNMENT) as gradebook:
+        late = gradebook.find_submission(ASSIGNMENT, "late")
+        # what autograding stored: 20 % of the 2 points b had then
+        assert late.late_submission_penalty == pytest.approx(0.6 + 0.4)
+        assert notebook_penalties(late, policy) == pytest.approx({"a": 0.6, "b": 0.8})
+        on_time = gradebook.find_submission(ASSIGNMENT, "on_time")
+        assert notebook_penalties(on_time, policy) == {"a": 0.0, "b": 0.0}
+    # The class report computes the penalty from the current scores...
+    book = read_gradebook(url, ASSIGNMENT, ASSIGNMENT, policy)
+    assert book.penalties == pytest.approx({"late": 1.4, "on_time": 0.0})
+    # ... and storing it brings nbgrader's own readers (nbgrader export, feedback) up to date.
+    with Gradebook(url, ASSIGNMENT) as gradebook:
+        assert apply_late_penalties(gradebook, [ASSIGNMENT], policy) == 1
+        assert apply_late_penalties(gradebook, [ASSIGNMENT], policy) == 0
+    with Gradebook(url, ASSIGNMENT) as gradebook:
+        late = gradebook.find_submission(ASSIGNMENT, "late")
+        assert late.late_submission_penalty == pytest.approx(1.4)
+        assert late.score == pytest.approx(7.0)
+        # only the penalty is written: the TA's grade stays
+        assert gradebook.find_grade("essay", "b", ASSIGNMENT, "late").manual_score == 2.0
+    assert read_gradebook(url, ASSIGNMENT, ASSIGNMENT).penalties["late"] == pytest.approx(1.4)
+
+
+def test_an_extension_is_granted_without_sqlalchemy_warnings(late_course, capsys):
+    course, url = late_course
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["--course", str(course), "extend", ASSIGNMENT, "newcomer", "--days", "2"]) == 0
+        assert main(["--course", str(course), "extend", ASSIGNMENT, "late", "--days", "2"]) == 0
+    assert [str(warning.message) for warning in caught] == []
+    said = capsys.readouterr()
+    assert "newcomer was not in the gradebook; added" in said.out
+    assert "late: due 2026-10-07 12:00:00 UTC" in said.out
+    assert said.err == ""
+    with Gradebook(url, ASSIGNMENT) as gradebook:
+        late = gradebook.find_submission(ASSIGNMENT, "late")
+        assert late.total_seconds_late == 0
+        # within the extension now: no penalty from the current scores
+        assert notebook_penalties(late, PerDayLatePenalty()) == {"a": 0.0, "b": 0.0}

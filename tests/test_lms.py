@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
 import shutil
 import subprocess
@@ -18,11 +19,17 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import NBGRADER_ENV
 from nbgrader.api import Gradebook
 from repo_root import REPO_ROOT
+from test_late import build_late_gradebook, grade_essay
 
 from softsign_grader.course import ASSIGNMENT, course_id, run_nbgrader
+from softsign_grader.late import PerDayLatePenalty
 from softsign_grader.lms import LMS_FILE_NAME_PATTERN, export_rows
+
+#: ``nbgrader export --exporter=...``: nbgrader's CSV after storing up-to-date penalties.
+LATE_EXPORTER = "softsign_grader.late.LateCsvExportPlugin"
 
 ROSTER = REPO_ROOT / "docs" / "roster_example.csv"
 
@@ -234,3 +241,111 @@ def test_lms_export_of_the_graded_class(graded_sample_class, nbgrader_env, tmp_p
     assert {row["ID"]: row["softsign (12345)"] for row in canvas} == {
         student: row[ASSIGNMENT] for student, row in again.items()
     }
+
+
+# --------------------------------------------------------------------------- late work
+
+
+@pytest.fixture(scope="module")
+def late_template(tmp_path_factory) -> Path:
+    """test_late's gradebook: ``late`` is 20 % late, ``on_time`` is not; 5 of 7 points."""
+    course = tmp_path_factory.mktemp("late") / "course"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", NBGRADER_ENV["PATH"])
+        build_late_gradebook(course)
+    return course
+
+
+@pytest.fixture
+def late_course(late_template, tmp_path) -> Path:
+    return shutil.copytree(late_template, tmp_path / "course")
+
+
+def test_the_notebook_columns_sum_to_the_penalised_total(late_course):
+    url = f"sqlite:///{late_course / 'gradebook.db'}"
+    grade_essay(url, "late", 2.0)  # after autograding: the stored penalty is stale
+    with Gradebook(url, ASSIGNMENT) as gradebook:
+        header, rows = export_rows(gradebook, [ASSIGNMENT], policy=PerDayLatePenalty())
+        _, ids_and_totals = export_rows(
+            gradebook,
+            [ASSIGNMENT],
+            column_names={ASSIGNMENT: "softsign (12345)"},
+            id_column="ID",
+            policy=PerDayLatePenalty(),
+            total_only=True,
+        )
+    assert header == [
+        *("student_id", "last_name", "first_name", "email"),
+        *(ASSIGNMENT, f"{ASSIGNMENT} max", f"{ASSIGNMENT} late penalty"),
+        *(f"{ASSIGNMENT} needs manual grade", f"{ASSIGNMENT}/a", f"{ASSIGNMENT}/b"),
+    ]
+    late, on_time = rows
+    # 7 points, 20 % late: 5.6, of which notebook a 3 - 0.6 and notebook b 4 - 0.8
+    assert float(late[ASSIGNMENT]) == pytest.approx(5.6)
+    assert float(late[f"{ASSIGNMENT} late penalty"]) == pytest.approx(1.4)
+    assert float(late[f"{ASSIGNMENT}/a"]) == pytest.approx(2.4)
+    assert float(late[f"{ASSIGNMENT}/b"]) == pytest.approx(3.2)
+    for row in rows:
+        columns = float(row[f"{ASSIGNMENT}/a"]) + float(row[f"{ASSIGNMENT}/b"])
+        assert columns == pytest.approx(float(row[ASSIGNMENT]))
+    assert float(on_time[ASSIGNMENT]) == pytest.approx(5.0)  # the essay is not graded yet
+    assert on_time[f"{ASSIGNMENT} needs manual grade"] == "yes"
+    assert ids_and_totals == [
+        {"ID": "late", "softsign (12345)": "5.6"},
+        {"ID": "on_time", "softsign (12345)": "5"},
+    ]
+
+
+@pytest.mark.slow
+def test_every_export_penalises_a_later_manual_grade(late_course, nbgrader_env, tmp_path):
+    """The LMS export, ``nbgrader export`` and ``late apply`` all count the new total."""
+    course = late_course
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    grade_essay(url, "late", 2.0)
+    env = {**os.environ, **nbgrader_env}
+    lms = subprocess.run(
+        [sys.executable, "-m", "softsign_grader.lms", "export", ASSIGNMENT, "--total-only"],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert lms.returncode == 0, lms.stdout + lms.stderr
+    assert "Updated 1 late penalties" in lms.stderr
+    with (course / "lms_grades.csv").open(newline="") as handle:
+        assert list(csv.reader(handle)) == [
+            ["student_id", ASSIGNMENT],
+            ["late", "5.6"],
+            ["on_time", "5"],
+        ]
+    # The stored penalty is now the current one: plain nbgrader export agrees.
+    grades = tmp_path / "grades.csv"
+    run_nbgrader(["export", "--to", str(grades)], course, env=nbgrader_env)
+    with grades.open(newline="") as handle:
+        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
+    assert float(rows["late"]["score"]) == pytest.approx(5.6)
+
+    # A second manual grade: LateCsvExportPlugin (nbgrader export) and `late apply` catch it.
+    grade_essay(url, "late", 1.0)
+    run_nbgrader(
+        ["export", f"--exporter={LATE_EXPORTER}", "--to", str(grades)], course, env=nbgrader_env
+    )
+    with grades.open(newline="") as handle:
+        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
+    assert float(rows["late"]["score"]) == pytest.approx(6 * 0.8)
+    grade_essay(url, "late", 0.0)
+    applied = subprocess.run(
+        [sys.executable, "-m", "softsign_grader.late", "--course", course, "apply", ASSIGNMENT],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert f"{ASSIGNMENT}: 1 late penalties updated" in applied.stdout
+    with Gradebook(url, ASSIGNMENT) as gradebook:
+        submission = gradebook.find_submission(ASSIGNMENT, "late")
+        assert submission.late_submission_penalty == pytest.approx(0.2 * 5)

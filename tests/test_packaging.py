@@ -110,12 +110,16 @@ def _make_dry_run(*arguments: str) -> str:
     return result.stdout
 
 
+#: ``make -o`` arguments that take both install stamps as done (this interpreter is the venv).
+_INSTALLED = ("-o", f"{sys.prefix}/.installed-lab", "-o", f"{sys.prefix}/.installed-dev")
+
+
 def _pytest_commands(dry_run: str) -> list[str]:
     return [line for line in dry_run.splitlines() if " -m pytest" in line]
 
 
 def test_make_check_is_the_fast_lane():
-    (command,) = _pytest_commands(_make_dry_run("-o", f"{sys.prefix}/.installed", "check"))
+    (command,) = _pytest_commands(_make_dry_run(*_INSTALLED, "check"))
     assert '-m "not slow and not browser"' in command
     assert "--nbval" not in command
     markers = {
@@ -125,7 +129,7 @@ def test_make_check_is_the_fast_lane():
 
 
 def test_make_test_runs_lint_and_every_test_with_nbval():
-    dry_run = _make_dry_run("-o", f"{sys.prefix}/.installed", "test")
+    dry_run = _make_dry_run(*_INSTALLED, "test")
     for tool in ("ruff check .", "ruff format --check .", "-m mypy"):
         assert tool in dry_run, f"make test does not run {tool}"
     (command,) = _pytest_commands(dry_run)
@@ -165,8 +169,22 @@ def test_pytest_runs_without_nbval_when_asked():
 
 def test_the_install_uses_the_constraints():
     makefile = (REPO_ROOT / "Makefile").read_text()
-    assert re.search(r"^\$\(STAMP\):.*\bconstraints\.txt\b", makefile, re.MULTILINE)
+    assert re.search(r"^\$\(LAB_STAMP\):.*\bconstraints\.txt\b", makefile, re.MULTILINE)
     dry_run = _make_dry_run("-W", "constraints.txt", "install")
+    assert re.search(r"pip install .*-c constraints\.txt -e \.$", dry_run, re.MULTILINE), dry_run
+    assert re.search(r"pip install .*-c constraints\.txt -e \"\.\[dev\]\"", dry_run), dry_run
+
+
+@pytest.mark.parametrize("target", ["lab", "grade", "grade-demo", "report"])
+def test_the_course_targets_install_no_developer_tools(target: str):
+    dry_run = _make_dry_run("-W", "constraints.txt", target)
+    assert re.search(r"pip install .*-c constraints\.txt -e \.$", dry_run, re.MULTILINE), dry_run
+    assert "[dev]" not in dry_run
+
+
+@pytest.mark.parametrize("target", ["check", "lint", "test"])
+def test_the_developer_targets_install_the_dev_extra(target: str):
+    dry_run = _make_dry_run("-W", "constraints.txt", target)
     assert re.search(r"pip install .*-c constraints\.txt -e \"\.\[dev\]\"", dry_run), dry_run
 
 

@@ -342,6 +342,71 @@ def test_a_secret_in_the_environment_changes_the_salt_but_is_not_in_it(monkeypat
     assert _environment_salt() == changed
 
 
+def test_the_sandbox_mode_does_not_change_the_salt(monkeypatch):
+    from softsign_grader.fingerprint import environment_salt
+
+    monkeypatch.delenv("SOFTSIGN_SANDBOX", raising=False)
+    unset = environment_salt()
+    monkeypatch.setenv("SOFTSIGN_SANDBOX", "require")
+    assert environment_salt() == unset
+
+
+def _loaded_config(root: Path, text: str, args: tuple[str, ...] = ()) -> dict:
+    from traitlets.config.loader import KVArgParseConfigLoader, PyFileConfigLoader
+
+    from softsign_grader.fingerprint import scoring_config
+
+    (root / "nbgrader_config.py").write_text(text)
+    config = PyFileConfigLoader("nbgrader_config.py", str(root)).load_config()
+    config.merge(KVArgParseConfigLoader(list(args)).load_config())
+    return scoring_config(config)
+
+
+def test_only_scoring_settings_enter_the_grading_fingerprint(tmp_path):
+    from softsign_grader.course import CONFIG_FILE
+
+    course = (Path(__file__).parent.parent / CONFIG_FILE).read_text()
+    base = _loaded_config(tmp_path, course)
+    assert "JudgedExecute" in json.dumps(base)  # the course's pipeline is in it
+    export = 'c.LmsExportPlugin.column_names = {"softsign": "softsign (12345)"}\n'
+    exchange = 'c.Exchange.root = "/srv/nbgrader/exchange"\n'
+    release = "c.GenerateFeedback.preprocessors = []\nc.ZipCollectApp.strict = False\n"
+    for harmless in (export, exchange, release):
+        assert _loaded_config(tmp_path, course + harmless) == base, harmless
+    scoring = [
+        "c.Execute.timeout = 20\n",
+        "c.PerDayLatePenalty.fraction_per_day = 0.2\n",
+        'c.ClearHiddenTests.begin_test_delimeter = "BEGIN SECRET"\n',
+        "c.SandboxedKernelManager.memory_limit = 2**20\n",
+        "c.JudgedExecute.interrupt_grace = 1.0\n",
+        "c.OverwriteCells.add_missing_cells = False\n",
+    ]
+    for change in scoring:
+        assert _loaded_config(tmp_path, course + change) != base, change
+    assert _loaded_config(tmp_path, course, ("--Execute.timeout=20",)) != base
+
+
+def test_each_student_due_is_given_a_reason():
+    from softsign_grader.fingerprint import _why_due
+
+    assert _why_due(None, "s1:a", graded=False) == "new"
+    assert _why_due("s1:a", "s1:a", graded=False) == "new"
+    assert _why_due("s1:a", "s1:a", graded=True) is None
+    assert _why_due("s1:a", "s1:b", graded=True) == "submission changed"
+    assert _why_due("s1:a", "s2:b", graded=True) == "submission changed"
+    assert _why_due("s1:a", "s2:a", graded=True) == "grading changed"
+
+
+def test_the_summary_says_why_each_student_was_graded():
+    from softsign_grader.parallel_grading import RunSummary
+
+    summary = RunSummary("week1", [], [], 1.0, 2)
+    summary.reasons = {"bo": "--force", "al": "submission changed", "cy": "submission changed"}
+    text = summary.render()
+    assert "  submission changed (2): al, cy" in text
+    assert "  --force (1): bo" in text
+
+
 def test_the_run_lock_names_its_holder_and_dies_with_it(tmp_path):
     lock = tmp_path / "gradebook.db.lock"
     held_here = rf"process {os.getpid()} on \S+, since 20\d\d-"

@@ -226,6 +226,94 @@ def test_rewording_a_hint_does_not_change_the_report_classification():
     assert sum("made the mistake" in item for item in before.revisit()) == 1  # exit is not taught
 
 
+def _awaiting_class() -> ClassReport:
+    """23 students: softsign solved by most; 22 written answers await a TA, one is blank."""
+    cells = [
+        Cell("01", "softsign_values", 2.0, "softsign"),
+        Cell("04", "explain_saturation", 2.0, "explain_saturation", written=True),
+    ]
+    students = [f"s{i:02d}" for i in range(23)]
+    softsign, written = ("01", "softsign_values"), ("04", "explain_saturation")
+    scores = {s: {softsign: 2.0 if i % 4 else 0.0, written: 0.0} for i, s in enumerate(students)}
+    waiting = {s: {written} for s in students[1:]}  # s00 left it blank: nbgrader scored it 0
+    wrong = diagnosis(_failed(WRONG_VALUE), [CALL])
+    diagnoses = {
+        s: {"01": {"softsign_values": wrong} if i % 4 == 0 else {}, "04": {}}
+        for i, s in enumerate(students)
+    }
+    return summarise(ASSIGNMENT, cells, students, scores, {}, diagnoses, (), waiting)
+
+
+def test_cells_awaiting_a_manual_grade_are_not_zeros_and_not_ranked():
+    """A written answer awaiting a TA is not a 0 in the ranking, the zeros or the advice."""
+    from bs4 import BeautifulSoup
+
+    report = _awaiting_class()
+    written, softsign = report.exercise("explain_saturation"), report.exercise("softsign")
+    assert report.awaiting_manual_grade == 22
+    assert written.awaiting == 22
+    assert len(written.waiting) == 22
+    assert written.zero == ["s00"]  # the one graded (blank) answer; the 22 await
+    assert not written.full
+    assert not written.partial
+    assert written.mean_share == 0.0  # of the one graded cell
+    assert softsign.mean_share == pytest.approx(17 / 23)
+    assert [e.name for e in report.ranked_exercises()] == ["explain_saturation", "softsign"]
+    assert all("explain_saturation" not in item for item in report.revisit())
+    assert report.totals["s01"] == 2.0  # the totals still count the waiting cell as 0
+
+    page = BeautifulSoup(render_html(report), "html.parser")
+    assert "22 cells of the submissions await a manual grade" in page.get_text(" ")
+    rows = {
+        tr.find_all("td")[1].get_text(): [td.get_text() for td in tr.find_all("td")]
+        for tr in page.select("#ranking tbody tr")
+    }
+    assert rows["explain_saturation"][2:6] == ["0%", "1", "1", "22"]
+    assert "22 cells still await a manual grade" in page.get_text(" ")
+    shown = page.select_one("#read-at")
+    assert shown is not None
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", shown.get_text())
+
+
+def test_times_for_people_are_labelled_utc():
+    """nbgrader's naive times are UTC; an aware time is converted; both say so."""
+    import datetime
+
+    from softsign_grader.summary import utc_time
+
+    naive = datetime.datetime(2026, 3, 1, 17, 5, 59)
+    assert utc_time(naive) == "2026-03-01 17:05 UTC"
+    paris = datetime.timezone(datetime.timedelta(hours=1))
+    assert utc_time(naive.replace(tzinfo=paris)) == "2026-03-01 16:05 UTC"
+    assert utc_time().endswith(" UTC")
+
+
+def test_an_exercise_with_no_cell_graded_is_listed_unranked(tmp_path):
+    """When every written answer awaits a TA, the exercise has no share and no rank."""
+    import matplotlib
+
+    from softsign_grader.report import write_report
+
+    matplotlib.use("Agg")
+    report = _awaiting_class()
+    written = report.exercise("explain_saturation")
+    written.pending["s00"] = ["explain_saturation"]
+    written.graded_max["s00"] = 0.0
+    written.zero.clear()
+    assert written.mean_share is None
+    assert [e.name for e in report.ranked_exercises()] == ["softsign"]
+    assert report.unranked_exercises() == [written]
+    write_report(report, tmp_path)
+    with (tmp_path / f"{ASSIGNMENT}_exercises.csv").open(newline="") as handle:
+        rows = {row["exercise"]: row for row in csv.DictReader(handle)}
+    assert rows["softsign"]["difficulty_rank"] == "1"
+    assert rows["explain_saturation"]["difficulty_rank"] == ""
+    assert rows["explain_saturation"]["mean_share"] == ""
+    assert rows["explain_saturation"]["awaiting_grade"] == "23"
+    text = (tmp_path / f"{ASSIGNMENT}.html").read_text(encoding="utf-8")
+    assert "none graded yet" in text
+
+
 def test_the_page_allows_its_own_script_by_the_hash_of_the_text_it_emits():
     """The Content-Security-Policy's hash is of the sorting script exactly as written out."""
     from bs4 import BeautifulSoup
@@ -319,7 +407,8 @@ def test_the_sample_class_mistakes_are_counted_one_student_each(graded_sample_cl
             if sum(p for key, p in cells.items() if exercise_of[key] == exercise.name)
             < exercise.max_score
         }
-        assert set(exercise.partial) | set(exercise.zero) == losers, exercise.name
+        ungraded = {s for s in exercise.waiting if not exercise.graded_max[s]}
+        assert set(exercise.partial) | set(exercise.zero) == losers - ungraded, exercise.name
         listed = {
             student
             for finding in [*exercise.mistakes, *exercise.unnamed, *exercise.other]
@@ -382,7 +471,8 @@ def test_written_answers_are_waiting_not_wrong(graded_sample_class, sample_repor
     assert all("explain_saturation" not in item for item in report.revisit())
     assert report.awaiting_manual_grade == len(waiting)
     text = page.read_text(encoding="utf-8")
-    assert f"{len(waiting)} written answers still await a manual grade" in text
+    assert f"{len(waiting)} cells still await a manual grade" in text
+    assert not set(exercise.zero) & waiting
 
 
 @pytest.mark.slow

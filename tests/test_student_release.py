@@ -24,6 +24,7 @@ from nbclient import NotebookClient
 from repo_root import REPO_ROOT
 
 from softsign_grader.course import ASSIGNMENT
+from softsign_grader.leaks import answer_leaks, release_snippets
 from softsign_grader.student_release import (
     INSTRUCTOR_ONLY,
     commit_to_branch,
@@ -83,6 +84,13 @@ def test_no_instructor_solution_or_hidden_test_is_inside(release: Path):
     assert release_leaks(release, SOLUTIONS) == []
 
 
+def test_no_example_of_the_release_computes_a_graded_function(release: Path):
+    """No doctest or markdown code block holds a working answer (checked by behaviour)."""
+    snippets = release_snippets(release)
+    assert any("doctest of check_softsign" in snippet.where for snippet in snippets)
+    assert answer_leaks(release) == []
+
+
 def test_nothing_of_the_instructor_by_name(release: Path):
     files = _files(release)
     assert not [name for name in files if "solutions" in name.split("/")]
@@ -107,7 +115,9 @@ def test_the_notebooks_are_the_generated_student_notebooks(release: Path):
         nbformat.validate(nbformat.read(copy, as_version=4))
 
 
-@pytest.mark.parametrize("plant", ["solution notebook", "solution line", "instructor module"])
+@pytest.mark.parametrize(
+    "plant", ["solution notebook", "solution line", "instructor module", "answer in a doctest"]
+)
 def test_the_leak_check_finds_a_planted_leak(release: Path, tmp_path: Path, plant: str):
     leaky = tmp_path / "leaky"
     shutil.copytree(release, leaky)
@@ -120,6 +130,16 @@ def test_the_leak_check_finds_a_planted_leak(release: Path, tmp_path: Path, plan
         with (leaky / "source_lib" / "activations.py").open("a", encoding="utf-8") as handle:
             handle.write(f"\n\ndef _answer(x):\n    {line}\n")
         expected = "source_lib/activations.py"
+    elif plant == "answer in a doctest":
+        target = leaky / "source_lib" / "grading" / "network_exercise.py"
+        with target.open("a", encoding="utf-8") as handle:
+            handle.write(
+                '\n\ndef _example():\n    """\n    >>> def backward(x, W, b, g):\n'
+                "    ...     d = g / (1 + np.abs(x @ W + b)) ** 2\n"
+                "    ...     return d @ W.T, x.T @ d, d.sum(axis=0)\n"
+                '    """\n'
+            )
+        expected = "source_lib/grading/network_exercise.py"
     else:
         (leaky / "softsign_grader").mkdir()
         shutil.copy2(REPO_ROOT / "softsign_grader" / "judge.py", leaky / "softsign_grader")

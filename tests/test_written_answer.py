@@ -258,15 +258,15 @@ def test_formgrader_asks_for_the_grade_and_regrading_keeps_it(
 
     _softsign_grade(course, ASSIGNMENT, "--jobs", "2", "--force")
     regraded = _state(course, "correct_plain")
-    # The grade, extra credit and comment survive; like plain nbgrader (SaveAutoGrades), a
-    # regrade flags a hand-graded cell for review again, since the answer may have changed.
-    assert regraded == {**graded, "needs_manual_grade": True}
+    # The grade, extra credit and comment survive, and so does "graded": the answer's
+    # source is unchanged (KeepGradedAnswers), so the TA's work is not flagged again.
+    assert regraded == graded
     listed = {
         entry["student"]: entry
         for entry in _formgrader_api(course).get_notebook_submissions(ASSIGNMENT, NOTEBOOK)
     }
     assert listed["correct_plain"]["score"] == 7.75
-    assert listed["correct_plain"]["needs_manual_grade"] is True
+    assert listed["correct_plain"]["needs_manual_grade"] is False
 
     # Plain nbgrader leaves the same state.
     run_nbgrader(["autograde", ASSIGNMENT, "--force"], course, env=nbgrader_env)

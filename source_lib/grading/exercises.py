@@ -156,7 +156,8 @@ def check_softsign(func: Activation, group: str = "values") -> None:
 
     Examples
     --------
-    >>> check_softsign(lambda x: x / (1 + np.abs(x)), "arrays")
+    >>> from source_lib.activations import softsign
+    >>> check_softsign(softsign, "arrays")
     >>> check_softsign(lambda x: x / (1 + x), "values")
     Traceback (most recent call last):
     ...
@@ -184,7 +185,13 @@ def check_abs_derivative(func: Activation, group: str = "values") -> None:
 
     Examples
     --------
-    >>> check_abs_derivative(lambda x: np.sign(np.asarray(x, dtype=float)), "hidden")
+    >>> from source_lib.activations import abs_derivative
+    >>> check_abs_derivative(abs_derivative, "hidden")
+    >>> check_abs_derivative(np.abs, "values")
+    Traceback (most recent call last):
+    ...
+    source_lib.grading.framework.CheckFailure: abs_derivative: wrong value
+    ...
     """
     __tracebackhide__ = True
     _run_elementwise(_ABS_DERIVATIVE, func, group)
@@ -203,7 +210,8 @@ def check_softsign_derivative(func: Activation, group: str = "values") -> None:
 
     Examples
     --------
-    >>> check_softsign_derivative(lambda x: (1 - np.abs(x / (1 + np.abs(x)))) ** 2, "values")
+    >>> from source_lib.activations import softsign_derivative
+    >>> check_softsign_derivative(softsign_derivative, "values")
     """
     __tracebackhide__ = True
     _run_elementwise(_SOFTSIGN_DERIVATIVE, func, group)
@@ -222,7 +230,8 @@ def check_tanh_derivative(func: Activation, group: str = "values") -> None:
 
     Examples
     --------
-    >>> check_tanh_derivative(lambda x: 1 / np.cosh(x) ** 2, "hidden")
+    >>> from source_lib.activations import tanh_derivative
+    >>> check_tanh_derivative(tanh_derivative, "hidden")
     """
     __tracebackhide__ = True
     _run_elementwise(_TANH_DERIVATIVE, func, group)
@@ -241,7 +250,8 @@ def check_softsign_inverse(func: Activation, group: str = "values") -> None:
 
     Examples
     --------
-    >>> check_softsign_inverse(lambda y: y / (1 - np.abs(y)), "values")
+    >>> from source_lib.activations import softsign_inverse
+    >>> check_softsign_inverse(softsign_inverse, "values")
     """
     __tracebackhide__ = True
     _run_elementwise(_SOFTSIGN_INVERSE, func, group)
@@ -411,7 +421,8 @@ def check_numerical_derivative(func: Callable[..., Any], group: str = "values") 
 
     Examples
     --------
-    >>> check_numerical_derivative(lambda f, x, h=1e-5: (f(x + h) - f(x - h)) / (2 * h), "arrays")
+    >>> from source_lib.activations import numerical_derivative
+    >>> check_numerical_derivative(numerical_derivative, "arrays")
     """
     __tracebackhide__ = True
     reference = _reference("numerical_derivative")

@@ -365,11 +365,22 @@ def check_softsign_layer_backward(func: Callable[..., Any], group: str = "values
 
     Examples
     --------
-    >>> def backward(x, W, b, grad_output):
-    ...     a = (x @ W + b) / (1 + np.abs(x @ W + b))
-    ...     delta = grad_output * (1 - np.abs(a)) ** 2
-    ...     return delta @ W.T, x.T @ delta, delta.sum(axis=0)
-    >>> check_softsign_layer_backward(backward, "arrays")
+    The library's reference passes (grading withholds it from the student's kernel):
+
+    >>> from source_lib.network import softsign_layer_backward
+    >>> check_softsign_layer_backward(softsign_layer_backward, "arrays")
+
+    Gradients of the right shapes but the wrong values fail, naming the first wrong entry:
+
+    >>> def zeros(x, W, b, grad_output):
+    ...     return np.zeros_like(x), np.zeros_like(W), np.zeros_like(b)
+    >>> check_softsign_layer_backward(zeros, "values")
+    Traceback (most recent call last):
+    ...
+    source_lib.grading.framework.CheckFailure: softsign_layer_backward (grad_x): wrong values ...
+    ...
+      first wrong entry: grad_x[0, 0]
+    ...
     """
     __tracebackhide__ = True
     for case in layer_cases(group, case_rng()):
