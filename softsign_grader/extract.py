@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import calendar
+import contextlib
 import os
 import stat
 import tarfile
@@ -148,7 +149,7 @@ class SafeExtractorPlugin(ExtractorPlugin):
             except Exception as error:  # encrypted, unknown compression: this entry only
                 self.log.warning("Skipped %s in %s: %s", name, archive, error)
                 continue
-            when = calendar.timegm((*info.date_time, 0, 0, 0))
+            when = _zip_time(info.date_time)
             with stream:
                 chunks = iter(partial(stream.read, 1 << 20), b"")
                 self._write(f"{name} in {archive}", target, chunks, budget, when)
@@ -235,7 +236,20 @@ class SafeExtractorPlugin(ExtractorPlugin):
         if budget is not None and budget[0]:
             budget[0] = max(1, budget[0] - size)
         if mtime is not None:
-            os.utime(target, (mtime, mtime))
+            # A time the file system refuses (out of range) leaves the file's own time.
+            with contextlib.suppress(OverflowError, ValueError, OSError):
+                os.utime(target, (mtime, mtime))
+
+
+def _zip_time(date_time: tuple[int, ...]) -> float | None:
+    """A zip entry's time as seconds (read as UTC), or None when the archive holds none.
+
+    Some tools write a zero date, which :mod:`zipfile` reads as month 0.
+    """
+    try:
+        return float(calendar.timegm((*date_time, 0, 0, 0)))
+    except (ValueError, OverflowError, TypeError):
+        return None
 
 
 #: Flags that create a file and refuse an existing path, link or not.

@@ -262,7 +262,10 @@ def _extend(gradebook: Gradebook, assignment: Any, args: argparse.Namespace) -> 
             f"{args.student}: due {submission.duedate} UTC "
             f"({assignment.name} + {submission.extension})"
         )
-    print(f"regrade to apply it: softsign-grade {assignment.name} --force")
+    print(
+        "the exports, the feedback and the class report apply it; to store it in the "
+        f"gradebook now: softsign-grade late apply {assignment.name}"
+    )
 
 
 def _apply(course: Path, assignment: str) -> None:

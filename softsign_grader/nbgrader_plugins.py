@@ -42,6 +42,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from typing import Any
 
@@ -175,9 +176,20 @@ class RestoreHiddenTests(NbGraderPreprocessor):
         return nb, resources
 
 
-def answer_checksum(source: str) -> str:
-    """Return the SHA-256 hex digest of an answer cell's source, as a regrade compares it."""
-    return hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+def answer_checksum(cell: Any) -> str:
+    """Return the SHA-256 hex digest of an answer cell, as a regrade compares it.
+
+    It covers what a TA graded: the cell's type, its source and its attachments (a
+    pasted picture keeps the same source, ``![image.png](attachment:image.png)``,
+    whatever the picture).
+    """
+    answer = {
+        "cell_type": cell.get("cell_type"),
+        "source": cell.get("source", ""),
+        "attachments": cell.get("attachments") or {},
+    }
+    text = json.dumps(answer, sort_keys=True, ensure_ascii=True, default=str)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 #: The gradebook table of the answer sources autograding last saw (their checksums).
@@ -279,7 +291,7 @@ class KeepGradedAnswers(SaveAutoGrades):
         info = resources["nbgrader"]
         name, assignment, student = info["notebook"], info["assignment"], info["student"]
         answers = {
-            cell.metadata.nbgrader["grade_id"]: answer_checksum(cell.source)
+            cell.metadata.nbgrader["grade_id"]: answer_checksum(cell)
             for cell in nb.cells
             if utils.is_grade(cell) and utils.is_solution(cell)
         }

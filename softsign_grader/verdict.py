@@ -71,22 +71,27 @@ WITHHELD_HINT = (
 def grader_fingerprint() -> str:
     """A digest of everything in this process that decides a verdict.
 
-    That is the source of every module of ``source_lib`` (the checks, the
-    references they compare with, the judge, the collector, the sandbox) and
-    the versions of ``source_lib``, NumPy and nbgrader. ``softsign-grade``
-    regrades everyone when it changes, so a fixed check reaches every student.
+    That is the source of every module of both packages: ``source_lib`` (the
+    checks, the references they compare with, the collector) and
+    ``softsign_grader`` (the judge, the repairs, the sandbox, the nbgrader
+    plugins, the late penalty), and the versions of ``source_lib``, NumPy and
+    nbgrader. ``softsign-grade`` regrades everyone when it changes, so a fixed
+    check or grading step reaches every student.
     """
     import nbgrader
 
+    import softsign_grader
     import source_lib
 
-    package = Path(source_lib.__file__).resolve().parent
     digest = hashlib.sha256()
     for version in (source_lib.__version__, np.__version__, nbgrader.__version__):
         digest.update(f"{version}\0".encode())
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    for module in (source_lib, softsign_grader):
+        package = Path(str(module.__file__)).resolve().parent
+        for path in sorted(package.rglob("*.py")):
+            relative = f"{package.name}/{path.relative_to(package).as_posix()}"
+            digest.update(relative.encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 

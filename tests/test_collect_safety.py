@@ -166,6 +166,28 @@ def test_extractor_caps_file_size(tmp_path, caplog):
     assert "larger than 1000 bytes" in caplog.text
 
 
+def test_an_entry_without_a_date_costs_no_later_student(tmp_path):
+    """A zip entry whose date is zero (month 0) is extracted, and so is everyone after it."""
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    names = [f"{who}_1_2_01_softsign_definition.ipynb" for who in ("ann", "bob", "cid")]
+    with zipfile.ZipFile(archive / "download.zip", "w") as bundle:
+        for name in names:
+            bundle.writestr(name, name.encode())
+    data = bytearray((archive / "download.zip").read_bytes())
+    # Zero the date and time of bob's central-directory entry, as some zip tools write it.
+    entries = [i for i in range(len(data)) if data[i : i + 4] == b"PK\x01\x02"]
+    entry = entries[1]
+    data[entry + 12 : entry + 16] = b"\0\0\0\0"
+    (archive / "download.zip").write_bytes(bytes(data))
+    with zipfile.ZipFile(archive / "download.zip") as bundle:
+        assert bundle.getinfo(names[1]).date_time[1] == 0
+    out = tmp_path / "extracted"
+    out.mkdir()
+    SafeExtractorPlugin(log=logging.getLogger("test_dates")).extract(str(archive), str(out))
+    assert _regular_files(out) == {f"download/{name}": name.encode() for name in names}
+
+
 def test_collector_keeps_the_highest_numbered_resubmission(tmp_path, caplog):
     folder = tmp_path / "extracted"
     folder.mkdir()

@@ -264,6 +264,29 @@ def test_the_graders_fingerprint_follows_the_grading_code(monkeypatch):
     assert grader_fingerprint() != first
 
 
+@pytest.mark.parametrize("package", ["source_lib", "softsign_grader"])
+def test_a_change_to_either_package_changes_the_graders_fingerprint(
+    package: str, tmp_path, monkeypatch
+):
+    """A fixed check (source_lib) or a fixed grading step (softsign_grader) regrades everyone."""
+    import importlib
+    import shutil
+    from pathlib import Path
+
+    from softsign_grader.judge import grader_fingerprint
+
+    first = grader_fingerprint()
+    module = importlib.import_module(package)
+    copy = tmp_path / package
+    source = Path(str(module.__file__)).parent
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(module, "__file__", str(copy / "__init__.py"))
+    assert grader_fingerprint() == first
+    with (copy / "__init__.py").open("a", encoding="utf-8") as handle:
+        handle.write("\n# a fix\n")
+    assert grader_fingerprint() != first
+
+
 def test_after_a_call_that_ran_out_of_time_the_kernel_runs_no_more(monkeypatch):
     """An endless loop costs one call's time, not one per planned call."""
     import sys

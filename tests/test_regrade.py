@@ -151,3 +151,18 @@ def test_only_an_edited_test_cell_warns_that_its_checksum_changed(
     warned = [line for line in log("edited").splitlines() if "has changed" in line]
     assert len(warned) == 1, warned
     assert "test_softsign_arrays" in warned[0]
+
+
+def test_an_answer_is_changed_when_its_picture_is():
+    """A pasted picture keeps its source; the checksum a regrade compares still changes."""
+    from softsign_grader.nbgrader_plugins import answer_checksum
+
+    def answer(picture: str) -> nbformat.NotebookNode:
+        cell = nbformat.v4.new_markdown_cell("![image.png](attachment:image.png)")
+        cell["attachments"] = {"image.png": {"image/png": picture}}
+        return cell
+
+    assert answer_checksum(answer("AAAA")) == answer_checksum(answer("AAAA"))
+    assert answer_checksum(answer("AAAA")) != answer_checksum(answer("BBBB"))
+    plain = nbformat.v4.new_markdown_cell("three sentences")
+    assert answer_checksum(plain) != answer_checksum(nbformat.v4.new_code_cell("three sentences"))
