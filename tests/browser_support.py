@@ -473,7 +473,7 @@ def lab_command(port: int, token: str) -> list[str]:
         "-f",
         str(REPO_ROOT / "Makefile"),
         "-o",
-        f"{venv}/.installed",
+        f"{venv}/.installed-lab",
         "lab",
         f"VENV={venv}",
         f"LAB_ARGS={' '.join(lab_args)}",

@@ -52,7 +52,7 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "make",
             "--no-print-directory",
             "-o",
-            f"{sys.prefix}/.installed",
+            f"{sys.prefix}/.installed-lab",
             "student-release",
             f"VENV={sys.prefix}",
             f"RELEASE_ARGS=--out {out} --binder-repo {BINDER_REPO}",
