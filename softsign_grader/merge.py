@@ -130,11 +130,18 @@ def _merge_grades(
             notebook.late_submission_penalty = theirs["late_submission_penalty"]
             for grade in notebook.grades:
                 if grade.name in theirs["grades"]:
-                    auto_score, needs_manual_grade = theirs["grades"][grade.name]
+                    auto_score, needs_manual_grade, *seen = theirs["grades"][grade.name]
                     grade.auto_score = auto_score
                     # The worker's autograde decided it (KeepGradedAnswers): a graded
-                    # written answer whose source is unchanged stays graded.
-                    grade.needs_manual_grade = bool(needs_manual_grade)
+                    # written answer whose source is unchanged stays graded. A manual
+                    # score the worker did not see (written during the run) is flagged
+                    # for its grader to look again, as nbgrader flags it.
+                    unseen = grade.manual_score is not None and (
+                        not seen or seen[0] != grade.manual_score
+                    )
+                    grade.needs_manual_grade = bool(needs_manual_grade) or (
+                        theirs["submitted"] and unseen
+                    )
             for comment in notebook.comments:
                 if comment.name in theirs["comments"]:
                     comment.auto_comment = theirs["comments"][comment.name]

@@ -256,7 +256,7 @@ def read_grades(
 
     ``{"timestamp": ISO text or None, "notebooks": {name: {"submitted": bool,
     "max_score": float, "late_submission_penalty": float or None,
-    "grades": {grade id: [auto_score, needs_manual_grade]},
+    "grades": {grade id: [auto_score, needs_manual_grade, manual_score]},
     "comments": {grade id: auto_comment}}}, "answers": {notebook: {cell: checksum}}}``
     (the checksums of the graded written answers, see
     :class:`~softsign_grader.nbgrader_plugins.KeepGradedAnswers`), or None when there
@@ -273,7 +273,10 @@ def read_grades(
             "submitted": (submitted / f"{notebook.name}.ipynb").exists(),
             "max_score": notebook.max_score,
             "late_submission_penalty": notebook.late_submission_penalty,
-            "grades": {g.name: [g.auto_score, g.needs_manual_grade] for g in notebook.grades},
+            "grades": {
+                g.name: [g.auto_score, g.needs_manual_grade, g.manual_score]
+                for g in notebook.grades
+            },
             "comments": {c.name: c.auto_comment for c in notebook.comments},
         }
         for notebook in submission.notebooks
