@@ -80,9 +80,11 @@ format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Regenerate the student notebooks from the instructor notebooks (never edit notebooks/ by hand).
+# Regenerate the student notebooks from the instructor notebooks (never edit notebooks/ by hand),
+# then print the words of prose on the core path and in "Going deeper" (benchmarks/words.py).
 notebooks: $(LAB_STAMP)
 	$(BIN)/python -m softsign_grader.release
+	$(BIN)/python benchmarks/words.py
 
 grade: $(LAB_STAMP)
 	$(BIN)/softsign-grade $(ASSIGNMENT) --jobs $(JOBS) $(GRADE_ARGS)
