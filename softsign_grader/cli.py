@@ -37,7 +37,12 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from softsign_grader.course import WORK_FOLDER, GradingError
+from softsign_grader.course import (
+    WORK_FOLDER,
+    GradingError,
+    add_course_root_option,
+    course_root_option,
+)
 from softsign_grader.grading import grade
 from softsign_grader.merge import merge
 from softsign_grader.shards import parse_shard
@@ -92,12 +97,7 @@ def _positive_int(text: str) -> int:
 def _common_options(parser: argparse.ArgumentParser) -> None:
     """The options ``grade`` and ``merge`` share."""
     parser.add_argument("assignment", help="the nbgrader assignment id")
-    parser.add_argument(
-        "--course-root",
-        type=Path,
-        default=None,
-        help="the course folder, holding nbgrader_config.py (default: the current folder)",
-    )
+    add_course_root_option(parser)
     parser.add_argument(
         "--work-dir",
         type=Path,
@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         "could be done (usage, no gradebook, or a grading run of the course in progress).",
     )
     feedback.add_argument("assignment", help="the nbgrader assignment id")
-    feedback.add_argument("--course-root", type=Path, default=None, help="the course folder")
+    add_course_root_option(feedback)
     feedback.add_argument(
         "-j", "--jobs", type=_positive_int, default=None, help="worker processes (default: cores)"
     )
@@ -203,7 +203,7 @@ def _delegate(name: str) -> Callable[[list[str]], int]:
 
 def _run(args: argparse.Namespace, nbgrader_args: list[str]) -> RunSummary:
     """Grade or merge, as ``args`` say."""
-    course_root = (args.course_root or Path.cwd()).resolve()
+    course_root = args.course_root
     if args.command == "merge":
         return merge(
             course_root,
@@ -232,7 +232,7 @@ def _feedback(args: argparse.Namespace, nbgrader_args: list[str]) -> int:
     """Run ``feedback``: 0 when every student due got feedback, 1 when some failed, 2 none."""
     from softsign_grader.feedback_run import generate_feedback
 
-    course_root = (args.course_root or Path.cwd()).resolve()
+    course_root = args.course_root
     try:
         summary = generate_feedback(
             course_root, args.assignment, jobs=args.jobs, nbgrader_args=nbgrader_args
@@ -271,6 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [option for option in nbgrader_args if not NBGRADER_OPTION.fullmatch(option)]
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.course_root = course_root_option(parser, args)
     if args.command == "feedback":
         return _feedback(args, nbgrader_args)
     try:

@@ -8,6 +8,7 @@ where its gradebook is and how nbgrader is started.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -66,6 +67,30 @@ def find_course_root(start: Path | None = None) -> Path:
         if (folder / CONFIG_FILE).is_file():
             return folder
     raise FileNotFoundError(f"no {CONFIG_FILE} in {here} or any folder above it")
+
+
+def add_course_root_option(parser: argparse.ArgumentParser) -> None:
+    """Give ``parser`` the ``--course-root`` option every course command shares."""
+    parser.add_argument(
+        "--course-root",
+        type=Path,
+        default=None,
+        help=f"the course folder, holding {CONFIG_FILE} (default: the nearest one from the "
+        "current folder up)",
+    )
+
+
+def course_root_option(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Path:
+    """The course that ``--course-root`` names, or else :func:`find_course_root`'s.
+
+    A missing course is a usage error of ``parser`` (exit status 2) that says what to do.
+    """
+    if args.course_root is not None:
+        return Path(args.course_root).resolve()
+    try:
+        return find_course_root()
+    except FileNotFoundError as error:
+        parser.error(f"{error}; give the course with --course-root")
 
 
 def __getattr__(name: str) -> Path:

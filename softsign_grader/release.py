@@ -28,7 +28,13 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import ClearOutput
 
-from softsign_grader.course import ASSIGNMENT, find_course_root, make_course, run_nbgrader
+from softsign_grader.course import (
+    ASSIGNMENT,
+    add_course_root_option,
+    course_root_option,
+    make_course,
+    run_nbgrader,
+)
 
 __all__ = [
     "ReleaseOutputs",
@@ -146,14 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "assignment", nargs="?", default=ASSIGNMENT, help=f"the assignment (default {ASSIGNMENT})"
     )
-    parser.add_argument(
-        "--course-root", type=Path, help="the course folder (default: the one holding this folder)"
-    )
+    add_course_root_option(parser)
     args = parser.parse_args(argv)
-    try:
-        root = find_course_root() if args.course_root is None else args.course_root.resolve()
-    except FileNotFoundError as error:
-        parser.error(f"{error}; give the course with --course-root")
+    root = course_root_option(parser, args)
     if not any((root / "solutions" / args.assignment).glob("*.ipynb")):
         parser.error(f"solutions/{args.assignment}/ holds no notebooks")
     dest = root / "notebooks" / args.assignment

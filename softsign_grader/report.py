@@ -61,6 +61,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from softsign_grader.course import add_course_root_option, course_root_option
 from softsign_grader.late import course_late_policy
 from softsign_grader.report_csv import write_csv_files
 from softsign_grader.report_model import (
@@ -186,12 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "gradebook and the judge's diagnoses in the autograded notebooks.",
     )
     parser.add_argument("assignment", help="the nbgrader assignment id, e.g. softsign")
-    parser.add_argument(
-        "--course-root",
-        type=Path,
-        default=None,
-        help="the course folder, holding nbgrader_config.py (default: the current folder)",
-    )
+    add_course_root_option(parser)
     parser.add_argument(
         "--output-dir", type=Path, default=None, help="where to write (default: COURSE/reports)"
     )
@@ -200,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [a for a in nbgrader_args if not re.fullmatch(r"--\w+\.\w[\w.]*=.*", a)]
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    course_root = (args.course_root or Path.cwd()).resolve()
+    course_root = course_root_option(parser, args)
     try:
         page, report = build_report(
             course_root,

@@ -47,7 +47,7 @@ import nbformat
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from softsign_grader.course import find_course_root
+from softsign_grader.course import add_course_root_option, course_root_option, find_course_root
 from softsign_grader.leaks import INSTRUCTOR_ONLY, release_leaks, solution_lines
 from source_lib.grading.registry import CHECK_MODULES
 
@@ -315,7 +315,7 @@ def build_student_release(
         default :func:`~softsign_grader.course.find_course_root`.
     binder_repository : str, optional
         ``owner/name`` on GitHub for the Binder link; by default the ``origin``
-        remote, else a placeholder the README asks to fill in.
+        remote. Without either, the README has no Binder link.
     binder_ref : str
         The branch or tag the Binder link opens (``branch`` when one is given).
     branch : str, optional
@@ -342,7 +342,7 @@ def build_student_release(
     sources = [path.read_text(encoding="utf-8") for path in modules.values()]
     sources += [source for notebook in notebooks for source in _code_cells(notebook)]
     requirements = _requirements(project, _third_party(sources))
-    repository = binder_repository or _binder_repository(root) or "OWNER/REPOSITORY"
+    repository = binder_repository or _binder_repository(root)
     first = _write_readme(out, notebooks, repository, branch or binder_ref)
     _write_environments(out, project, requirements)
     (out / "Makefile").write_text(
@@ -380,28 +380,48 @@ def _copy_library(root: Path, out: Path, notebooks: list[Path]) -> dict[str, Pat
     return modules
 
 
-def _write_readme(out: Path, notebooks: list[Path], repository: str, ref: str) -> str:
-    """Write the student README with its Binder link; return the first notebook's path."""
+def _write_readme(out: Path, notebooks: list[Path], repository: str | None, ref: str) -> str:
+    """Write the student README; return the first notebook's path.
+
+    The Binder badge and its instructions are written only when the repository
+    is known (``--binder-repo`` or a GitHub ``origin``): a placeholder link is
+    one students cannot fix.
+    """
     first = notebooks[0].relative_to(out).as_posix()
-    binder = f"https://mybinder.org/v2/gh/{repository}/{ref}?urlpath=lab/tree/{first}"
+    badge = start = ""
+    if repository:
+        binder = f"https://mybinder.org/v2/gh/{repository}/{ref}?urlpath=lab/tree/{first}"
+        badge = f"\n[![Open in Binder](https://mybinder.org/badge_logo.svg)]({binder})\n"
+        start = (
+            "\n**In the browser, nothing to install:** follow the *Open in Binder* link\n"
+            f"above. It opens JupyterLab on `{first}`. Binder does not keep your\n"
+            "work: download your notebooks (*File > Download*) before you close the tab.\n"
+        )
     (out / "README.md").write_text(
         _render(
             "student_README.md",
-            binder_url=binder,
+            binder_badge=badge,
+            binder_start=start,
             first_notebook=first,
             notebook_list="\n".join(
-                f"- `{path.relative_to(out).as_posix()}`" for path in notebooks
-            ),
-            placeholder_note=(
-                ""
-                if repository != "OWNER/REPOSITORY"
-                else "\n(Replace `OWNER/REPOSITORY` in the link with the repository that "
-                "holds this folder.)\n"
+                f"- `{path.relative_to(out).as_posix()}`: {_title(path)}" for path in notebooks
             ),
         ),
         encoding="utf-8",
     )
     return first
+
+
+def _title(notebook: Path) -> str:
+    """The text of the notebook's first heading (its title), or its file name."""
+    for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+        if cell.get("cell_type") != "markdown":
+            continue
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        for line in source.splitlines():
+            if line.startswith("#"):
+                return line.lstrip("#").strip()
+    return notebook.stem
 
 
 def _write_environments(out: Path, project: dict[str, Any], requirements: list[str]) -> None:
@@ -484,9 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="make student-release",
         description="Write the student release: notebooks and library, without solutions.",
     )
-    parser.add_argument(
-        "--course-root", type=Path, help="the course folder (default: the one holding this folder)"
-    )
+    add_course_root_option(parser)
     parser.add_argument(
         "--out", type=Path, help=f"folder to write, replaced (default: COURSE_ROOT/{DEFAULT_OUT})"
     )
@@ -498,8 +516,8 @@ def main(argv: list[str] | None = None) -> int:
         "--binder-ref", default="HEAD", help="branch or tag for the Binder link (default: HEAD)"
     )
     args = parser.parse_args(argv)
+    root = course_root_option(parser, args)
     try:
-        root = find_course_root() if args.course_root is None else args.course_root.resolve()
         release = build_student_release(
             args.out or root / DEFAULT_OUT,
             root=root,
