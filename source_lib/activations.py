@@ -104,8 +104,11 @@ def softsign(x: ArrayLike, *, out: np.ndarray | None = None) -> FloatResult:
     (it is still called the Elliott sigmoid); Bergstra et al. [2]_ used it as a
     hidden-unit nonlinearity and named it softsign; Glorot and Bengio [3]_
     found that, used in deep networks in place of tanh, its units' activations
-    saturate less. Its tails approach :math:`\pm 1` polynomially, as
-    :math:`1 - 1/|x|`, where tanh's do exponentially.
+    saturate less. They write that its "tails are quadratic polynomials rather
+    than exponentials"; precisely, the gap to the asymptote,
+    :math:`1 - |\operatorname{softsign}(x)| = 1 / (1 + |x|)`, is of first order
+    in :math:`1/|x|` (tanh's closes exponentially, as :math:`2 / (e^{2|x|} + 1)`),
+    and it is the derivative, :math:`1 / (1 + |x|)^2`, that decays quadratically.
 
     The limits :math:`\operatorname{softsign}(\pm\infty) = \pm 1` are
     returned (the plain formula gives :math:`\infty / \infty` = nan there);
@@ -276,8 +279,11 @@ def softsign_derivative_from_output(y: ArrayLike) -> FloatResult:
     The price is accuracy far out: y carries a rounding error of about
     :math:`\varepsilon |y|`, which is a relative error of about
     :math:`\varepsilon |x|` in :math:`1 - |y|` (about :math:`2 \cdot 10^{-9}` at
-    :math:`|x| = 10^7`), and the result is 0 once y rounds to :math:`\pm 1`,
-    from :math:`|x| = 2^{53}` on. :func:`softsign_derivative` has no such loss.
+    :math:`|x| = 10^7`), and the result is 0 where y rounds to :math:`\pm 1`:
+    for half of the floats :math:`|x|` in :math:`[2^{53}, 2^{54})` (there
+    :math:`1 + |x|` is a tie, which rounds to even, back to :math:`|x|` for
+    every second float) and for every float from :math:`2^{54}` on.
+    :func:`softsign_derivative` has no such loss.
 
     References
     ----------
@@ -431,8 +437,9 @@ def tanh(x: ArrayLike) -> FloatResult:
     :math:`|x| \approx 19.0` on (the smallest float64 with
     ``np.tanh(x) == 1.0`` is 18.9903... with common NumPy builds). It is
     faithfully rounded there, not correctly: a correctly rounded tanh would
-    wait until :math:`1 - \tanh x = 2 / (e^{2x} + 1)` drops below half an ulp
-    of 1, :math:`2^{-54}`, at :math:`x = \ln(2^{55} - 1) / 2 \approx 19.06`.
+    wait until :math:`1 - \tanh x = 2 / (e^{2x} + 1)` drops below half the
+    spacing of the floats just below 1 (they are :math:`2^{-53}` apart), that is
+    below :math:`2^{-54}`, at :math:`x = \ln(2^{55} - 1) / 2 \approx 19.06`.
 
     Examples
     --------

@@ -143,8 +143,12 @@ def normalized_init(fan_in: int, fan_out: int, rng: np.random.Generator) -> Floa
     r"""Draw a weight matrix with the "normalized" (Glorot) initialisation.
 
     :math:`W_{ij} \sim U[-\sqrt{6}/\sqrt{n_j + n_{j+1}}, \sqrt{6}/\sqrt{n_j + n_{j+1}}]`
-    (their equation 16), which keeps the variance of activations and of
-    back-propagated gradients roughly constant from layer to layer.
+    (their equation 16). Glorot and Bengio derive it for units in their linear
+    regime, as a compromise between two conditions that cannot both hold when
+    neighbouring layers differ in width: the same variance of the activations
+    in every layer (:math:`n_j \operatorname{Var} W = 1`) and the same variance
+    of the back-propagated gradients (:math:`n_{j+1} \operatorname{Var} W = 1`);
+    it takes :math:`\operatorname{Var} W = 2/(n_j + n_{j+1})`.
 
     Examples
     --------

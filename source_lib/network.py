@@ -523,8 +523,28 @@ def run_experiment(
     seeds: Iterable[int],
     data: DigitsData | None = None,
     config: ExperimentConfig | None = None,
+    progress: Callable[[RunResult, int, int], object] | None = None,
 ) -> list[RunResult]:
     """Train one network for every (activation, init, seed) combination, in that order.
+
+    Parameters
+    ----------
+    activations, inits, seeds : iterable
+        The hidden activations, initialisations and seeds to combine.
+    data : DigitsData, optional
+        Training and test sets; :func:`load_digits_data` when omitted.
+    config : ExperimentConfig, optional
+        Sizes and optimisation settings, the same for every run.
+    progress : callable, optional
+        Called as ``progress(result, done, total)`` as each network finishes,
+        with its :class:`RunResult`, how many networks are trained so far and
+        how many there are in all, so that a long experiment can show how far
+        it has got. It is given no timings, so what it prints repeats exactly.
+
+    Returns
+    -------
+    list of RunResult
+        One per combination, activations outermost and seeds innermost.
 
     Examples
     --------
@@ -532,16 +552,24 @@ def run_experiment(
     >>> results = run_experiment(["softsign"], ["standard", "normalized"], [0], config=small)
     >>> [(r.activation, r.init, r.seed) for r in results]
     [('softsign', 'standard', 0), ('softsign', 'normalized', 0)]
+    >>> _ = run_experiment(
+    ...     ["tanh"], ["standard"], [0, 1], config=small,
+    ...     progress=lambda r, done, total: print(f"tanh seed {r.seed}: {done}/{total}"),
+    ... )
+    tanh seed 0: 1/2
+    tanh seed 1: 2/2
     """
     data = data or load_digits_data()
-    seeds = list(seeds)
-    inits = list(inits)
-    return [
-        train(activation, init, seed, data, config)
-        for activation in activations
-        for init in inits
-        for seed in seeds
+    inits, seeds = list(inits), list(seeds)
+    combinations = [
+        (activation, init, seed) for activation in activations for init in inits for seed in seeds
     ]
+    results = []
+    for activation, init, seed in combinations:
+        results.append(train(activation, init, seed, data, config))
+        if progress is not None:
+            progress(results[-1], len(results), len(combinations))
+    return results
 
 
 def accuracy_summary(results: Iterable[RunResult]) -> dict[tuple[str, str], dict[str, float]]:

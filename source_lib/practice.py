@@ -66,7 +66,10 @@ def algebraic_family(x: ArrayLike, p: float) -> NDArray[np.float64]:
 
     .. math:: f_p'(x) = (1 + |x|^p)^{-(p+1)/p} = (1 - |f_p(x)|^p)^{(p+1)/p},
 
-    the generalised Elliott equation (for :math:`p = 1`, :math:`f' = (1 - |f|)^2`).
+    the derivative written with the output. For :math:`p = 1` it is
+    :math:`f' = (1 - |f|)^2`, the differential equation Elliott [1]_ gave for
+    softsign as a generalisation of the logistic one; the family's form for
+    every p is derived here, not taken from a source.
     For :math:`|x| > 1` the function is computed as
     :math:`\operatorname{sign}(x) (1 + |x|^{-p})^{-1/p}`, which neither
     overflows nor loses the limit.
@@ -80,6 +83,12 @@ def algebraic_family(x: ArrayLike, p: float) -> NDArray[np.float64]:
     True
     >>> float(algebraic_family(1e300, 3))
     1.0
+
+    References
+    ----------
+    .. [1] D. L. Elliott, "A better activation function for artificial neural
+       networks", Technical Report TR 93-8, Institute for Systems Research,
+       University of Maryland, 1993.
     """
     p = _check_power(p)
     x = np.asarray(x, dtype=np.float64)
@@ -183,7 +192,20 @@ def variance_gain(f: str | Callable[[NDArray[np.float64]], ArrayLike]) -> float:
     With weights of variance :math:`g^2 / n_\text{in}` and pre-activations
     :math:`z \sim N(0, q)`, the next layer's pre-activations have variance
     :math:`g^2 E[f(\sqrt{q} Z)^2]`. The gain returned makes :math:`q = 1` a
-    fixed point of that map: :math:`g = 1 / \sqrt{E[f(Z)^2]}`.
+    fixed point of that map: :math:`g = 1 / \sqrt{E[f(Z)^2]}`. The map is the
+    wide-network recursion for the pre-activation variance of Poole et al. [1]_
+    (with :math:`\sigma_w = g` and no biases), who study its fixed point and
+    its stability; Schoenholz et al. [2]_ show that
+    :math:`\chi_1 = g^2 E[f'(\sqrt{q} Z)^2]` at the fixed point is the factor by
+    which the mean squared gradient changes per layer on the way back.
+
+    References
+    ----------
+    .. [1] B. Poole, S. Lahiri, M. Raghu, J. Sohl-Dickstein and S. Ganguli,
+       "Exponential expressivity in deep neural networks through transient
+       chaos", NeurIPS 2016.
+    .. [2] S. S. Schoenholz, J. Gilmer, S. Ganguli and J. Sohl-Dickstein,
+       "Deep information propagation", ICLR 2017.
 
     Examples
     --------

@@ -337,6 +337,22 @@ def test_run_experiment_and_accuracy_summary(data):
     }
 
 
+def test_run_experiment_reports_each_network_as_it_finishes(data):
+    seen = []
+    results = run_experiment(
+        ["tanh", "softsign"],
+        iter(["standard", "normalized"]),
+        iter([0, 1]),
+        data,
+        TINY,
+        progress=lambda result, done, total: seen.append((result, done, total)),
+    )
+    assert len(results) == 8
+    assert [done for _, done, _ in seen] == list(range(1, 9))
+    assert {total for _, _, total in seen} == {8}
+    assert all(result is results[done - 1] for result, done, _ in seen)
+
+
 def test_unknown_activation_is_refused(data):
     with pytest.raises(ValueError, match="unknown activation"):
         train("relu", "standard", 0, data, TINY)
