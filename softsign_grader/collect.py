@@ -41,7 +41,12 @@ from nbgrader.plugins import FileNameCollectorPlugin
 from nbgrader.utils import find_all_notebooks
 from traitlets import Unicode
 
-from softsign_grader.course import run_nbgrader
+from softsign_grader.course import (
+    add_course_root_option,
+    course_root_option,
+    load_course,
+    run_nbgrader,
+)
 from softsign_grader.extract import SafeExtractorPlugin
 from softsign_grader.submission import kind_of, read_file
 
@@ -331,9 +336,10 @@ class CollectResult:
 
 def _due_date(course: Path, assignment: str) -> datetime | None:
     """The gradebook's due date of ``assignment`` (naive UTC), or None."""
-    if not (course / "gradebook.db").is_file():
+    loaded = load_course(course)
+    if not loaded.db_path.is_file():
         return None
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+    with Gradebook(loaded.db_url, loaded.course_id) as gradebook:
         try:
             due: datetime | None = gradebook.find_assignment(assignment).duedate
         except MissingEntry:
@@ -538,9 +544,9 @@ def main(argv: list[str] | None = None) -> int:
         help="write each student's newest file time in the download (read as UTC) to "
         "timestamp.txt, as the submission time",
     )
-    parser.add_argument("--course", type=Path, default=Path.cwd(), help="the course folder")
+    add_course_root_option(parser, "--course")
     args = parser.parse_args(argv)
-    course = args.course.resolve()
+    course = course_root_option(parser, args)
     if not (course / "nbgrader_config.py").is_file():
         parser.error(f"{course} is no course folder (it has no nbgrader_config.py)")
     try:

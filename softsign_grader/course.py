@@ -69,10 +69,15 @@ def find_course_root(start: Path | None = None) -> Path:
     raise FileNotFoundError(f"no {CONFIG_FILE} in {here} or any folder above it")
 
 
-def add_course_root_option(parser: argparse.ArgumentParser) -> None:
-    """Give ``parser`` the ``--course-root`` option every course command shares."""
+def add_course_root_option(parser: argparse.ArgumentParser, *aliases: str) -> None:
+    """Give ``parser`` the ``--course-root`` option every course command shares.
+
+    ``aliases`` are older spellings a command still accepts (``--course``).
+    """
     parser.add_argument(
         "--course-root",
+        *aliases,
+        dest="course_root",
         type=Path,
         default=None,
         help=f"the course folder, holding {CONFIG_FILE} (default: the nearest one from the "

@@ -59,7 +59,7 @@ from nbgrader.plugins import CsvExportPlugin, LateSubmissionPlugin
 from traitlets import Float
 from traitlets.config import Config
 
-from softsign_grader.course import Course, course_id
+from softsign_grader.course import Course, add_course_root_option, course_root_option
 
 __all__ = [
     "SECONDS_PER_DAY",
@@ -227,10 +227,13 @@ class LateCsvExportPlugin(CsvExportPlugin):
 
 
 def _gradebook(course: Path) -> Gradebook:
-    database = course / "gradebook.db"
-    if not database.exists():
-        raise SystemExit(f"no gradebook at {database}: release the assignment first")
-    return Gradebook(f"sqlite:///{database}", course_id(course))
+    """The course's gradebook, where its nbgrader configuration puts it."""
+    from softsign_grader.course import load_course
+
+    loaded = load_course(course)
+    if not loaded.db_path.exists():
+        raise SystemExit(f"no gradebook at {loaded.db_path}: release the assignment first")
+    return Gradebook(loaded.db_url, loaded.course_id)
 
 
 def _extend(gradebook: Gradebook, assignment: Any, args: argparse.Namespace) -> None:
@@ -281,7 +284,7 @@ def _apply(course: Path, assignment: str) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Due dates, extensions and late penalties.")
-    parser.add_argument("--course", type=Path, default=Path.cwd(), help="the course root")
+    add_course_root_option(parser, "--course")
     commands = parser.add_subparsers(dest="command", required=True)
     extend = commands.add_parser("extend", help="give a student more time (none: remove it)")
     extend.add_argument("assignment")
@@ -305,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from nbgrader.api import MissingEntry
 
-    course = args.course.resolve()
+    course = course_root_option(parser, args)
     with _gradebook(course) as gradebook:
         try:
             assignment = gradebook.find_assignment(args.assignment)

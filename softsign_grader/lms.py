@@ -40,7 +40,7 @@ from traitlets import Bool, Dict, Unicode
 
 # The collect plugins live in softsign_grader/collect.py and extract.py; importable here too.
 from softsign_grader.collect import LmsCollectorPlugin
-from softsign_grader.course import run_nbgrader
+from softsign_grader.course import add_course_root_option, course_root_option, run_nbgrader
 from softsign_grader.extract import SafeExtractorPlugin
 from softsign_grader.late import apply_late_penalties, late_policy, notebook_penalties
 
@@ -278,14 +278,14 @@ def main(argv: list[str] | None = None) -> int:
     export = commands.add_parser("export", help="write the LMS grade CSV of an assignment")
     export.add_argument("assignments", nargs="+", help="assignment ids, e.g. week1")
     export.add_argument("--to", type=Path, default=None, help="the CSV file (lms_grades.csv)")
-    export.add_argument("--course", type=Path, default=Path.cwd(), help="the course root")
+    add_course_root_option(export, "--course")
     export.add_argument(
         "--total-only",
         action="store_true",
         help="only the student id and each assignment's total (for an LMS import)",
     )
     args = parser.parse_args(argv)
-    course = args.course.resolve()
+    course = course_root_option(export, args)
     if not (course / "nbgrader_config.py").is_file():
         parser.error(f"{course} is no course folder (it has no nbgrader_config.py)")
     dest = (args.to or course / "lms_grades.csv").resolve()
