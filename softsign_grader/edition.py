@@ -42,6 +42,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import source_lib
+from source_lib.grading.messages import WITHHELD_MARKER, WITHHELD_NOTICE
 from source_lib.grading.registry import CHECK_MODULES, GRADED_FUNCTIONS
 
 __all__ = [
@@ -79,8 +80,7 @@ class _Withheld:
 
     def __call__(self, *args, **kwargs):
         raise NotImplementedError(
-            f"source_lib.@MODULE@.{self._name} is withheld while your notebook is graded: "
-            "its checks run outside the kernel"
+            f"source_lib.@MODULE@.{self._name} @MARKER@: its checks run outside the kernel"
         )
 
     def __repr__(self):
@@ -96,16 +96,17 @@ softsign_grader.sandbox; this kernel edition of source_lib exists only there).""
 
 GRADED_FUNCTIONS = @NAMES@
 
+#: What a withheld function says (source_lib.grading.messages.WITHHELD_NOTICE: the
+#: visible tests use the same words).
+NOTICE = @NOTICE@
+
 
 def _stub(name):
     def withheld(*args, **kwargs):
-        raise NotImplementedError(
-            f"source_lib.{name} is withheld while your notebook is graded: "
-            "the grade is for your own implementation"
-        )
+        raise NotImplementedError(NOTICE.format(name=name))
 
     withheld.__name__ = withheld.__qualname__ = name
-    withheld.__doc__ = f"source_lib.{name} is withheld while your notebook is graded."
+    withheld.__doc__ = NOTICE.format(name=name)
     withheld.__softsign_withheld__ = True
     return withheld
 
@@ -254,12 +255,18 @@ def _build_edition(package_dir: Path, target: Path, withheld: Sequence[str]) -> 
         relative = Path(*stand_in.split(".")).with_suffix(".py")
         names = _public_names(package_dir / relative)
         definitions = "\n".join(f"{name} = _Withheld({name!r})" for name in names)
-        text = _STAND_IN_MODULE.replace("@MODULE@", stand_in).replace("@DEFINITIONS@", definitions)
+        text = (
+            _STAND_IN_MODULE.replace("@MODULE@", stand_in)
+            .replace("@MARKER@", WITHHELD_MARKER)
+            .replace("@DEFINITIONS@", definitions)
+        )
         for package in relative.parents[:-1]:
             (target / package).mkdir(parents=True, exist_ok=True)
             (target / package / "__init__.py").touch()
         (target / relative).write_text(text, encoding="utf-8")
-    module = _WITHHELD_MODULE.replace("@NAMES@", repr(tuple(sorted(withheld))))
+    module = _WITHHELD_MODULE.replace("@NAMES@", repr(tuple(sorted(withheld)))).replace(
+        "@NOTICE@", repr(WITHHELD_NOTICE)
+    )
     (target / "_withheld.py").write_text(module, encoding="utf-8")
     compileall.compile_dir(target, quiet=1)
     for folder, _, files in os.walk(target):

@@ -24,7 +24,7 @@ from nbformat.notebooknode import NotebookNode
 
 from softsign_grader.cell_checks import CheckCall
 from source_lib.grading.framework import CHECKS, CheckFailure
-from source_lib.grading.messages import Failure, shorten
+from source_lib.grading.messages import WITHHELD_HINT, WITHHELD_MARKER, Failure, shorten
 from source_lib.grading.replay import Planner, Replayer, ReplayMismatch, session
 
 __all__ = [
@@ -58,14 +58,9 @@ KIND_VERDICTS = {
 #: Characters kept of each text field of a diagnosis.
 DIAGNOSIS_TEXT_LIMIT = 300
 
-#: What the sandbox's stand-in for a withheld reference says when it is called.
-WITHHELD_MESSAGE = "is withheld while your notebook is graded"
-
-#: The diagnosis of a function that called a withheld reference instead of computing.
-WITHHELD_HINT = (
-    "the function calls the course library's own implementation (withheld while "
-    "grading) instead of computing the result itself"
-)
+#: What the sandbox's stand-in for a withheld reference says when it is called (the words
+#: of :mod:`source_lib.grading.messages`, which the visible tests use too).
+WITHHELD_MESSAGE = WITHHELD_MARKER
 
 
 def grader_fingerprint() -> str:
@@ -108,7 +103,11 @@ class Verdict:
 
     @classmethod
     def failed(cls, error: CheckFailure, call: CheckCall, *, withheld: bool = False) -> Verdict:
-        """The verdict of a check that raised ``error``: its message and its fields."""
+        """The verdict of a check that raised ``error``: its message and its fields.
+
+        ``withheld`` is true, whatever is passed, for a failure of kind ``"withheld"``.
+        """
+        withheld = withheld or error.failure.kind == "withheld"
         return cls(False, message=str(error), call=call, withheld=withheld, failure=error.failure)
 
     def outputs(self) -> list[NotebookNode]:
@@ -173,22 +172,12 @@ def replay_checks(plans: list[Plan], outcomes: list[Any]) -> Verdict:
             with session(replayer):
                 CHECKS[plan.call.check](None, plan.call.group)
         except CheckFailure as failure:
-            return Verdict.failed(failure, plan.call, withheld=_reached_withheld(replayer))
+            return Verdict.failed(failure, plan.call)
         except ReplayMismatch as error:
             return no_verdict(f"the kernel's answers did not match the calls ({error})", plan.call)
         if replayer.used != len(plan.requests):
             return no_verdict("the kernel's answers did not match the calls", plan.call)
     return Verdict(True)
-
-
-def _reached_withheld(replayer: Replayer) -> bool:
-    """Whether the last outcome the replay used is a withheld reference's refusal."""
-    last = replayer.outcomes[replayer.used - 1] if replayer.used else None
-    return (
-        last is not None
-        and last.kind == "not_implemented"
-        and WITHHELD_MESSAGE in (last.message or "")
-    )
 
 
 def _capped(text: str | None) -> str | None:
@@ -233,7 +222,10 @@ def diagnosis(verdict: Verdict, calls: list[CheckCall]) -> dict[str, Any]:
     the checks could not name. A function that reached one of ``source_lib``'s
     implementations, withheld in the sandbox (where it raises
     ``NotImplementedError``), is a ``"fail"`` of kind ``"withheld"`` with
-    :data:`WITHHELD_HINT`, not ``"not_attempted"``. Every text is capped at
+    :data:`~source_lib.grading.messages.WITHHELD_HINT`, not ``"not_attempted"``:
+    the check itself classifies it so
+    (:func:`~source_lib.grading.messages.outcome_failure`), with the words a
+    visible test uses for it. Every text is capped at
     :data:`DIAGNOSIS_TEXT_LIMIT` characters.
     """
     call = verdict.call or (calls[0] if calls else None)
@@ -257,7 +249,9 @@ def diagnosis(verdict: Verdict, calls: list[CheckCall]) -> dict[str, Any]:
         record["verdict"] = "timeout" if budget else "no_verdict"
         record["problem"] = _capped(reason.removeprefix("no verdict, so no points: "))
         return record
-    failure = _withheld(verdict.failure) if verdict.withheld else verdict.failure
+    failure = verdict.failure
+    if verdict.withheld and failure.kind != "withheld":
+        failure = _withheld(failure)
     fields = failure.as_record()
     record["verdict"] = KIND_VERDICTS.get(failure.kind, "fail")
     for key in ("kind", "mistake", "error", "problem", "hint"):

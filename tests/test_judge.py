@@ -22,19 +22,24 @@ from test_checks import RIGHT, WRONG
 
 from softsign_grader.judge import CheckCall, UnjudgeableCell, parse_check_calls
 from source_lib.grading import collector
-from source_lib.grading.framework import CHECKS, CheckFailure
+from source_lib.grading.framework import CHECKS, CheckFailure, library_withheld
 from source_lib.grading.replay import Planner, Replayer, ReplayMismatch, session
 
 GROUPS = ("values", "arrays", "hidden_values", "hidden_arrays")
 
 
-def _kernel(entries: list[dict], func) -> list[collector.Outcome]:
-    """Play the kernel: run the planned calls on ``func``, return what the judge receives."""
+def _kernel(entries: list[dict], func, exercise: str = "") -> list[collector.Outcome]:
+    """Play the kernel: run the planned calls on ``func``, return what the judge receives.
+
+    As in the grading sandbox, the library's implementations of ``exercise``'s
+    notebook raise the withheld stub's error while ``func`` runs.
+    """
     outcomes = []
     for entry in json.loads(json.dumps(entries)):
         args = tuple(collector.decode(arg) for arg in entry["args"])
         kwargs = {key: collector.decode(value) for key, value in entry["kwargs"].items()}
-        outcome = collector.call(func, args, kwargs, 3.0)
+        with library_withheld(exercise):
+            outcome = collector.call(func, args, kwargs, 3.0)
         outcomes.append(json.dumps(collector.outcome_to_wire(outcome)))
     return [collector.outcome_from_wire(json.loads(text)) for text in outcomes]
 
@@ -44,7 +49,7 @@ def judge(check, func, group: str, seed: int = 12345) -> str | None:
     planner = Planner(seed, "student_function")
     with session(planner):
         check(None, group)
-    replayer = Replayer(seed, _kernel(planner.calls, func))
+    replayer = Replayer(seed, _kernel(planner.calls, func, check.exercise))
     try:
         with session(replayer):
             check(None, group)
@@ -59,7 +64,8 @@ def direct(check, func, group: str, seed: int = 12345) -> str | None:
 
     class Direct(Planner):
         def call(self, name, args, kwargs):
-            return collector.call(func, args, kwargs, 3.0)
+            with library_withheld(name):
+                return collector.call(func, args, kwargs, 3.0)
 
     try:
         with session(Direct(seed, "student_function")):

@@ -34,10 +34,15 @@ import base64
 import contextlib
 import io
 import json
+import linecache
 import math
+import os
+import re
 import signal
 import sys
+import sysconfig
 import threading
+import types
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -62,6 +67,7 @@ __all__ = [
     "outcome_to_wire",
     "run",
     "strided",
+    "student_line",
 ]
 
 #: The mime type of the one display output the collector publishes per graded cell.
@@ -75,6 +81,12 @@ MAX_ARRAY_BYTES = 16 * 2**20
 
 #: At most this many evaluations of a test function are reported per call.
 MAX_EVALUATIONS = 64
+
+#: Characters kept of an exception's message (enough for any message Python or NumPy gives).
+MAX_MESSAGE = 600
+
+#: Characters kept of the student's source line named in :attr:`Outcome.where`.
+MAX_SOURCE_LINE = 40
 
 _DTYPE_KINDS = "biufc"
 
@@ -319,10 +331,11 @@ class Outcome:
     ``kind`` is one of ``"value"`` (``value`` holds the result), ``"missing"``
     (no such function), ``"not_callable"``, ``"not_implemented"``,
     ``"timeout"``, ``"exit"`` (``sys.exit()``, ``exit()``...) and ``"raised"``
-    (``error`` and ``message`` name the exception).
+    (``error`` and ``message`` name the exception, and ``where`` the student's
+    own line it came from, when there is one: :func:`student_line`).
     """
 
-    __slots__ = ("error", "evaluations", "kind", "message", "mutated", "value")
+    __slots__ = ("error", "evaluations", "kind", "message", "mutated", "value", "where")
 
     def __init__(
         self,
@@ -333,11 +346,13 @@ class Outcome:
         message: str = "",
         mutated: Mapping[int, np.ndarray] | None = None,
         evaluations: Mapping[int, list[np.ndarray]] | None = None,
+        where: str = "",
     ) -> None:
         self.kind = kind
         self.value = value
         self.error = error
         self.message = message
+        self.where = where
         self.mutated = dict(mutated or {})
         self.evaluations = dict(evaluations or {})
 
@@ -386,6 +401,78 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+def _library_folders() -> tuple[str, ...]:
+    """Folders whose code is not the student's: Python's own, installed packages, NumPy,
+    ``source_lib`` (wherever this kernel imports it from) and this module."""
+    folders = {sysconfig.get_paths().get(key, "") for key in ("stdlib", "purelib", "platlib")}
+    for name in ("numpy", "source_lib"):
+        module = sys.modules.get(name)
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str):
+            folders.add(os.path.dirname(os.path.realpath(path)))
+    return tuple(folder + os.sep for folder in folders if folder)
+
+
+def _is_students(filename: str, library: tuple[str, ...]) -> bool:
+    if filename == "softsign_collector" or filename.startswith("<frozen"):
+        return False
+    if filename.startswith("<__array_function__"):
+        return False
+    if filename == globals().get("__file__"):
+        return False
+    return not os.path.realpath(filename).startswith(library) if os.sep in filename else True
+
+
+def _cell_name(filename: str) -> str:
+    """How the student knows the file ``filename``: ``"your cell In[5]"``, or the file's name."""
+    shell = ipython_shell()
+    label = None
+    with contextlib.suppress(Exception):
+        label = shell.compile.format_code_name(filename) if shell is not None else None
+    if label is not None:
+        return f"your cell {label[1]}"
+    found = re.match(r"<ipython-input-(\d+)-", filename)
+    if found:
+        return f"your cell In[{found.group(1)}]"
+    return os.path.basename(filename) if os.sep in filename else filename
+
+
+def student_line(traceback: types.TracebackType | None) -> str:
+    """Where in the student's own code an exception came from, or "" when nowhere.
+
+    The innermost frame of ``traceback`` whose code is neither Python's, an
+    installed package's, NumPy's, ``source_lib``'s nor this module's, as
+    ``your cell In[5], line 3: `return x ^ 2``` (IPython names a notebook's
+    cells; elsewhere the file's name), its source line cut to
+    :data:`MAX_SOURCE_LINE` characters.
+
+    Examples
+    --------
+    >>> def broken(x):
+    ...     return x ^ 2.0
+    >>> try:
+    ...     broken(3.0)
+    ... except TypeError as error:
+    ...     print(student_line(error.__traceback__))
+    <doctest ...>, line 2: `return x ^ 2.0`
+    """
+    library = _library_folders()
+    found = None
+    while traceback is not None:
+        code = traceback.tb_frame.f_code
+        if _is_students(code.co_filename, library):
+            found = (code.co_filename, traceback.tb_lineno, traceback.tb_frame.f_globals)
+        traceback = traceback.tb_next
+    if found is None:
+        return ""
+    filename, line, namespace = found
+    where = f"{_cell_name(filename)}, line {line}"
+    source = " ".join(linecache.getline(filename, line, namespace).split())
+    if len(source) > MAX_SOURCE_LINE:
+        source = source[: MAX_SOURCE_LINE - 3].rstrip(" .,") + "..."
+    return f"{where}: `{source}`" if source and "`" not in source else where
+
+
 def _snapshot(value: Any) -> bytes | None:
     if isinstance(value, np.ndarray) and value.flags.writeable:
         return value.tobytes()
@@ -419,10 +506,14 @@ def call(func: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], time_limit
     except SystemExit:
         return Outcome("exit")
     except BaseException as error:  # the student's code may raise anything
+        where = ""
+        with contextlib.suppress(Exception):
+            where = student_line(error.__traceback__)
         return Outcome(
             "raised",
             error=type(error).__name__[:60],
-            message=" ".join(str(error).split())[:300],
+            message=" ".join(str(error).split())[:MAX_MESSAGE],
+            where=where,
         )
     mutated = {
         index: np.array(arg, copy=True)
@@ -442,6 +533,7 @@ def outcome_to_wire(outcome: Outcome) -> dict[str, Any]:
         "value": encode(outcome.value) if outcome.kind == "value" else {"t": "none"},
         "error": outcome.error,
         "message": outcome.message,
+        "where": outcome.where,
         "mutated": {str(i): encode(a) for i, a in outcome.mutated.items()},
         "evaluations": {
             str(i): [encode(point) for point in points[:MAX_EVALUATIONS]]
@@ -479,9 +571,10 @@ def outcome_from_wire(data: Any) -> Outcome:
         str(data["kind"]),
         decode(data.get("value", {"t": "none"})),
         error=str(data.get("error", ""))[:60],
-        message=str(data.get("message", ""))[:300],
+        message=str(data.get("message", ""))[:MAX_MESSAGE],
         mutated=mutated,
         evaluations=evaluations,
+        where=str(data.get("where", ""))[:300],
     )
 
 

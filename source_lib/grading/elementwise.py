@@ -262,20 +262,24 @@ _TANH_DERIVATIVE = _Elementwise(
     arrays=(-20.0, -3.0, -0.5, 0.0, 0.5, 3.0, 20.0, 400.0),
     hidden_range=(-30.0, 30.0),
     wide=True,
-    negative_hint="right for x >= 0 but wrong for negative x: tanh' is even, 1 - tanh(x)**2",
+    negative_hint=("right for x >= 0 but wrong for negative x: tanh' is even, (1 / cosh(x))**2"),
     mistakes=(
         Mistake(
             lambda x: 1 - tanh(x),
-            "is the square missing? tanh'(x) = 1 - tanh(x)**2",
+            "is the square missing? tanh'(x) = 1 - tanh(x)**2, best computed as "
+            "`(1 / np.cosh(x)) ** 2` (1 - tanh(x)**2 cancels to 0 for |x| > 19)",
         ),
-        Mistake(tanh, "you returned tanh(x) itself, not its derivative 1 - tanh(x)**2"),
+        Mistake(
+            tanh,
+            "you returned tanh(x) itself, not its derivative (1 / cosh(x))**2 = 1 - tanh(x)**2",
+        ),
         Mistake(
             lambda x: 1 / (1 + absolute(x)) ** 2,
-            "that is softsign's derivative; tanh's is 1 - tanh(x)**2",
+            "that is softsign's derivative; tanh's is (1 / cosh(x))**2 = 1 - tanh(x)**2",
         ),
         Mistake(
             lambda x: 1 / np.cosh(x),
-            "is the square missing? tanh'(x) = 1 / cosh(x)**2 = 1 - tanh(x)**2",
+            "is the square missing? tanh'(x) = (1 / cosh(x))**2",
         ),
     ),
 )

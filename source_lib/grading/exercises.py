@@ -51,10 +51,23 @@ What a check guarantees
 * Student code runs with warnings ignored, floating-point errors silenced and
   ``stdout``/``stderr`` captured; the judge ignores everything the kernel
   prints, so output never costs marks.
+* Warnings never cost points: a check judges values, never warnings, in
+  JupyterLab and in the grader alike. Where an overflow or 0/0 turns a value
+  that is finite inside the exercise's domain into inf or nan, that wrong
+  value fails, as any wrong value does (the rule, with its examples, is in
+  :mod:`source_lib.grading.messages`).
+* A function that calls the course library's own implementation of an
+  exercise of its notebook fails the visible test with the words grading
+  uses: while the check calls it, those implementations raise as they do in
+  the grading kernel (:func:`~source_lib.grading.framework.library_withheld`).
+* A check that passes prints one line, e.g. ``check_softsign passed: 21
+  inputs.`` (:func:`~source_lib.grading.messages.pass_line`).
 * Each call may take :data:`CALL_TIME_LIMIT` seconds; a longer one fails
   with a message saying so.
 * The student sees the message, not a traceback: frames inside ``source_lib``
-  are hidden from IPython and failures are raised ``from None``.
+  are hidden from IPython and failures are raised ``from None``. When the
+  student's function raised, the message gives the exception in full and the
+  student's own line (``where:``), with a hint for the usual causes.
 """
 
 from __future__ import annotations
@@ -156,8 +169,8 @@ def check_softsign(func: Activation, group: str = "values") -> None:
 
     Examples
     --------
-    >>> from source_lib.activations import softsign
-    >>> check_softsign(softsign, "arrays")
+    >>> check_softsign(lambda x: x / (1 + np.abs(x)), "arrays")
+    check_softsign passed: 14 inputs.
     >>> check_softsign(lambda x: x / (1 + x), "values")
     Traceback (most recent call last):
     ...
@@ -185,8 +198,8 @@ def check_abs_derivative(func: Activation, group: str = "values") -> None:
 
     Examples
     --------
-    >>> from source_lib.activations import abs_derivative
-    >>> check_abs_derivative(abs_derivative, "hidden")
+    >>> check_abs_derivative(lambda x: np.sign(np.asarray(x, dtype=float)), "hidden")
+    check_abs_derivative passed: 48 inputs.
     >>> check_abs_derivative(np.abs, "values")
     Traceback (most recent call last):
     ...
@@ -210,8 +223,22 @@ def check_softsign_derivative(func: Activation, group: str = "values") -> None:
 
     Examples
     --------
-    >>> from source_lib.activations import softsign_derivative
-    >>> check_softsign_derivative(softsign_derivative, "values")
+    >>> check_softsign_derivative(lambda x: (1 / (1 + np.abs(x))) ** 2, "values")
+    check_softsign_derivative passed: 14 inputs.
+
+    The course library's own implementation is withheld while the student's
+    function runs, as grading withholds it:
+
+    >>> from source_lib import activations
+    >>> check_softsign_derivative(lambda x: activations.softsign_derivative(x), "values")
+    Traceback (most recent call last):
+    ...
+    source_lib.grading.framework.CheckFailure: softsign_derivative: calls source_lib's own
+    softsign_derivative
+      input:    x = 3.0
+      hint:     the grade is for your own code: while your notebook is graded,
+                source_lib's implementations of its exercises are withheld, and a
+                function that calls one scores 0. Compute the result yourself
     """
     __tracebackhide__ = True
     _run_elementwise(_SOFTSIGN_DERIVATIVE, func, group)
@@ -219,7 +246,12 @@ def check_softsign_derivative(func: Activation, group: str = "values") -> None:
 
 @check_function("tanh_derivative")
 def check_tanh_derivative(func: Activation, group: str = "values") -> None:
-    """Check a student's ``tanh_derivative(x) = 1 - tanh(x)**2``.
+    """Check a student's ``tanh_derivative(x) = 1 - tanh(x)**2 = (1 / cosh(x))**2``.
+
+    Values are compared with a relative tolerance and an absolute one of
+    1e-12, so ``1 - np.tanh(x)**2`` passes, although it cancels for large
+    ``|x|`` (0 from ``|x|`` about 19, where the true value is below 1e-16); the
+    hints recommend ``(1 / np.cosh(x))**2``, accurate on the whole line.
 
     Parameters
     ----------
@@ -230,8 +262,8 @@ def check_tanh_derivative(func: Activation, group: str = "values") -> None:
 
     Examples
     --------
-    >>> from source_lib.activations import tanh_derivative
-    >>> check_tanh_derivative(tanh_derivative, "hidden")
+    >>> check_tanh_derivative(lambda x: (1 / np.cosh(x)) ** 2, "hidden")
+    check_tanh_derivative passed: 48 inputs.
     """
     __tracebackhide__ = True
     _run_elementwise(_TANH_DERIVATIVE, func, group)
@@ -250,8 +282,8 @@ def check_softsign_inverse(func: Activation, group: str = "values") -> None:
 
     Examples
     --------
-    >>> from source_lib.activations import softsign_inverse
-    >>> check_softsign_inverse(softsign_inverse, "values")
+    >>> check_softsign_inverse(lambda y: y / (1 - np.abs(y)), "values")
+    check_softsign_inverse passed: 12 inputs.
     """
     __tracebackhide__ = True
     _run_elementwise(_SOFTSIGN_INVERSE, func, group)
@@ -421,8 +453,8 @@ def check_numerical_derivative(func: Callable[..., Any], group: str = "values") 
 
     Examples
     --------
-    >>> from source_lib.activations import numerical_derivative
-    >>> check_numerical_derivative(numerical_derivative, "arrays")
+    >>> check_numerical_derivative(lambda f, x, h=1e-5: (f(x + h) - f(x - h)) / (2 * h), "arrays")
+    check_numerical_derivative passed: 9 inputs.
     """
     __tracebackhide__ = True
     reference = _reference("numerical_derivative")

@@ -8,7 +8,9 @@ Every check of the course is built from four pieces:
   name;
 * :func:`call_student` is the only way a check reaches the student's
   function: each call may take :data:`CALL_TIME_LIMIT` seconds, warnings are
-  ignored, floating-point errors silenced and anything printed discarded;
+  ignored, floating-point errors silenced and anything printed discarded, and
+  the course library's implementations of the notebook's exercises are
+  withheld as grading withholds them (:func:`library_withheld`);
 * :func:`compare` fails unless a result matches the reference element-wise,
   with a relative tolerance and a small absolute one (:func:`tolerances`
   widens them for float32 and float16 inputs), never with ``==``; a result
@@ -16,7 +18,9 @@ Every check of the course is built from four pieces:
 * :class:`CheckFailure` carries the failure as data
   (:class:`source_lib.grading.messages.Failure`) and the message a student
   reads, rendered from it once; IPython shows it without the frames inside
-  ``source_lib``.
+  ``source_lib``;
+* a check that passes prints one line in the notebook, which check and how
+  many inputs it tried (:func:`source_lib.grading.messages.pass_line`).
 
 One check, two places
 ---------------------
@@ -56,8 +60,12 @@ doors), and a test cell imports its checks from a module the registry names
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
-from collections.abc import Callable, Mapping, Sequence
+import sys
+import types
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
@@ -68,6 +76,7 @@ from source_lib.grading.cases import GROUPS
 from source_lib.grading.collector import call as collector_call
 from source_lib.grading.collector import ipython_shell, no_kernel_exit
 from source_lib.grading.messages import (
+    WITHHELD_NOTICE,
     Failure,
     failure,
     hidden_cases,
@@ -75,9 +84,10 @@ from source_lib.grading.messages import (
     internal_error,
     modified_input,
     outcome_failure,
+    pass_line,
     shape_hint,
 )
-from source_lib.grading.registry import EXERCISE
+from source_lib.grading.registry import EXERCISE, exercises_of
 from source_lib.grading.replay import current_session
 
 __all__ = [
@@ -91,6 +101,7 @@ __all__ = [
     "check_function",
     "check_unchanged",
     "compare",
+    "library_withheld",
     "require_floats",
     "tolerances",
 ]
@@ -148,8 +159,103 @@ class CheckFailure(AssertionError):
 
 
 # ---------------------------------------------------------------------------
+# The course library's own implementations, withheld while the student's function runs
+# ---------------------------------------------------------------------------
+
+
+def withheld_names(name: str) -> frozenset[str]:
+    """What grading withholds while it grades the notebook of exercise ``name``.
+
+    The graded functions of that notebook and their doors (the ``withholds`` of
+    each of its exercises in :mod:`source_lib.grading.registry`): grading
+    withholds them for the whole notebook. Empty for a function the registry
+    does not list.
+    """
+    entry = EXERCISE.get(name)
+    if entry is None:
+        return frozenset()
+    return frozenset(door for other in exercises_of(entry.notebook) for door in other.withholds)
+
+
+def _stand_in_code(name: str, free: int) -> types.CodeType:
+    """The code of a function that raises as a withheld stand-in does, with ``free`` free vars."""
+    message = WITHHELD_NOTICE.format(name=name)
+    cells = [f"_{index}" for index in range(free)]
+    source = "def _outer():\n"
+    source += "".join(f"    {cell} = None\n" for cell in cells)
+    source += "    def withheld(*args, **kwargs):\n"
+    if cells:
+        source += f"        ({', '.join(cells)},)\n"
+    source += f"        raise NotImplementedError({message!r})\n"
+    source += "    return withheld\n"
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<withheld source_lib.{name}>", "exec"), namespace)
+    code: types.CodeType = namespace["_outer"]().__code__
+    return code
+
+
+def _library_functions(names: frozenset[str]) -> dict[types.FunctionType, str]:
+    """The functions of ``source_lib`` that grading withholds for ``names``, each with its name.
+
+    As the grading kernel's edition finds them: a module global under one of
+    ``names``, and a function whose own name is one of ``names``, as a module
+    global or held in a module-level dict (or a tuple in it), in every module of
+    ``source_lib`` imported so far.
+    """
+    found: dict[types.FunctionType, str] = {}
+
+    def consider(value: Any, key: str | None) -> None:
+        own = getattr(value, "__name__", None)
+        if isinstance(value, types.FunctionType) and (own in names or key in names):
+            found.setdefault(value, own if own in names else str(key))
+
+    for module_name, module in list(sys.modules.items()):
+        if module_name != "source_lib" and not module_name.startswith("source_lib."):
+            continue
+        for key, value in list(vars(module).items()):
+            consider(value, key)
+            if isinstance(value, dict):
+                for member in list(value.values()):
+                    for part in member if isinstance(member, tuple) else (member,):
+                        consider(part, None)
+    return found
+
+
+@contextlib.contextmanager
+def library_withheld(name: str) -> Iterator[None]:
+    """Inside the block, ``source_lib``'s functions that grading withholds for ``name`` raise.
+
+    Each function's code is swapped, in place, for one that raises
+    :class:`NotImplementedError` with the message the grading kernel's stand-in
+    gives (:data:`source_lib.grading.messages.WITHHELD_NOTICE`), so a call through
+    any import path or alias (``from source_lib import softsign as s``, a dict of
+    activations, ``np.vectorize``...) meets it, as it does in grading. Only the
+    functions of the exercises of ``name``'s notebook and their doors are
+    withheld (:func:`withheld_names`): a layer of notebook 05 may still use
+    ``softsign``. Every function gets its own code back when the block ends,
+    however it ends.
+    """
+    names = withheld_names(name)
+    swapped: list[tuple[types.FunctionType, types.CodeType]] = []
+    try:
+        for function, label in _library_functions(names).items() if names else ():
+            original = function.__code__
+            function.__code__ = _stand_in_code(label, len(original.co_freevars))
+            swapped.append((function, original))
+        yield
+    finally:
+        for function, original in reversed(swapped):
+            function.__code__ = original
+
+
+# ---------------------------------------------------------------------------
 # Calling the student's function
 # ---------------------------------------------------------------------------
+
+#: How many calls of the student's function the running check has made.
+_CALLS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "softsign_check_calls", default=None
+)
 
 
 def call_student(
@@ -164,11 +270,13 @@ def call_student(
 
     In JupyterLab the function is called here, with warnings ignored,
     floating-point errors silenced, anything printed discarded and a time
-    limit. While the judge grades a notebook, the call is answered by the
-    current grading session instead (see :mod:`source_lib.grading.replay`):
-    the same call ran in the student's kernel, and only its outcome, as plain
-    data, reached this process. Either way, anything unusual becomes a
-    :class:`CheckFailure` with a message for the student
+    limit, and with the course library's implementations of the notebook's
+    exercises withheld (:func:`library_withheld`). While the judge grades a
+    notebook, the call is answered by the current grading session instead
+    (see :mod:`source_lib.grading.replay`): the same call ran in the student's
+    kernel, and only its outcome, as plain data, reached this process. Either
+    way, anything unusual becomes a :class:`CheckFailure` with a message for
+    the student
     (:func:`source_lib.grading.messages.outcome_problem`).
 
     Parameters
@@ -207,11 +315,14 @@ def call_student(
     __tracebackhide__ = True
     inputs = inputs if inputs is not None else {f"arg{i}": a for i, a in enumerate(args)}
     time_limit = CALL_TIME_LIMIT if time_limit is None else time_limit
+    calls = _CALLS.get()
+    if calls is not None:
+        calls[0] += 1
     session = current_session()
     if session is not None:
         outcome = session.call(name, args, kwargs)
     else:
-        with no_kernel_exit():
+        with no_kernel_exit(), library_withheld(name):
             outcome = collector_call(func, args, kwargs, time_limit)
     if outcome.kind == "value":
         return outcome.value
@@ -490,9 +601,12 @@ def check_function(name: str, *, withholds: Sequence[str] = ()) -> Callable[[_Bo
     :data:`source_lib.grading.cases.GROUPS`), runs its body with warnings and
     floating-point errors silenced, hides its frames from IPython tracebacks,
     re-raises a :class:`CheckFailure` without the internal traceback (``from
-    None``), and turns an unexpected internal error into a short message. It
-    is registered in :data:`CHECKS` by its own name, which is how the judge
-    finds the check a test cell calls. The check keeps the body's signature
+    None``), and turns an unexpected internal error into a short message.
+    When it passes in the notebook (not while the judge grades), it prints one
+    line: which check, and how many inputs it tried
+    (:func:`source_lib.grading.messages.pass_line`). It is registered in
+    :data:`CHECKS` by its own name, which is how the judge finds the check a
+    test cell calls. The check keeps the body's signature
     and docstring.
 
     What the grading sandbox withholds while the check grades comes from the
@@ -521,6 +635,8 @@ def check_function(name: str, *, withholds: Sequence[str] = ()) -> Callable[[_Bo
         def check(func: Any, group: str = "values") -> None:
             __tracebackhide__ = True
             failure: CheckFailure | None = None
+            calls = [0]
+            token = _CALLS.set(calls)
             try:
                 if group not in GROUPS:
                     raise CheckFailure(
@@ -536,8 +652,12 @@ def check_function(name: str, *, withholds: Sequence[str] = ()) -> Callable[[_Bo
                 failure = error
             except Exception as error:
                 failure = CheckFailure(internal_error(name, error))
+            finally:
+                _CALLS.reset(token)
             if failure is not None:
                 raise failure.with_traceback(None) from None
+            if current_session() is None:
+                print(pass_line(check.__name__, calls[0]))
 
         made = cast("Check", check)
         made.exercise = name

@@ -1,9 +1,17 @@
 """Hints for a call that raised: the usual causes of an exception in an exercise.
 
-A ``math`` function given an array, ``if x < 0`` on an array, a Python loop
-over a scalar, a modified read-only input, a name not defined, a division by
+``^`` written for a power, a ``math`` function given an array, ``if x < 0``
+on an array, a Python loop over a scalar, an integer array to a negative
+integer power, a modified read-only input, a name not defined, a division by
 zero: :func:`exception_diagnosis` names the mistake and gives its hint, with
 a right answer of the exercise (:func:`example`) where one helps.
+
+Each example is a form that is right on the exercise's whole domain without a
+warning: ``(1 / (1 + np.abs(x))) ** 2`` rather than ``1 / (1 + np.abs(x)) ** 2``
+(whose square overflows, with a warning, beyond about 1e154), and
+``(1 / np.cosh(x)) ** 2`` for tanh's derivative rather than
+``1 - np.tanh(x) ** 2``, which cancels: its relative error is 1e-8 at x = 10
+and 100 % from about x = 19, where it returns 0.
 :mod:`source_lib.grading.messages` exports these too.
 """
 
@@ -48,15 +56,31 @@ _LOOP_MESSAGES = (
     "object does not support item assignment",
 )
 
-#: A right answer for each exercise, written as one NumPy expression (hints).
+#: A right answer for each exercise, written as one NumPy expression (hints): right on
+#: the exercise's whole domain, without a warning (see the module docstring).
 _EXAMPLES = {
     "softsign": "x / (1 + np.abs(x))",
     "abs_derivative": "np.sign(np.asarray(x, dtype=float))",
-    "softsign_derivative": "1 / (1 + np.abs(x)) ** 2",
+    "softsign_derivative": "(1 / (1 + np.abs(x))) ** 2",
     "numerical_derivative": "(f(x + h) - f(x - h)) / (2 * h)",
-    "tanh_derivative": "1 - np.tanh(x) ** 2",
+    "tanh_derivative": "(1 / np.cosh(x)) ** 2",
     "softsign_inverse": "y / (1 - np.abs(y))",
 }
+
+#: Parts of the messages Python and NumPy give for ``^`` between floats: ``^`` is XOR.
+_XOR_MESSAGES = ("for ^:", "for ^=:", "'bitwise_xor' not supported")
+
+#: NumPy's message for an integer array raised to a negative integer power.
+_INTEGER_POWER_MESSAGE = "Integers to negative integer powers are not allowed"
+
+
+_XOR_HINT = "`^` is bitwise XOR in Python, not a power: write `**`, e.g. `x ** 2` for x squared"
+
+_INTEGER_POWER_HINT = (
+    "a NumPy integer (or integer array) raised to a negative integer power "
+    "(`** -2`): NumPy keeps integers as integers, so it refuses. Convert first "
+    "with `x = np.asarray(x, dtype=float)`, or divide: `1 / (...) ** 2`"
+)
 
 
 def example(name: str) -> str:
@@ -85,7 +109,17 @@ def read_only_hint(name: str) -> str:
 
 
 def exception_diagnosis(error: str, text: str, name: str = "") -> tuple[str, str] | None:
-    """The mistake and hint for an exception named ``error`` with message ``text``, or None."""
+    """The mistake and hint for an exception named ``error`` with message ``text``, or None.
+
+    Examples
+    --------
+    >>> exception_diagnosis("TypeError", "unsupported operand type(s) for ^: 'float' and 'int'")[0]
+    'xor_for_power'
+    """
+    if error == "TypeError" and any(part in text for part in _XOR_MESSAGES):
+        return "xor_for_power", _XOR_HINT
+    if error == "ValueError" and _INTEGER_POWER_MESSAGE in text:
+        return "integer_power", _INTEGER_POWER_HINT
     if error == "TypeError" and any(part in text for part in _SCALAR_ONLY_MESSAGES):
         return "scalar_only_function", _SCALAR_ONLY_HINT
     if "truth value of an array" in text:

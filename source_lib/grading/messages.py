@@ -29,6 +29,29 @@ The hint comes from one of these, first match wins:
   :func:`matching_mistake`), or a rule on where the wrong values lie (only at
   0, only for negative inputs, nan: :func:`elementwise_hint`).
 
+When the student's function raises, the first line gives the exception in
+full (its class and its whole message), ``where:`` the student's own line it
+came from (:func:`source_lib.grading.collector.student_line`), and the hint
+names the usual cause (``^`` for ``**``, ``if x < 0`` or a loop over an array,
+an integer array to a negative integer power...). A function that calls the
+course library's own implementation of an exercise of its notebook fails with
+the words grading uses (:data:`WITHHELD_NOTICE`, :data:`WITHHELD_HINT`): while
+a check calls the student's function in JupyterLab, those implementations raise
+as their stand-ins do in the grading kernel
+(:func:`source_lib.grading.framework.library_withheld`). A check that passes
+says so in one line, :func:`pass_line`.
+
+Warnings: the one rule
+----------------------
+A check judges the values a function returns, never the warnings it gives:
+warnings are ignored and floating-point errors silenced while the student's
+function runs, in JupyterLab and in the grader alike (the same code), so a
+warning never costs a point and never fails a visible test. Where an overflow
+or 0/0 makes a value wrong inside an exercise's domain (inf or nan where the
+true value is finite), that wrong value fails the check, as any wrong value
+does; ``1 / np.cosh(x)**2`` and ``1 / (1 + np.abs(x))**2``, which warn for huge
+``|x|`` but return the right value (0), pass.
+
 A failure is data first: a :class:`Failure` holds its kind (:data:`KINDS`),
 problem, input, expected and returned values, hint and the name of the mistake
 that hint explains, as the check found them. :meth:`Failure.render` turns it
@@ -46,7 +69,7 @@ import contextvars
 import math
 import re
 import textwrap
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -68,6 +91,10 @@ __all__ = [
     "KINDS",
     "MESSAGE_WIDTH",
     "NOT_TAUGHT",
+    "PASS_LINE",
+    "WITHHELD_HINT",
+    "WITHHELD_MARKER",
+    "WITHHELD_NOTICE",
     "Failure",
     "Mistake",
     "elementwise_hint",
@@ -92,9 +119,11 @@ __all__ = [
     "modified_input_message",
     "outcome_failure",
     "outcome_problem",
+    "pass_line",
     "read_only_hint",
     "shape_hint",
     "shorten",
+    "withheld_name",
 ]
 
 #: The width of a failure message: ``nbgrader validate`` and narrow notebook
@@ -123,6 +152,54 @@ KINDS = {
 
 #: Kinds of failure that are no misconception to teach: the code stopped, vanished or cheated.
 NOT_TAUGHT = frozenset({"exit", "missing", "withheld"})
+
+#: The one line a passing check prints in the student's notebook (:func:`pass_line`).
+PASS_LINE = "{check} passed: {count} {inputs}."
+
+#: What a withheld function of ``source_lib`` says when it is called.
+WITHHELD_MARKER = "is withheld while your notebook is graded"
+
+#: The message of a withheld function's stand-in (``name`` is the function's name): the
+#: grading kernel's stub (:mod:`softsign_grader.edition`) and, while a check calls the
+#: student's function in JupyterLab, the library's own function.
+WITHHELD_NOTICE = (
+    "source_lib.{name} " + WITHHELD_MARKER + ": the grade is for your own implementation"
+)
+
+#: The hint of a function that called the course library's implementation of an exercise.
+WITHHELD_HINT = (
+    "the grade is for your own code: while your notebook is graded, source_lib's "
+    "implementations of its exercises are withheld, and a function that calls one "
+    "scores 0. Compute the result yourself"
+)
+
+_WITHHELD_NAME = re.compile(r"source_lib\.([\w.]+) " + re.escape(WITHHELD_MARKER))
+
+
+def pass_line(check: str, count: int) -> str:
+    """The line a passing check prints: which check, and how many inputs it tried.
+
+    Examples
+    --------
+    >>> pass_line("check_softsign", 41)
+    'check_softsign passed: 41 inputs.'
+    """
+    return PASS_LINE.format(check=check, count=count, inputs="input" if count == 1 else "inputs")
+
+
+def withheld_name(message: str) -> str | None:
+    """The function named by a withheld function's message (:data:`WITHHELD_NOTICE`), or None.
+
+    Examples
+    --------
+    >>> withheld_name(WITHHELD_NOTICE.format(name="softsign"))
+    'softsign'
+    >>> withheld_name("not implemented") is None
+    True
+    """
+    found = _WITHHELD_NAME.search(message or "")
+    return None if found is None else found.group(1)
+
 
 _CODE_SPAN = re.compile(r"`[^`]*`")
 _KEEP = "\x00"  # a space that wrapping keeps
@@ -155,8 +232,7 @@ def in_hidden_group() -> bool:
 def format_value(value: Any) -> str:
     """Return a short, readable rendering of ``value`` for a failure message.
 
-    Floats keep 10 significant digits; arrays show their shape, dtype and at
-    most a few elements.
+    Floats keep 10 significant digits; an array is one line (:func:`_format_array`).
 
     Examples
     --------
@@ -165,7 +241,9 @@ def format_value(value: Any) -> str:
     >>> format_value(np.float32(0.5))
     'np.float32(0.5)'
     >>> format_value(np.array([1.0, -2.0]))
-    'array([ 1., -2.])'
+    'array([1., -2.])'
+    >>> format_value(np.arange(12.0).reshape(4, 3) / 7)
+    'array([[0., ..., 0.285714], ..., [1.28571, ..., 1.57143]]) (shape (4, 3))'
     """
     if value is None:
         return "None"
@@ -181,20 +259,70 @@ def format_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.10g}" if math.isfinite(value) and value != int(value) else repr(value)
     if isinstance(value, ndarray):
-        with np.printoptions(threshold=8, edgeitems=3, precision=10, suppress=False):
-            text = repr(value)
-        if value.ndim == 0:
-            return text
-        if "shape=" in text or (value.ndim == 1 and value.size > 0):
-            return text
-        return f"{text} (shape {value.shape})"
+        return _format_array(value)
     text = repr(value)
     return text if len(text) < 80 else text[:77] + "..."
 
 
+def _format_element(value: Any) -> str:
+    """One float of an array: 6 significant digits, always with a point or an exponent."""
+    text = f"{float(value):.6g}"
+    return text if any(mark in text for mark in ".en") else f"{text}."
+
+
+#: Characters an array's rendering aims at, so that it fits one line of a message.
+_ARRAY_WIDTH = 64
+
+
+def _format_array(value: np.ndarray) -> str:
+    """An array on one line: its elements (at most a few, 6 significant digits) and shape.
+
+    Fewer elements are shown until the text fits :data:`_ARRAY_WIDTH` characters
+    (a matrix shows its corners); the dtype is named when it is not float64, and
+    the shape when the array is not 1-D.
+    """
+    if value.ndim == 0:
+        with np.printoptions(precision=10):
+            return repr(value)
+    dtype = "" if value.dtype == np.float64 else f", dtype={value.dtype}"
+    text = ""
+    for threshold, edgeitems in ((8, 3), (6, 2), (0, 1)):
+        body = np.array2string(
+            value,
+            threshold=threshold,
+            edgeitems=edgeitems,
+            separator=", ",
+            max_line_width=10**6,
+            formatter={"float_kind": _format_element},
+        )
+        text = f"array({' '.join(line.strip() for line in body.splitlines())}{dtype})"
+        if len(text) <= _ARRAY_WIDTH:
+            return text if value.ndim == 1 else f"{text} (shape {value.shape})"
+    return _brief_array(value)
+
+
+def _brief_array(value: np.ndarray) -> str:
+    """An array by its shape (and dtype, when not float64): ``array of shape (4, 3)``."""
+    dtype = "" if value.dtype == np.float64 else f"{value.dtype} "
+    return f"{dtype}array of shape {value.shape}"
+
+
 def format_inputs(inputs: Mapping[str, Any]) -> str:
-    """``name = value, ...`` for a message's input field."""
-    return ", ".join(f"{name} = {format_value(value)}" for name, value in inputs.items())
+    """``name = value, ...`` for a message's input field.
+
+    When they would take more than two lines of a message, arrays of more than
+    one dimension are given by their shape and range only (a layer's matrices).
+    """
+    text = ", ".join(f"{name} = {format_value(value)}" for name, value in inputs.items())
+    if len(text) <= 2 * (MESSAGE_WIDTH - len(INDENT)):
+        return text
+    brief = {
+        name: _brief_array(value) if isinstance(value, ndarray) and value.ndim > 1 else None
+        for name, value in inputs.items()
+    }
+    return ", ".join(
+        f"{name} = {brief[name] or format_value(value)}" for name, value in inputs.items()
+    )
 
 
 def hidden_description(value: Any) -> str:
@@ -230,25 +358,30 @@ def shorten(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def field(label: str, text: str) -> str:
-    """``label`` and ``text``, wrapped to :data:`MESSAGE_WIDTH` under the text.
+def _wrap(text: str, first: str) -> str:
+    """``text`` after ``first``, wrapped to :data:`MESSAGE_WIDTH`, continued under :data:`INDENT`.
 
-    Each line of ``text`` (an array's repr has several) is wrapped on its own,
-    never inside a word, a number or a `code span`.
+    Each line of ``text`` is wrapped on its own, never inside a word, a number
+    or a `code span`.
     """
     lines = []
     for index, line in enumerate(text.splitlines() or [""]):
         line = _CODE_SPAN.sub(lambda span: span.group(0).replace(" ", _KEEP), line)
-        first = f"  {label:<9} " if index == 0 else INDENT
+        initial = first if index == 0 else INDENT
         lines += textwrap.wrap(
             line,
             MESSAGE_WIDTH,
-            initial_indent=first,
+            initial_indent=initial,
             subsequent_indent=INDENT,
             break_long_words=False,
             break_on_hyphens=False,
-        ) or [first.rstrip()]
+        ) or [initial.rstrip()]
     return "\n".join(lines).replace(_KEEP, " ")
+
+
+def field(label: str, text: str) -> str:
+    """``label`` and ``text``, wrapped to :data:`MESSAGE_WIDTH` under the text."""
+    return _wrap(text, f"  {label:<9} ")
 
 
 @dataclass(frozen=True)
@@ -291,7 +424,7 @@ class Failure:
 
     def render(self) -> str:
         """The message the student reads: ``NAME: PROBLEM``, then the fields, wrapped."""
-        lines = [f"{self.function}: {self.problem}"]
+        lines = [_wrap(self.problem, f"{self.function}: ")]
         if self.input is not None:
             lines.append(field("input:", self.input))
         lines += [field(label, text) for label, text in self.details]
@@ -422,18 +555,33 @@ _OUTCOME_KINDS = {
 def outcome_failure(
     outcome: Outcome, name: str, time_limit: float, inputs: Mapping[str, Any] | None
 ) -> Failure:
-    """The failure of a call of ``name`` on ``inputs`` that returned no value."""
+    """The failure of a call of ``name`` on ``inputs`` that returned no value.
+
+    An exception is given in full, with the student's line it came from
+    (``where:``); a call that reached a withheld implementation of the course
+    library is a ``"withheld"`` failure, worded as grading words it.
+    """
+    called = withheld_name(outcome.message) if outcome.kind == "not_implemented" else None
+    if called is not None:
+        return failure(
+            name,
+            f"calls source_lib's own {called}",
+            kind="withheld",
+            inputs=inputs,
+            hint=WITHHELD_HINT,
+            mistake="withheld_reference",
+            show_values=False,
+        )
     if outcome.kind in _OUTCOME_KINDS:
         kind, mistake = _OUTCOME_KINDS[outcome.kind]
         problem, hint = _outcome_diagnosis(outcome, name, time_limit)
         return failure(
             name, problem, kind=kind, inputs=inputs, hint=hint, mistake=mistake, show_values=False
         )
-    # the first line stays within MESSAGE_WIDTH (it is not wrapped)
-    room = MESSAGE_WIDTH - len(f"{name}: raised {outcome.error}: ")
-    problem = f"raised {outcome.error}: {shorten(outcome.message, max(room, 24))}"
-    found = exception_diagnosis(outcome.error, outcome.message, name)
-    return failure(
+    message = " ".join(outcome.message.split())
+    problem = f"raised {outcome.error}: {message}" if message else f"raised {outcome.error}"
+    found = exception_diagnosis(outcome.error, message, name)
+    raised = failure(
         name,
         problem,
         kind="raised",
@@ -443,6 +591,8 @@ def outcome_failure(
         error=outcome.error,
         show_values=False,
     )
+    where: Sequence[tuple[str, str]] = (("where:", outcome.where),) if outcome.where else ()
+    return replace(raised, details=(*raised.details, *where))
 
 
 def outcome_problem(outcome: Outcome, name: str, time_limit: float) -> tuple[str, str | None]:

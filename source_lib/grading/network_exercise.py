@@ -365,10 +365,14 @@ def check_softsign_layer_backward(func: Callable[..., Any], group: str = "values
 
     Examples
     --------
-    The library's reference passes (grading withholds it from the student's kernel):
+    A backward pass written with the course library's softsign derivative passes:
 
-    >>> from source_lib.network import softsign_layer_backward
-    >>> check_softsign_layer_backward(softsign_layer_backward, "arrays")
+    >>> from source_lib import softsign_derivative
+    >>> def backward(x, W, b, grad_output):
+    ...     delta = grad_output * softsign_derivative(x @ W + b)
+    ...     return delta @ W.T, x.T @ delta, delta.sum(axis=0)
+    >>> check_softsign_layer_backward(backward, "arrays")
+    check_softsign_layer_backward passed: 6 inputs.
 
     Gradients of the right shapes but the wrong values fail, naming the first wrong entry:
 
