@@ -19,7 +19,10 @@ c.OverwriteCells.add_missing_cells = True
 # decides every test cell outside the student's kernel, which runs in a sandbox; links
 # and FIFOs in a submission are moved aside unread; a notebook nbgrader cannot read or
 # sanitize scores 0 without stopping the rest of the submission; feedback shows the
-# checks' messages, without hidden tests, tracebacks or any script.
+# checks' messages, without hidden tests, tracebacks or any script. In formgrader, each
+# written answer has under it, "For graders only", its model answer and rubric: the
+# solution region of that cell in the instructor notebook, never shown to students
+# (softsign_grader/rubric.py); formgrader's math is MathML, so it reads offline.
 from softsign_grader.nbgrader_plugins import register  # noqa: E402
 
 register(c)

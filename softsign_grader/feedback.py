@@ -156,6 +156,55 @@ class _MathMLRenderer(IPythonRenderer):
         return self._mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", "block")
 
 
+def markdown_to_html(
+    source: str,
+    *,
+    attachments: Any = None,
+    path: str = "",
+    embed_images: bool = False,
+    anchor_link_text: str = "\u00b6",
+    exclude_anchor_links: bool = False,
+    **lexer_options: Any,
+) -> str:
+    """Markdown as nbconvert's ``markdown2html`` renders it, with its mathematics as MathML.
+
+    The MathML is written here, so the page needs no MathJax (nor any network) to show
+    it; TeX that ``latex2mathml`` cannot read is shown as code. A heading's MathML
+    keeps no namespace prefix (see :func:`unprefix_mathml_html`).
+
+    Examples
+    --------
+    >>> markdown_to_html("Its gap $1/x$.")
+    '<p>Its gap <math ...'
+    """
+    renderer = _MathMLRenderer(
+        escape=False,
+        attachments=attachments or {},
+        embed_images=embed_images,
+        path=path,
+        anchor_link_text=anchor_link_text,
+        exclude_anchor_links=exclude_anchor_links,
+        **lexer_options,
+    )
+    return unprefix_mathml_html(str(MarkdownWithMath(renderer=renderer).render(source)))
+
+
+def unprefix_mathml_html(fragment: str) -> str:
+    """``fragment`` with MathML that ElementTree wrote as ``<ns0:math>`` written as ``<math>``.
+
+    Fragments with no prefixed MathML are returned as they are.
+    """
+    if ":math" not in fragment:
+        return fragment
+    soup = BeautifulSoup(fragment, features="html.parser")
+    _unprefix_mathml(soup)
+    return soup.decode()
+
+
+#: The metadata key of a cell for graders only: the rubric that formgrader shows beside a
+#: written answer (:mod:`softsign_grader.rubric`). The feedback page drops such a cell.
+GRADERS_ONLY_KEY = "softsign_graders_only"
+
 #: The feedback page's own CSS: output and code lines wrap instead of running off the edge.
 FEEDBACK_CSS = """
 div.output_area pre, div.output_subarea pre, div.input_area pre, .rendered_html pre {
@@ -331,7 +380,9 @@ class FeedbackExporter(HTMLExporter):
     """nbgrader's feedback page, made to read offline and to run nothing a student wrote.
 
     * Mathematics in markdown is MathML, written by ``latex2mathml`` at export
-      time; the template's MathJax ``<script>`` from a CDN is removed.
+      time (:func:`markdown_to_html`); the template's MathJax ``<script>`` from a CDN
+      is removed.
+    * A cell for graders only (:data:`GRADERS_ONLY_KEY`) is left out.
     * Output and code lines wrap (:data:`FEEDBACK_CSS`).
     * The notice cells at the top of a notebook (a file that could not be read,
       :func:`unreadable_notice`; files of the submission not taken,
@@ -352,21 +403,27 @@ class FeedbackExporter(HTMLExporter):
     def markdown2html(self, context: Any, source: str) -> str:
         """nbconvert's markdown filter, with math as MathML."""
         cell = context.get("cell", {})
-        renderer = _MathMLRenderer(
-            escape=False,
+        return markdown_to_html(
+            source,
             attachments=cell.get("attachments", {}),
-            embed_images=self.embed_images,
             path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+            embed_images=self.embed_images,
             anchor_link_text=self.anchor_link_text,
             exclude_anchor_links=self.exclude_anchor_links,
             **self.lexer_options,
         )
-        return str(MarkdownWithMath(renderer=renderer).render(source))
 
     def from_notebook_node(  # type: ignore[override]
         self, nb: NotebookNode, resources: Any = None, **kw: Any
     ) -> tuple[str, Any]:
-        """Render the page, then sanitize it, add the CSP and CSS and put the notices first."""
+        """Render the page, then sanitize it, add the CSP and CSS and put the notices first.
+
+        A cell for graders only (:data:`GRADERS_ONLY_KEY`, the rubric formgrader shows
+        beside a written answer) is never rendered here, should one reach this exporter.
+        """
+        if any(GRADERS_ONLY_KEY in cell.get("metadata", {}) for cell in nb.cells):
+            nb = copy.deepcopy(nb)
+            nb.cells = [c for c in nb.cells if GRADERS_ONLY_KEY not in c.get("metadata", {})]
         notices = _leading_notices(nb)
         banners = ""
         if notices:  # shown once, as banners

@@ -37,6 +37,14 @@
     (no MathJax from a CDN), long output lines wrap, every figure has alt text,
     and the notices of an unreadable submission or of files not taken are its first
     lines. Nothing a student wrote runs there: the page is sanitized and runs no script.
+
+:func:`~softsign_grader.rubric.register_formgrader` (formgrader)
+    When a TA opens a submission, each written answer (a hand-graded markdown cell)
+    has under it, marked "For graders only", the model answer and rubric: the
+    solution region of that cell in the instructor notebook, read when the page is
+    shown. The page's mathematics is MathML, so it reads offline. The feedback
+    exporter takes neither step and drops such a cell; the release and the
+    student's kernel never see it.
 """
 
 from __future__ import annotations
@@ -77,6 +85,7 @@ from softsign_grader.reading import (
     notebook_shape_problem,
     read_submitted_notebook,
 )
+from softsign_grader.rubric import register_formgrader
 
 #: Part of the message of a function withheld in the grading sandbox.
 WITHHELD_MARK = WITHHELD_MESSAGE
@@ -364,3 +373,6 @@ def register(config: Any) -> None:
         *feedback[1:],
     ]
     config.GenerateFeedback.exporter_class = FeedbackExporter
+    # Formgrader: the rubric from the instructor notebook under each written answer, for
+    # graders only, and the page's math as MathML (softsign_grader.rubric).
+    register_formgrader(config)

@@ -8,7 +8,8 @@ tests read that through ``NbGraderAPI``, the API formgrader's pages use, after
 grading with the real ``softsign-grade`` CLI, then enter a grade as formgrader
 does and check that a forced regrade keeps it. The grade is entered through a
 real formgrader: a Jupyter server started in the course root, called over HTTP
-as formgrader's pages call it (``/formgrader/api/...``).
+as formgrader's pages call it (``/formgrader/api/...``); its submission page shows
+the rubric under the answer, for graders only (``tests/test_rubric.py`` has the rest).
 """
 
 from __future__ import annotations
@@ -131,6 +132,14 @@ class Formgrader:
         with urllib.request.urlopen(request, timeout=60) as reply:
             return json.loads(reply.read())
 
+    def page(self, path: str) -> str:
+        """Return the HTML of a formgrader page, e.g. ``submissions/<id>/`` (a TA's view)."""
+        request = urllib.request.Request(
+            f"{self.url}/formgrader/{path}", headers={"Authorization": f"token {self.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=120) as reply:
+            return str(reply.read().decode())
+
 
 @contextlib.contextmanager
 def formgrader(course: Path, home: Path) -> Iterator[Formgrader]:
@@ -241,6 +250,15 @@ def test_formgrader_asks_for_the_grade_and_regrading_keeps_it(
         assert listed["correct_plain"]["needs_manual_grade"] is True
         assert listed["untouched"]["needs_manual_grade"] is False
         submission = listed["correct_plain"]["id"]
+        # The TA sees the instructor notebook's model answer and rubric under the answer,
+        # marked for graders only, its math as MathML (softsign_grader.rubric).
+        page = server.page(f"submissions/{submission}/")
+        panel = page[page.index('id="explain_saturation-comment"') :]
+        panel = panel[panel.index("softsign-rubric") :]
+        assert "For graders only" in panel[:400]
+        assert "Rubric (2 points)" in panel
+        assert "<math" in panel
+        assert "$" not in panel[: panel.index("</aside>")]
         grades = server.call("GET", f"grades?submission_id={submission}")
         (grade,) = [g for g in grades if g["name"] == GRADE_ID]
         assert (grade["auto_score"], grade["max_score"]) == (None, 2.0)
