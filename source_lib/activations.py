@@ -100,9 +100,11 @@ def softsign(x: ArrayLike, *, out: np.ndarray | None = None) -> FloatResult:
     -----
     .. math:: \operatorname{softsign}(x) = \frac{x}{1 + |x|}
 
-    Elliott [1]_ proposed it in 1993 as a sigmoid that needs no exponential
-    (it is still called the Elliott sigmoid); Bergstra et al. [2]_ used it as a
-    hidden-unit nonlinearity and named it softsign; Glorot and Bengio [3]_
+    Elliott [1]_ proposed it in 1993 because it needs far fewer operations than
+    functions built on exponentials and satisfies a simple differential
+    equation generalising the logistic one (it is still called the Elliott
+    sigmoid); Bergstra et al. [2]_ used it as a hidden-unit nonlinearity and
+    named it softsign; Glorot and Bengio [3]_
     found that, used in deep networks in place of tanh, its units' activations
     saturate less. They write that its "tails are quadratic polynomials rather
     than exponentials"; precisely, the gap to the asymptote,
@@ -196,8 +198,8 @@ def softsign_derivative(x: ArrayLike, *, out: np.ndarray | None = None) -> Float
     differentiable there even though :math:`|x|` is not. The derivative decays
     like :math:`x^{-2}`, against :math:`4 e^{-2|x|}` for tanh: it is the
     larger of the two for :math:`|x| > 1.616` (where :math:`\cosh x = 1 + |x|`),
-    the smaller nearer 0. Softsign units therefore saturate more gently [2]_,
-    but pass back less gradient where most pre-activations lie.
+    the smaller for :math:`0 < |x| < 1.616`. Softsign units therefore saturate
+    more gently [2]_, yet have the smaller slope where most pre-activations lie.
 
     It is computed as :math:`(1 / (1 + |x|))^2`: squaring first would
     overflow (with a warning) for :math:`|x| > 10^{154}`, whereas this form
@@ -334,9 +336,10 @@ def abs_derivative(x: ArrayLike) -> FloatResult:
 
     The derivative does not exist at 0: the slope from the left is -1 and
     from the right +1. This function returns 0 there, the convention of
-    ``numpy.sign`` and of PyTorch's autograd (a subgradient, the midpoint of
-    [-1, 1]); JAX returns +1. Softsign's derivative does not depend on the
-    choice, since :math:`x \operatorname{sign}(x) = |x|` for every choice.
+    ``numpy.sign`` and of PyTorch's and TensorFlow's automatic differentiation
+    (a subgradient, the midpoint of [-1, 1]); JAX returns +1. Softsign's
+    derivative does not depend on the choice, since
+    :math:`x \operatorname{sign}(x) = |x|` for every choice.
 
     Examples
     --------
@@ -388,8 +391,9 @@ def numerical_derivative(f: Activation, x: ArrayLike, h: float = 1e-5) -> FloatR
     rounding in :math:`f(x \pm h)` adds about
     :math:`\varepsilon |f(x)| / h`, with :math:`\varepsilon \approx 2.2 \cdot
     10^{-16}` in float64. The default :math:`h = 10^{-5}` balances the two for
-    smooth functions of moderate size; near a kink (:math:`|x|` at 0) the
-    estimate is the average of the two one-sided slopes.
+    smooth functions of moderate size. At a kink (:math:`|x|` at 0) the
+    estimate is the average of the two one-sided slopes; a step that straddles
+    a kink off-centre can be wrong by a constant, however small h is.
 
     x is evaluated in its own dtype: in float32 or float16, :math:`x \pm h`
     rounds, so the step actually taken is not exactly 2h.

@@ -405,8 +405,9 @@ def relative_costs(
 
     Each function is called ``number`` times in a row, ``repeats`` times over;
     the best of the repeats counts (the least disturbed by other programs).
-    The defaults are those of notebook 04's timing cell: 100 000 normal
-    numbers of standard deviation 3, best of 5 repeats of 20 calls.
+    The default array is that of notebook 04's timing cell, 100 000 normal
+    numbers of standard deviation 3; the default is the best of 5 repeats of
+    20 calls (notebook 04 takes the best of 15).
     The result is a measurement: it changes a little from run to run, and
     with ``size`` the ratios change too, because whether the array and a
     formula's temporaries fit in the processor's cache changes what each

@@ -67,9 +67,9 @@ def algebraic_family(x: ArrayLike, p: float) -> NDArray[np.float64]:
     .. math:: f_p'(x) = (1 + |x|^p)^{-(p+1)/p} = (1 - |f_p(x)|^p)^{(p+1)/p},
 
     the derivative written with the output. For :math:`p = 1` it is
-    :math:`f' = (1 - |f|)^2`, the differential equation Elliott [1]_ gave for
-    softsign as a generalisation of the logistic one; the family's form for
-    every p is derived here, not taken from a source.
+    :math:`f' = (1 - |f|)^2`; Elliott [1]_ noted that his function, like the
+    logistic one, satisfies a differential equation in its own output. The
+    family's form for every p is derived here, not taken from a source.
     For :math:`|x| > 1` the function is computed as
     :math:`\operatorname{sign}(x) (1 + |x|^{-p})^{-1/p}`, which neither
     overflows nor loses the limit.
@@ -194,8 +194,8 @@ def variance_gain(f: str | Callable[[NDArray[np.float64]], ArrayLike]) -> float:
     :math:`g^2 E[f(\sqrt{q} Z)^2]`. The gain returned makes :math:`q = 1` a
     fixed point of that map: :math:`g = 1 / \sqrt{E[f(Z)^2]}`. The map is the
     wide-network recursion for the pre-activation variance of Poole et al. [1]_
-    (with :math:`\sigma_w = g` and no biases), who study its fixed point and
-    its stability; Schoenholz et al. [2]_ show that
+    (with :math:`\sigma_w = g` and no biases), who study its fixed point;
+    Schoenholz et al. [2]_ show that
     :math:`\chi_1 = g^2 E[f'(\sqrt{q} Z)^2]` at the fixed point is the factor by
     which the mean squared gradient changes per layer on the way back.
 
