@@ -37,8 +37,13 @@ In every source, ``@@COURSE@@``, ``@@REPO@@``, ``@@HOME@@``, ``@@MARKER@@``,
 ``@@CANARY@@`` (a canary graded before the attackers) and ``@@LAST_CANARY@@``
 (one graded after them) are replaced, so the attacks know the real paths.
 
-All cases are students of ONE course, graded by ONE ``nbgrader autograde`` run.
-After it, nothing outside a student's own autograded folder may have changed:
+All cases are students of ONE course, graded by ONE run of the course's own pool,
+``softsign-grade ASSIGNMENT --jobs 2`` (real nbgrader in each worker process, every
+kernel in the sandbox; two workers, so that the cases that wait out a time limit
+overlap with the others). Each worker grades its students one after another, as
+``nbgrader autograde`` does, so what one attacker leaves behind in a worker meets the
+students graded after it there; the canaries are handed out first and last. After
+the run, nothing outside a student's own autograded folder may have changed:
 the canaries' scores, manual scores and extra credit in the gradebook,
 ``source_lib`` (no file holds the marker), both ``nbgrader_config.py`` files,
 the other students' submitted files, site-packages and ``~/.ipython``; and no
@@ -55,6 +60,7 @@ import json
 import os
 import re
 import sqlite3
+import stat
 import sys
 import time
 import tomllib
@@ -78,10 +84,9 @@ from softsign_grader.sample_class import (
     graded_cells,
     graded_functions,
 )
-from softsign_grader.submission import MANIFEST_SUFFIX, QUARANTINE_SUFFIX
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import NBGRADER_ENV, read_scores
+from conftest import NBGRADER_ENV, read_scores, run_softsign_grade
 
 pytestmark = pytest.mark.slow
 
@@ -94,6 +99,8 @@ PEER_SECRET = f"PEERSECRET{uuid.uuid4().hex}"
 #: Put into a hidden-test region of the course copy's instructor notebook.
 HIDDEN_TOKEN = f"HIDDENTOKEN{uuid.uuid4().hex}"
 DEFAULT_NOTEBOOKS = ["01_softsign_definition"]
+#: Worker processes of the grading run.
+JOBS = 2
 SITE_PACKAGES = Path(next(p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()))
 
 _KNOWN = {
@@ -384,7 +391,7 @@ def _snapshot(course: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
-    """Every active case as one student of one course, graded by one autograde run."""
+    """Every active case as one student of one course, graded by one run of the pool."""
     base = tmp_path_factory.mktemp("adversarial")
     course = make_course(base / "course", release=False)
     seeds_file = base / "seeds.log"
@@ -435,9 +442,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
 
     before = _snapshot(course)
     start = time.perf_counter()
-    result = run_nbgrader(
-        ["autograde", ASSIGNMENT], course, env=NBGRADER_ENV, check=False, timeout=1500
-    )
+    result = run_softsign_grade(course, ASSIGNMENT, "--jobs", str(JOBS), timeout=1500)
     seconds = time.perf_counter() - start
     time.sleep(2)  # let a daemon that escaped show itself
     after = _snapshot(course)
@@ -465,9 +470,12 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
             feedback[f"{name}/{path.stem}"] = path.read_text(encoding="utf-8")
     seeds = seeds_file.read_text().split() if seeds_file.exists() else []
     log = result.stdout + result.stderr
+    workers_log = course / "autograded" / ".parallel_grading" / ASSIGNMENT / "grading.log"
+    if workers_log.exists():  # nbgrader's own output, from every worker
+        log += "\n" + workers_log.read_text(errors="replace")
     (base / "autograde.log").write_text(log)
     print(
-        f"\nadversarial autograde: {seconds:.0f} s, {len(active)} students, "
+        f"\nadversarial grading ({JOBS} workers): {seconds:.0f} s, {len(active)} students, "
         f"sandbox={'on' if SANDBOXED else 'off (' + WHY_NOT + ')'}; course at {course}"
     )
     return Graded(course, active, read_scores(course), log, seconds, seeds, before, after, feedback)
@@ -530,15 +538,8 @@ def test_canaries_keep_their_marks_and_no_one_got_extra_points(graded: Graded):
 def test_nothing_outside_the_autograded_folders_changed(graded: Graded):
     before, after = graded.before, graded.after
     assert after["course_config"] == before["course_config"]
-    # Links and FIFOs are moved aside (never deleted) into <assignment>.quarantine/ beside
-    # the submission, and listed in <assignment>.skipped.json: put them back to compare.
-    quarantine = f"{ASSIGNMENT}{QUARANTINE_SUFFIX}/"
-    restored = {
-        name.replace(quarantine, f"{ASSIGNMENT}/"): digest
-        for name, digest in after["submitted"].items()
-        if not name.endswith(MANIFEST_SUFFIX)
-    }
-    assert restored == before["submitted"]
+    # The pool reads a submission without changing it: links and FIFOs stay in place.
+    assert after["submitted"] == before["submitted"]
     assert after["solutions"] == before["solutions"]
     assert after["release"] == before["release"]
     assert after["ipython_startup"] == before["ipython_startup"]
@@ -642,15 +643,25 @@ def test_honest_ordinary_cells_fail_only_where_a_reference_is_withheld(graded: G
         assert withheld_seen == 0
 
 
-def test_links_in_a_submission_are_moved_aside_never_followed(graded: Graded):
-    """The case ``link_secrets``: every link and FIFO is kept, unread, beside the submission."""
+def test_links_in_a_submission_are_left_unread_never_followed(graded: Graded):
+    """The case ``link_secrets``: every link and FIFO stays, unread, where the student put it.
+
+    The pool stages a submission for nbgrader through the vetted reader, which copies
+    regular files only, and logs each entry it left out. (Plain ``nbgrader autograde``
+    moves them aside instead, into ``<assignment>.quarantine/``: ``test_malformed.py``.)
+    """
     if "link_secrets" not in graded.cases:
         pytest.skip("the case link_secrets did not run")
-    submitted = graded.course / "submitted" / "link_secrets"
-    moved = submitted / f"{ASSIGNMENT}{QUARANTINE_SUFFIX}"
+    submitted = graded.course / "submitted" / "link_secrets" / ASSIGNMENT
     links = graded.cases["link_secrets"].data["links"]
-    assert sorted(path.name for path in moved.iterdir()) == sorted(links)
-    assert not any((submitted / ASSIGNMENT / name).exists() for name in links)
+    for name, target in links.items():
+        entry = submitted / name
+        if target == "@@FIFO@@":
+            assert stat.S_ISFIFO(entry.lstat().st_mode), name
+        else:
+            assert entry.is_symlink(), name
+            assert os.readlink(entry) == target, name
+        assert re.search(rf"Skipped {re.escape(name)} of link_secrets: ", graded.log), name
     notebook = graded.course / "autograded" / "link_secrets" / ASSIGNMENT
     text = (notebook / "01_softsign_definition.ipynb").read_text(encoding="utf-8")
     assert "SQLite format" not in text

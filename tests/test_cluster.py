@@ -10,11 +10,14 @@ running Slurm as it is. Without those programs, or when they do not
 start (not root, say), the Slurm test says why and is skipped, except under
 ``CI=true``, where it fails.
 
-The Slurm test submits the README's two commands over four sample students, one
-of whom cannot be graded (an unreadable ``timestamp.txt``), and checks that the
-scores equal the ones the sample class expects, that the failure ends the
+The Slurm test submits the README's two commands over two sample students, one
+per shard, one of whom cannot be graded (an unreadable ``timestamp.txt``), and checks
+that the scores equal the ones the sample class expects, that the failure ends the
 student's array task and the merge job FAILED, naming the student and the cause
-in their ``.out`` files, and that after the fix the same commands complete.
+in their ``.out`` files, and that after the fix the same commands complete. The two
+submit notebook 01 only: what is proved is the plumbing (the array, its CPUs, the
+shards, the merge, the failure and the rerun), the same for every notebook; how the
+whole sample class grades is the session's serial run's test.
 
 The Kubernetes manifests are rendered by ``deploy/kubernetes/run.sh`` from its
 one ``SHARDS`` value and checked against the Kubernetes API schemas
@@ -26,6 +29,7 @@ installs, and failures that reach the exit status.
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import re
 import shutil
@@ -43,7 +47,7 @@ from repo_root import REPO_ROOT
 
 from softsign_grader.course import ASSIGNMENT
 from softsign_grader.parallel_grading import shard_students
-from softsign_grader.sample_class import build_sample_class
+from softsign_grader.sample_class import SUBMISSIONS_FOLDER, build_sample_class
 
 UNDER_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 DEPLOY = REPO_ROOT / "deploy"
@@ -62,9 +66,11 @@ FINAL_STATES = {
     "TIMEOUT",
 }
 
-#: Right, wrong and untouched work; SKEWED_CLOCK is made ungradable.
-SLURM_STUDENTS = ["correct_branches", "correct_plain", "mistake_missing_abs", "untouched"]
-SKEWED_CLOCK = "correct_plain"
+#: Right and wrong work, one student per shard; SKEWED_CLOCK is made ungradable.
+SLURM_STUDENTS = ["correct_branches", "mistake_missing_abs"]
+SKEWED_CLOCK = "correct_branches"
+#: The one notebook the Slurm students submit (the others are "No submitted file").
+SLURM_NOTEBOOK = "01_softsign_definition"
 
 
 # --------------------------------------------------------------------------- a real Slurm
@@ -277,9 +283,26 @@ def graded_scores(course: Path, expected: dict[str, dict[str, float]]) -> dict:
 def slurm_course(
     tmp_path_factory: pytest.TempPathFactory, released_template: Path
 ) -> tuple[Path, dict]:
-    """A released course with four sample students, one of whom cannot be graded."""
-    course = copy_released(released_template, tmp_path_factory.mktemp("slurm-course") / "course")
-    expected = build_sample_class(course, SLURM_STUDENTS)
+    """A released course with two sample students, one of whom cannot be graded."""
+    base = tmp_path_factory.mktemp("slurm-course")
+    course = copy_released(released_template, base / "course")
+    # The sample students themselves, submitting notebook 01 only.
+    others = sorted(
+        path.stem
+        for path in (course / "solutions" / ASSIGNMENT).glob("*.ipynb")
+        if path.stem != SLURM_NOTEBOOK
+    )
+    assert others, "the release has one notebook only"
+    submissions = base / "submissions"
+    submissions.mkdir()
+    for student in SLURM_STUDENTS:
+        text = (REPO_ROOT / SUBMISSIONS_FOLDER / f"{student}.toml").read_text()
+        assert "[actions]" not in text, f"{student} has actions of its own"
+        (submissions / f"{student}.toml").write_text(
+            f"{text}\n[actions]\nmissing = {json.dumps(others)}\n"
+        )
+    expected = build_sample_class(course, SLURM_STUDENTS, submissions=submissions)
+    assert all(path.stem == SLURM_NOTEBOOK for path in course.glob("submitted/*/*/*.ipynb"))
     (course / "submitted" / SKEWED_CLOCK / ASSIGNMENT / "timestamp.txt").write_text("not a time\n")
     # The course folder is this repository: deploy/ beside nbgrader_config.py, and the
     # .venv/bin/softsign-grade that grade.sbatch runs, as after `make install`.

@@ -3,12 +3,15 @@
 One real run proves the plumbing: ``make grade-demo``'s program grades two sample
 students with two parallel workers and writes their feedback with two more; the pages
 exist, they are the files plain ``nbgrader generate_feedback`` writes for the same
-class, and a rerun writes nothing. Which students are due is decided in process, on
-files alone.
+class, and a rerun writes nothing. The two (right and wrong work) submit notebook 01
+only (the demo's ``--submissions``): the plumbing is the same for every notebook, and
+how the whole sample class grades is the session's serial run's test. Which students
+are due is decided in process, on files alone.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -20,8 +23,25 @@ from repo_root import REPO_ROOT
 
 from softsign_grader.course import ASSIGNMENT, load_course, make_course, run_nbgrader, tool_path_env
 from softsign_grader.feedback_run import due_for_feedback
+from softsign_grader.sample_class import SUBMISSIONS_FOLDER
 
-STUDENTS = ["correct_plain", "mistake_flipped_sign"]
+#: Right work, and softsign without its absolute value (a mistake in notebook 01).
+STUDENTS = ["correct_branches", "mistake_missing_abs"]
+#: The one notebook they submit (the others are "No submitted file").
+NOTEBOOK = "01_softsign_definition"
+
+
+def _light_students(folder: Path) -> Path:
+    """The sample students :data:`STUDENTS`, submitting :data:`NOTEBOOK` only, in ``folder``."""
+    others = sorted(path.stem for path in (REPO_ROOT / "solutions" / ASSIGNMENT).glob("*.ipynb"))
+    others.remove(NOTEBOOK)
+    folder.mkdir()
+    for student in STUDENTS:
+        text = (REPO_ROOT / SUBMISSIONS_FOLDER / f"{student}.toml").read_text()
+        assert "[actions]" not in text, f"{student} has actions of its own"
+        missing = f"\n[actions]\nmissing = {json.dumps(others)}\n"
+        (folder / f"{student}.toml").write_text(text + missing)
+    return folder
 
 
 def _run(course: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -52,8 +72,9 @@ def test_the_demo_grades_and_writes_nbgraders_feedback_in_parallel_once(
     tmp_path: Path, nbgrader_env: dict[str, str]
 ) -> None:
     course = tmp_path / "demo"
+    submissions = _light_students(tmp_path / "submissions")
     demo = ("softsign_grader.demo", "--course-root", str(REPO_ROOT), "--dest", str(course))
-    first = _run(REPO_ROOT, *demo, "--jobs", "2", *STUDENTS)
+    first = _run(REPO_ROOT, *demo, "--submissions", str(submissions), "--jobs", "2", *STUDENTS)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "graded 2, failed 0, unchanged 0" in first.stdout, first.stdout
     assert "with 2 workers" in first.stdout
@@ -67,6 +88,7 @@ def test_the_demo_grades_and_writes_nbgraders_feedback_in_parallel_once(
     pages = _pages(course)
     assert any(name.endswith(".html") for name in pages)
     assert {name.split("/")[0] for name in pages} == set(STUDENTS)
+    assert {name.rsplit("/", 1)[-1] for name in pages} == {f"{NOTEBOOK}.html"}
     assert pages.keys() == _pages(plain).keys()
     assert pages == _pages(plain)
 
@@ -81,7 +103,8 @@ def test_the_demo_grades_and_writes_nbgraders_feedback_in_parallel_once(
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         submission = gradebook.find_submission(ASSIGNMENT, STUDENTS[1])
-        submission.notebooks[0].comments[0].manual_comment = "See the sign at x < 0."
+        (notebook,) = [n for n in submission.notebooks if n.name == NOTEBOOK]
+        notebook.comments[0].manual_comment = "See the sign at x < 0."
         gradebook.db.commit()
     third = _run(course, "softsign_grader.cli", "feedback", ASSIGNMENT, "--jobs", "2")
     assert third.returncode == 0, third.stdout + third.stderr

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,7 +47,12 @@ from softsign_grader.nbgrader_plugins import (
     register,
 )
 from softsign_grader.repair import MatchRebuiltCells, sanitize_steps
-from softsign_grader.submission import Skipped, write_skipped_manifest
+from softsign_grader.submission import (
+    QUARANTINE_SUFFIX,
+    Skipped,
+    skipped_manifest,
+    write_skipped_manifest,
+)
 
 NOTEBOOK = "01_softsign_definition"
 #: The notebooks the slow test's student submits (06, not submitted, has no autograded cell).
@@ -538,7 +544,8 @@ def _write(folder: Path, name: str, text: str) -> None:
 
 @pytest.mark.slow
 def test_one_student_with_malformed_notebooks_is_graded_notebook_by_notebook(course: Path):
-    """01 correct, 02 rebuilt in a fresh file (correct), 03 deep, 04 null cells, 05 a folder."""
+    """01 correct, 02 rebuilt in a fresh file (correct), 03 deep, 04 null cells, 05 a folder;
+    a link and a FIFO beside them are moved aside unread."""
     folder = course / "submitted" / STUDENT / ASSIGNMENT
     folder.mkdir(parents=True)
     _write(folder, NOTEBOOKS[0], nbformat.writes(_solved(course, NOTEBOOKS[0])))
@@ -553,7 +560,14 @@ def test_one_student_with_malformed_notebooks_is_graded_notebook_by_notebook(cou
     _write(folder, NOTEBOOKS[3], json.dumps(null))
     (folder / f"{NOTEBOOKS[4]}.ipynb").mkdir()
     (folder / f"{NOTEBOOKS[4]}.ipynb" / "inside.txt").write_text("not a notebook")
-    write_skipped_manifest(folder, [Skipped("peer.ipynb", "a symbolic link, not followed")])
+    # A link to a peer's notebook and a FIFO: the course's pre_convert_hook moves both aside,
+    # unread, before nbgrader copies the folder (its copy would follow the link and block on
+    # the FIFO), and lists them in the manifest that the notices read.
+    peer = course / "submitted" / "peer" / ASSIGNMENT / f"{NOTEBOOKS[0]}.ipynb"
+    peer.parent.mkdir(parents=True)
+    peer.write_text("PEER-SECRET", encoding="utf-8")
+    (folder / "peer.ipynb").symlink_to(peer)
+    os.mkfifo(folder / "pipe")
 
     result = run_nbgrader(
         ["autograde", ASSIGNMENT, f"--student={STUDENT}", "--force"],
@@ -564,6 +578,16 @@ def test_one_student_with_malformed_notebooks_is_graded_notebook_by_notebook(cou
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
     assert "There was an error processing" not in log
+    held = folder.with_name(f"{ASSIGNMENT}{QUARANTINE_SUFFIX}")
+    assert (held / "peer.ipynb").is_symlink()
+    assert stat.S_ISFIFO((held / "pipe").lstat().st_mode)
+    assert not any((folder / name).exists() for name in ("peer.ipynb", "pipe"))
+    assert {item.path for item in skipped_manifest(folder)} == {"peer.ipynb", "pipe"}
+    assert "PEER-SECRET" not in "".join(
+        path.read_text(errors="replace")
+        for path in (course / "autograded" / STUDENT / ASSIGNMENT).iterdir()
+        if path.is_file()
+    )
     scores = _scores(course)[STUDENT]
     graded = {name: _grade_cells(course, name) for name in NOTEBOOKS}
     full = {grade_id: points for name in NOTEBOOKS[:2] for grade_id, points in graded[name].items()}
