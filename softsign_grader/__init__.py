@@ -22,7 +22,9 @@ other in a cycle). Its modules, by job:
   :mod:`~softsign_grader.metadata_repairs`, :mod:`~softsign_grader.cell_matching`).
 - nbgrader's extension points: :mod:`~softsign_grader.nbgrader_plugins` (which
   also keeps a TA's grade of an unchanged written answer through a regrade),
-  :mod:`~softsign_grader.feedback`, :mod:`~softsign_grader.exchange`,
+  :mod:`~softsign_grader.feedback`, :mod:`~softsign_grader.rubric` (the model
+  answer and rubric beside a written answer in formgrader, for graders only),
+  :mod:`~softsign_grader.exchange`,
   :mod:`~softsign_grader.collect` and :mod:`~softsign_grader.extract` (``zip_collect``
   from an LMS download, losing nothing), :mod:`~softsign_grader.lms` (the LMS export)
   and :mod:`~softsign_grader.late` (late penalties from the current scores).

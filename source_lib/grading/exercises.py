@@ -169,8 +169,6 @@ def check_softsign(func: Activation, group: str = "values") -> None:
 
     Examples
     --------
-    >>> check_softsign(lambda x: x / (1 + np.abs(x)), "arrays")
-    check_softsign passed: 14 inputs.
     >>> check_softsign(lambda x: x / (1 + x), "values")
     Traceback (most recent call last):
     ...
@@ -198,8 +196,6 @@ def check_abs_derivative(func: Activation, group: str = "values") -> None:
 
     Examples
     --------
-    >>> check_abs_derivative(lambda x: np.sign(np.asarray(x, dtype=float)), "hidden")
-    check_abs_derivative passed: 48 inputs.
     >>> check_abs_derivative(np.abs, "values")
     Traceback (most recent call last):
     ...
@@ -223,8 +219,10 @@ def check_softsign_derivative(func: Activation, group: str = "values") -> None:
 
     Examples
     --------
-    >>> check_softsign_derivative(lambda x: (1 / (1 + np.abs(x))) ** 2, "values")
-    check_softsign_derivative passed: 14 inputs.
+    >>> check_softsign_derivative(lambda x: 1 / (1 + x) ** 2, "values")
+    Traceback (most recent call last):
+    ...
+    source_lib.grading.framework.CheckFailure: softsign_derivative: wrong value...
 
     The course library's own implementation is withheld while the student's
     function runs, as grading withholds it:
@@ -262,8 +260,10 @@ def check_tanh_derivative(func: Activation, group: str = "values") -> None:
 
     Examples
     --------
-    >>> check_tanh_derivative(lambda x: (1 / np.cosh(x)) ** 2, "hidden")
-    check_tanh_derivative passed: 48 inputs.
+    >>> check_tanh_derivative(lambda x: 1 - np.tanh(x), "values")
+    Traceback (most recent call last):
+    ...
+    source_lib.grading.framework.CheckFailure: tanh_derivative: wrong value...
     """
     __tracebackhide__ = True
     _run_elementwise(_TANH_DERIVATIVE, func, group)
@@ -282,8 +282,10 @@ def check_softsign_inverse(func: Activation, group: str = "values") -> None:
 
     Examples
     --------
-    >>> check_softsign_inverse(lambda y: y / (1 - np.abs(y)), "values")
-    check_softsign_inverse passed: 12 inputs.
+    >>> check_softsign_inverse(lambda y: y / (1 - y), "values")
+    Traceback (most recent call last):
+    ...
+    source_lib.grading.framework.CheckFailure: softsign_inverse: wrong value...
     """
     __tracebackhide__ = True
     _run_elementwise(_SOFTSIGN_INVERSE, func, group)
@@ -453,8 +455,11 @@ def check_numerical_derivative(func: Callable[..., Any], group: str = "values") 
 
     Examples
     --------
-    >>> check_numerical_derivative(lambda f, x, h=1e-5: (f(x + h) - f(x - h)) / (2 * h), "arrays")
-    check_numerical_derivative passed: 9 inputs.
+    >>> forward = lambda f, x, h=1e-5: (f(x + h) - f(x)) / h  # a forward difference
+    >>> check_numerical_derivative(forward, "values")
+    Traceback (most recent call last):
+    ...
+    source_lib.grading.framework.CheckFailure: numerical_derivative: wrong value...
     """
     __tracebackhide__ = True
     reference = _reference("numerical_derivative")
