@@ -195,6 +195,11 @@ class JudgedExecute(Execute):
         self._dead = False
         self._reset_output_budget()
         self._work_source = _submitted_folder(self, resources)
+        # Cells after the last graded one cannot change a score: they are not run (in the
+        # course's notebooks they are the Summary and the "Going deeper" sections, where
+        # the timings and emulations are most of a notebook's run time).
+        graded = [index for index, cell in enumerate(nb.cells) if _is_graded(cell)]
+        self._last_graded = max(graded, default=len(nb.cells) - 1)
         for cell in nb.cells:  # only the judge writes diagnoses
             metadata = cell.get("metadata")
             if isinstance(metadata, dict):
@@ -229,6 +234,11 @@ class JudgedExecute(Execute):
     ) -> tuple[NotebookNode, Any]:
         """Run an ordinary cell in the kernel; judge a test cell outside it."""
         if cell.cell_type != "code":
+            return cell, resources
+        if index > self._last_graded:
+            first = all(c.cell_type != "code" for c in self.nb.cells[self._last_graded + 1 : index])
+            cell.outputs = [_note(NOT_RUN_AFTER_LAST_GRADED)] if first else []
+            cell.execution_count = None
             return cell, resources
         if is_autograded_test(cell):
             verdict = self._judge(cell, index)
@@ -465,6 +475,20 @@ def _timed_out(cell: NotebookNode) -> bool:
         output.get("output_type") == "error" and output.get("ename") == TIMEOUT_ENAME
         for output in cell.get("outputs", [])
     )
+
+
+#: Shown once, on the first code cell after a notebook's last graded cell.
+NOT_RUN_AFTER_LAST_GRADED = (
+    "not run while grading: this cell and the ones after it come after the last graded "
+    "cell, so they cannot change a score"
+)
+
+
+def _is_graded(cell: NotebookNode) -> bool:
+    """Whether nbgrader gives ``cell`` points (a test cell or a written answer)."""
+    metadata = cell.get("metadata")
+    nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    return isinstance(nbgrader, dict) and bool(nbgrader.get("grade"))
 
 
 def _note(text: str) -> NotebookNode:

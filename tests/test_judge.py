@@ -356,3 +356,40 @@ def test_a_display_update_never_reaches_a_test_cells_output():
     executor.process_message(message("update_display_data", "updated"), ordinary, 0)
     assert ordinary.outputs[0]["data"]["text/plain"] == "updated"
     assert [output["data"]["text/plain"] for output in test.outputs] == ["collected"]
+
+
+@pytest.mark.slow
+def test_cells_after_the_last_graded_cell_are_not_run(tmp_path):
+    """They cannot change a score; the first says why it shows no output, the others nothing."""
+    import nbformat
+
+    from softsign_grader.judge import NOT_RUN_AFTER_LAST_GRADED, JudgedExecute
+
+    before = nbformat.v4.new_code_cell("print('before')")
+    answer = nbformat.v4.new_markdown_cell("My answer.")
+    answer.metadata["nbgrader"] = {"grade": True, "solution": True, "grade_id": "w", "points": 2}
+    after = [
+        nbformat.v4.new_code_cell("print('after'); open('ran', 'w').write('x')"),
+        nbformat.v4.new_markdown_cell("## Going deeper"),
+        nbformat.v4.new_code_cell("print('after again')"),
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[before, answer, *after])
+    executor = JudgedExecute(kernel_manager_class="jupyter_client.manager.KernelManager")
+    executor.preprocess(notebook, {"metadata": {"path": str(tmp_path)}})
+    assert [o.get("text") for o in notebook.cells[0].outputs] == ["before\n"]
+    assert [o.get("evalue") for o in notebook.cells[2].outputs] == [NOT_RUN_AFTER_LAST_GRADED]
+    assert notebook.cells[4].outputs == []
+    assert not (tmp_path / "ran").exists()
+
+
+@pytest.mark.slow
+def test_a_notebook_without_graded_cells_runs_whole(tmp_path):
+    import nbformat
+
+    from softsign_grader.judge import JudgedExecute
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('all')")])
+    JudgedExecute(kernel_manager_class="jupyter_client.manager.KernelManager").preprocess(
+        notebook, {"metadata": {"path": str(tmp_path)}}
+    )
+    assert [o.get("text") for o in notebook.cells[0].outputs] == ["all\n"]
