@@ -6,6 +6,7 @@ Each sample student is one small TOML file in the course's sample-class folder
     description = "What this student shows"
     base = "solved"            # "solved" (default) or "released" (the untouched notebooks)
     ungraded_notebooks = false # also submit the notebooks that have no test cells
+    notebooks = ["01_softsign_definition"]  # submit only these (default: every graded one)
     no_credit = ["softsign"]   # exercises (graded function names) that must earn 0
     needs_sandbox = false      # no_credit holds only when kernels run in bubblewrap
 
@@ -35,7 +36,10 @@ markdown cell graded by hand, gets the model answer), then the cells named in
 student submits the release untouched. Notebooks without test cells carry no
 points; to keep the class quick to grade, only students with
 ``ungraded_notebooks = true`` submit them (for the others nbgrader logs
-"No submitted file" and nothing changes).
+"No submitted file" and nothing changes). A student whose point lies in one
+notebook (a common mistake in one exercise) lists it in ``notebooks`` and
+submits only that one, so grading the class proves the point with the fewest
+notebooks; the cells of the others are expected to earn 0.
 
 Expected scores are derived from the notebooks too. Every autograded test
 cell (a code cell with nbgrader ``grade: true``) belongs to the exercises
@@ -105,6 +109,17 @@ class SampleStudent:
     missing: tuple[str, ...] = ()
     scores: dict[str, float] = field(default_factory=dict)
     needs_sandbox: bool = False
+    notebooks: tuple[str, ...] | None = None
+
+    def submits(self, notebook: str) -> bool:
+        """Whether this student hands in ``notebook`` (a name without ``.ipynb``) at all."""
+        if notebook in self.missing:
+            return False
+        return self.notebooks is None or notebook in self.notebooks
+
+    def lost(self, notebooks: set[str]) -> set[str]:
+        """Those of ``notebooks`` that earn nothing: not submitted, or not readable JSON."""
+        return {name for name in notebooks if not self.submits(name)} | set(self.invalid_json)
 
 
 @dataclass(frozen=True)
@@ -148,6 +163,7 @@ def load_students(directory: Path | None = None) -> dict[str, SampleStudent]:
             "actions",
             "scores",
             "needs_sandbox",
+            "notebooks",
         }
         unknown = set(data) - known
         actions = data.get("actions", {})
@@ -179,6 +195,7 @@ def load_students(directory: Path | None = None) -> dict[str, SampleStudent]:
             missing=tuple(actions.get("missing", [])),
             scores={k: float(v) for k, v in data.get("scores", {}).items()},
             needs_sandbox=bool(data.get("needs_sandbox", False)),
+            notebooks=tuple(data["notebooks"]) if "notebooks" in data else None,
         )
     return students
 
@@ -260,7 +277,7 @@ def expected_manual_grades(student: SampleStudent, cells: list[GradedCell]) -> s
     """
     if student.base != "solved":
         return set()
-    lost = set(student.invalid_json) | set(student.missing)
+    lost = student.lost({cell.notebook for cell in cells})
     return {cell.key for cell in cells if cell.notebook not in lost}
 
 
@@ -278,7 +295,7 @@ def expected_scores(student: SampleStudent, cells: list[GradedCell]) -> dict[str
     if student.needs_sandbox and kernel_manager_class() is not SandboxedKernelManager:
         no_credit = frozenset()
     expected = {}
-    lost_notebooks = set(student.invalid_json) | set(student.missing)
+    lost_notebooks = student.lost({cell.notebook for cell in cells})
     for cell in cells:
         earns = (
             student.base == "solved"
@@ -409,7 +426,7 @@ def build_sample_class(
         folder.mkdir(parents=True, exist_ok=True)
         for name, notebook in released.items():
             path = folder / f"{name}.ipynb"
-            if name in student.missing or (
+            if not student.submits(name) or (
                 name not in graded_notebooks and not student.ungraded_notebooks
             ):
                 path.unlink(missing_ok=True)
