@@ -31,7 +31,13 @@ from source_lib.grading.registry import (
 
 SOLUTIONS = REPO_ROOT / "solutions" / ASSIGNMENT
 README = REPO_ROOT / "README.md"
-TABLE_HEADER = ["notebook", "what you learn", "graded exercises"]
+TABLE_HEADER = [
+    "notebook",
+    "what you learn on the core path",
+    "core path",
+    "Going deeper (optional)",
+    "graded exercises",
+]
 #: What the table says of a notebook without graded work.
 NOTHING = "none"
 
@@ -51,7 +57,7 @@ def readme_table() -> dict[str, str]:
     for line in lines[start + 2 :]:
         if not line.startswith("|"):
             break
-        notebook, _, graded = _cells(line)
+        notebook, *_, graded = _cells(line)
         table[notebook.strip("`")] = graded
     return table
 
