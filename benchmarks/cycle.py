@@ -1,8 +1,8 @@
 """The whole grading cycle of a synthetic class: grade, feedback, LMS export.
 
 Builds a class of N students (default 300) from a few of the course's sample
-students (``softsign_grader.sample_class``: right answers in two forms, two common
-mistakes, an untouched release), copied in turn until there are N. Then it runs,
+students (``softsign_grader.sample_class``: right answers in three forms, a call of
+the withheld reference, an untouched release), copied in turn until there are N. Then it runs,
 as an instructor does, on all the machine's cores (``--jobs``):
 
 1. ``softsign-grade ASSIGNMENT --jobs J`` (autograde with parallel workers);
@@ -30,12 +30,13 @@ from pathlib import Path
 from softsign_grader.course import ASSIGNMENT, make_course, run_nbgrader, tool_path_env
 from softsign_grader.pool import default_jobs
 
-#: The sample students the class is copied from: quick to grade, right and wrong.
+#: The sample students the class is copied from, each submitting every graded notebook:
+#: right answers in three forms, a call of the withheld reference, an untouched release.
 SAMPLES = (
     "correct_plain",
     "correct_branches",
-    "mistake_flipped_sign",
-    "mistake_missing_abs",
+    "correct_tricks",
+    "cheat_reference",
     "untouched",
 )
 
