@@ -5,10 +5,11 @@ solution and hidden-test regions, and every line of an instructor solution or hi
 test (:func:`solution_lines`), in any text file and in any string of a notebook; and
 (:func:`answer_leaks`) for working answers by what they compute: every function that
 an example of the release defines (a doctest of any docstring, a code block of a
-markdown cell or file) is called on a battery of inputs for each graded function, and
-one that agrees with that exercise's reference on all of them is a leak, whatever its
-lines look like. :mod:`softsign_grader.student_release` runs it before it writes the
-archive.
+markdown cell or file) or that a notebook's code cell defines (each ``def`` and each
+``lambda``, taken out of the cell, which is never run) is called on a battery of
+inputs for each graded function, and one that agrees with that exercise's reference
+on all of them is a leak, whatever its lines look like.
+:mod:`softsign_grader.student_release` runs it before it writes the archive.
 """
 
 from __future__ import annotations
@@ -159,7 +160,7 @@ def release_leaks(release: Path, solutions: Path) -> list[str]:
     modules), nbgrader's solution and hidden-test delimiters in any file, and
     every line of :func:`solution_lines` as a line of any text file (for a
     notebook, a line of any string in it: sources and outputs alike), then
-    every working answer that an example of the release defines
+    every working answer that an example or a notebook's code cell defines
     (:func:`answer_leaks`).
     """
     release = Path(release)

@@ -21,7 +21,8 @@ Before it writes the archive, the build checks its own output with
 :func:`~softsign_grader.leaks.release_leaks`: no instructor file, no nbgrader
 solution or hidden-test region, no line of any instructor solution or hidden
 test, anywhere in the release, and no function in its example code (doctests,
-markdown code blocks) that computes a graded function. A leak stops the build
+markdown code blocks) or in its notebooks' code cells that computes a graded
+function. A leak stops the build
 with the list of what leaked.
 """
 

@@ -35,6 +35,7 @@ from source_lib.grading.exercises import (
 )
 from source_lib.grading.framework import CheckFailure, call_student, check_function, compare
 from source_lib.grading.messages import MESSAGE_WIDTH
+from source_lib.grading.network_exercise import check_softsign_layer_backward
 from source_lib.grading.registry import EXERCISES
 from source_lib.grading.replay import Planner, session
 
@@ -96,6 +97,8 @@ RIGHT = {
             np.asarray(x) >= 0, 1 / (1 + np.asarray(x)) ** 2, 1 / (1 - np.asarray(x)) ** 2
         ),
         lambda x: np.square(np.reciprocal(1.0 + np.abs(x))),
+        lambda x: (1 / (1 + np.abs(x))) ** 2,
+        lambda x: 1 / (1 + abs(x)) / (1 + abs(x)),  # Python's / gives 0.0 at 1e300, no error
     ],
     check_numerical_derivative: [
         lambda f, x, h=1e-5: (f(x + h) - f(x - h)) / (2 * h),
@@ -233,6 +236,10 @@ WRONG = [
     (check_softsign_derivative, _loop_derivative, "a Python loop over the input"),
     (check_softsign_inverse, _list_inverse, "a loop or list comprehension over x"),
     (check_softsign_inverse, lambda y: np.abs(y) / (1 - np.abs(y)), "the sign is lost"),
+    (check_softsign_inverse, lambda y: y / 1 - np.abs(y), "operator precedence: `/`"),
+    (check_softsign, lambda x: x / 1 + np.abs(x), "operator precedence: `/`"),
+    # Python's ** raises OverflowError for the Python float 1e300 (notebook 03 promises 0.0)
+    (check_softsign_derivative, lambda x: 1 / (1 + abs(x)) ** 2, "overflows a Python float"),
 ]
 
 
@@ -542,11 +549,13 @@ IN_PLACE = {
 def test_the_in_place_hint_is_written_for_each_function(check):
     func, example = IN_PLACE[check]
     name = check.__name__.removeprefix("check_")
+    argument = "y" if name == "softsign_inverse" else "x"
     with pytest.raises(CheckFailure, match="modified its input array") as caught:
         check(func, "arrays")
     message = " ".join(str(caught.value).split())
-    assert f"{name} changed its argument in place" in message
+    assert f"{name} changed its argument {argument} in place" in message
     assert f"e.g. `{example}`" in message
+    assert "np.asarray(x) does not copy" not in message  # a cause the student may not have used
     if name != "softsign":
         assert "x / (1 + np.abs(x))" not in message
 
@@ -561,7 +570,40 @@ def test_a_read_only_input_written_to_gets_the_in_place_hint():
     read_only.flags.writeable = False
     with pytest.raises(CheckFailure, match="raised ValueError") as caught:
         call_student(writes, read_only, name="tanh_derivative")
-    assert "tanh_derivative changed its argument in place" in " ".join(str(caught.value).split())
+    message = " ".join(str(caught.value).split())
+    assert "tanh_derivative changed its argument x in place" in message
+    assert "e.g. `(1 / np.cosh(x)) ** 2`" in message
+
+
+def _backward_writing_into(argument):
+    """A right backward pass that also writes into one of its arguments."""
+
+    def backward(x, W, b, grad_output):
+        delta = grad_output / (1 + np.abs(x @ W + b)) ** 2
+        gradients = delta @ W.T, x.T @ delta, delta.sum(axis=0)
+        if argument == "grad_output":
+            grad_output *= 2
+        else:
+            W[...] = 0
+        return gradients
+
+    return backward
+
+
+_NEW_ARRAY = {"grad_output": "`delta = grad_output * ...`", "W": "`grad_W = x.T @ delta`"}
+
+
+@pytest.mark.parametrize("argument", ["grad_output", "W"])
+@pytest.mark.parametrize("group", ["values", "hidden_arrays"])  # changed; read-only: raises
+def test_the_layers_in_place_hint_names_the_argument_and_fits_a_backward_pass(argument, group):
+    with pytest.raises(CheckFailure) as caught:
+        check_softsign_layer_backward(_backward_writing_into(argument), group)
+    message = " ".join(str(caught.value).split())
+    assert f"softsign_layer_backward changed its argument {argument} in place" in message
+    assert f"{_NEW_ARRAY[argument]} creates a new array" in message
+    assert f"`{argument} *= ...`" in message
+    assert "np.abs(x)" not in message
+    assert "np.asarray" not in message
 
 
 @pytest.mark.parametrize(

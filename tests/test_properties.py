@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -27,6 +27,7 @@ from source_lib import (
     softsign_inverse,
     tanh_derivative,
 )
+from source_lib.grading.messages import format_value
 
 SETTINGS = settings(max_examples=200, deadline=None)
 
@@ -287,3 +288,25 @@ def test_relative_error_is_unchanged_by_a_common_power_of_two(a, b, k):
     # magnitude stays above tiny), so the relative error must not change at all.
     scale = 2.0**k
     assert relative_error(a * scale, b * scale) == relative_error(a, b)
+
+
+# --------------------------------------------------------------------------- the checks' messages
+
+
+@SETTINGS
+@given(every_float)
+@example(-98.99999999999991)  # softsign_inverse(-0.99): its 10 digits round to an integer
+def test_a_message_shows_every_float_as_a_float_within_its_ten_digits(x):
+    for value in (x, np.float64(x)):
+        text = format_value(value)
+        assert any(mark in text for mark in ".ein"), text  # never reads as an integer
+        shown = float(text)
+        assert same_float(shown, x) or math.isclose(shown, x, rel_tol=5e-10), text
+
+
+@SETTINGS
+@given(st.floats(min_value=1e300, max_value=1.7976931348623157e308), st.sampled_from([1, -1]))
+def test_the_derivative_is_zero_at_the_edge_of_the_float_range_as_the_checks_expect(x, sign):
+    # the checks of notebook 03 try 1e300 (Python and NumPy floats) and expect exactly 0.0
+    for value in (sign * x, np.float64(sign * x)):
+        assert softsign_derivative(value) == 0.0

@@ -13,6 +13,7 @@ them, and the judge with this process playing the kernel (as ``test_judge.py``).
 from __future__ import annotations
 
 import linecache
+import math
 import re
 import warnings
 
@@ -275,6 +276,78 @@ def test_an_overflow_that_makes_a_value_wrong_fails_in_the_notebook_and_in_the_g
     assert judge(check_tanh_derivative, overflowing, "arrays") == message
 
 
+class _Recorded:
+    """A right answer that remembers the inputs it was given."""
+
+    def __init__(self, func) -> None:
+        self.func = func
+        self.inputs: list = []
+
+    def __call__(self, x):
+        self.inputs.append(x)
+        return self.func(x)
+
+
+@pytest.mark.parametrize("group", ["values", "hidden_values"])
+def test_softsign_derivative_is_tried_at_1e300_as_notebook_03_promises(group):
+    """Python floats and NumPy scalars at the edge of the float range; the reference gives 0.0."""
+    recorded = _Recorded(lambda x: (1 / (1 + np.abs(x))) ** 2)
+    check_softsign_derivative(recorded, group)
+    huge = [x for x in recorded.inputs if np.ndim(x) == 0 and abs(float(x)) >= 1e300]
+    assert {type(x) for x in huge} == {float, np.float64}
+    assert {math.copysign(1.0, x) for x in huge} == {1.0, -1.0}
+    for x in huge:
+        assert activations.softsign_derivative(x) == 0.0
+
+
+def _squares_a_python_float(x):
+    return 1 / (1 + abs(x)) ** 2
+
+
+@pytest.mark.parametrize("group", ["values", "hidden_values", "hidden"])
+def test_a_python_float_that_overflows_in_a_power_fails_with_its_hint(group):
+    with pytest.raises(OverflowError):
+        _squares_a_python_float(1e300)
+    failure = _failure(check_softsign_derivative, _squares_a_python_float, group).failure
+    assert failure.kind == "raised"
+    assert failure.error == "OverflowError"
+    assert failure.mistake == "python_float_overflow"
+    hint = " ".join((failure.hint or "").split())
+    assert "`(1 + abs(x)) ** 2` (or `x ** 2`) overflows a Python float" in hint
+    assert "np.abs works on Python floats too and gives inf, not an error" in hint
+    assert "divide before you square: `(1 / (1 + np.abs(x))) ** 2`" in hint
+    if group == "values":
+        assert failure.input == "x = 1e+300"
+    else:
+        assert failure.input == "a hidden case (x = a Python float)"
+    text = failure.render()
+    assert len(text.splitlines()) <= MAX_LINES
+    assert max(map(len, text.splitlines())) <= MESSAGE_WIDTH
+    assert judge(check_softsign_derivative, _squares_a_python_float, group) == direct(
+        check_softsign_derivative, _squares_a_python_float, group
+    )
+
+
+def test_a_function_wrong_everywhere_hears_of_that_before_the_edge_of_the_float_range():
+    failure = _failure(check_softsign_derivative, lambda x: 1 / (1 + x) ** 2).failure
+    assert failure.kind == "wrong_value"  # not the OverflowError it also raises at -1e300
+    assert failure.input == "x = -3.0"
+    assert "wrong for negative x" in (failure.hint or "")
+
+
+@pytest.mark.parametrize(
+    "func",
+    [lambda x: 1 / (1 + np.abs(x)) ** 2, lambda x: (1 / (1 + np.abs(x))) ** 2],
+    ids=["1/(1+np.abs(x))**2", "(1/(1+np.abs(x)))**2"],
+)
+def test_numpys_forms_pass_at_1e300_in_the_notebook_and_in_the_grader(func):
+    with np.errstate(over="ignore"):
+        assert func(1e300) == 0.0  # the first warns (the square is inf), the second does not
+    for group in ("values", "hidden_values", "hidden"):
+        check_softsign_derivative(func, group)
+        assert judge(check_softsign_derivative, func, group) is None
+
+
 def test_the_hints_examples_are_right_without_a_warning_where_the_course_looks():
     x = np.array([0.0, 1.0, 10.0, 15.0, 20.0, 300.0])
     with np.errstate(over="raise", invalid="raise", divide="raise"):
@@ -293,6 +366,33 @@ def test_no_tanh_hint_recommends_one_minus_tanh_squared_as_code():
 
     hints = [m.hint for m in _TANH_DERIVATIVE.mistakes] + [_TANH_DERIVATIVE.negative_hint]
     assert not any("`1 - np.tanh" in hint for hint in hints)
+
+
+# --------------------------------------------------------------------------- values as floats
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (-98.99999999999991, "-99.0"),  # softsign_inverse(-0.99): rounds to an integer
+        (-99.0, "-99.0"),
+        (np.float64(-98.99999999999991), "-99.0"),
+        (2.0000000000001, "2.0"),
+        (1e300, "1e+300"),
+        (-0.0, "-0.0"),
+        (0.5, "0.5"),
+    ],
+)
+def test_a_float_is_always_shown_as_a_float(value, text):
+    assert format_value(value) == text
+
+
+def test_notebook_04s_expected_values_read_alike():
+    """``expected: -99.0`` beside ``expected: -1.0``, never ``-99``."""
+    arrays = str(_failure(check_softsign_inverse, lambda y: y / (1 - y), "arrays"))
+    values = str(_failure(check_softsign_inverse, lambda y: y / (1 - y), "values"))
+    assert "expected: -99.0\n" in arrays
+    assert "expected: -1.0\n" in values
 
 
 # --------------------------------------------------------------------------- the library's own

@@ -194,3 +194,27 @@ def test_every_test_cell_has_visible_calls_and_every_group_is_covered():
         visible = {(call.check, call.group) for call in cell.visible}
         for call in cell.hidden:
             assert (call.check, beside.get(call.group, call.group)) in visible, key
+
+
+#: Functions wrong only where a visible test must still see it: (test cell, source, exercise).
+EDGE_MISTAKES = [
+    pytest.param(
+        "03_quotient_rule_derivation/test_softsign_derivative_values",
+        "def softsign_derivative(x):\n    return 1 / (1 + abs(x)) ** 2\n",
+        id="builtin-abs-squared-overflows-at-1e300",
+    ),
+]
+
+
+@pytest.mark.parametrize(("key", "source"), EDGE_MISTAKES)
+def test_a_function_that_fails_only_at_the_edge_fails_a_visible_call(key, source):
+    """Notebook 03 promises softsign_derivative(1e300) == 0.0: a visible call tries it."""
+    cell = _test_cells()[key]
+    namespace: dict = {"np": np}
+    exec(compile(source, "<solution>", "exec"), namespace)
+    functions = {call.target: namespace[call.target] for call in cell.visible + cell.hidden}
+    hidden = _fails(cell.hidden, functions)
+    visible = _fails(cell.visible, functions)
+    assert hidden, "grading must take marks for it"
+    assert visible, f"{key}: the hidden calls fail but the visible ones pass:\n{hidden}"
+    assert "OverflowError" in visible

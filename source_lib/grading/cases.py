@@ -4,7 +4,9 @@ Every check takes a ``group``, one of :data:`GROUPS`:
 
 ``"values"``
     Python and NumPy scalars: positive, negative, zero and -0.0, ints,
-    float32 and float16.
+    float32 and float16 (and, for an exercise whose notebook promises a
+    value there, Python and NumPy floats at the edge of the float range,
+    such as 1e300).
 ``"arrays"``
     1-D, 2-D, 3-D, 0-d and empty arrays; float64, float32, float16 and int
     arrays; read-only and non-contiguous ones; for the exercises defined on
@@ -24,7 +26,8 @@ judge (never by the kernel, which never sees the seed), so the judge's two
 runs of a check, the plan and the verdict, see the same cases.
 
 The cases of each exercise are chosen here, by one function each:
-:func:`elementwise_cases` (the functions of one input ``x``),
+:func:`elementwise_cases` (the functions of one input ``x``, and
+:func:`extreme_cases` at the edge of the float range),
 :func:`derivative_cases` (``numerical_derivative(f, x, h)``) and
 :func:`layer_cases` (``softsign_layer_backward(x, W, b, grad_output)``).
 A case is chosen without looking at the student's results.
@@ -51,6 +54,7 @@ __all__ = [
     "copy_input",
     "derivative_cases",
     "elementwise_cases",
+    "extreme_cases",
     "hidden_arrays",
     "hidden_scalars",
     "layer_cases",
@@ -200,6 +204,27 @@ def hidden_arrays(rng: np.random.Generator, *, low: float, high: float, wide: bo
 # ---------------------------------------------------------------------------
 # The cases of each exercise
 # ---------------------------------------------------------------------------
+
+
+def extreme_cases(group: str, extremes: Sequence[Any]) -> list[Any]:
+    """Scalars at the edge of the float range, for an exercise whose notebook promises a value.
+
+    ``softsign_derivative(1e300)`` is 0.0, also for a Python float: the values
+    group tries ``extremes``, the hidden values group the same kinds of scalar,
+    1.7 times as large and of the other sign. A check tries them after its
+    other inputs, so that a function wrong everywhere hears of that first.
+
+    Examples
+    --------
+    >>> extreme_cases("hidden_values", (1e300,))
+    [-1.7e+300]
+    """
+    cases: list[Any] = []
+    if runs(group, "values"):
+        cases += extremes
+    if runs(group, "hidden_values"):
+        cases += [-1.7 * value for value in extremes]
+    return cases
 
 
 def elementwise_cases(

@@ -19,7 +19,7 @@ import numpy as np
 
 from source_lib._types import Activation
 from source_lib.grading.arithmetic import absolute, array, asarray, close, ndarray, tanh
-from source_lib.grading.cases import case_rng, copy_input, elementwise_cases
+from source_lib.grading.cases import case_rng, copy_input, elementwise_cases, extreme_cases
 from source_lib.grading.framework import (
     CheckFailure,
     as_result_array,
@@ -49,6 +49,8 @@ class _Elementwise:
     integers: tuple[tuple[int, ...], ...] = ((-2, -1, 0), (1, 2, 3))
     mistakes: tuple[Mistake, ...] = ()
     zero_hint: str | None = None
+    #: Scalars at the edge of the float range the notebook promises a value for.
+    extremes: tuple[Any, ...] = ()
 
     def hint(
         self, x: Any, got: Any, expected: Any, mismatch: np.ndarray, rtol: Any = None
@@ -88,6 +90,16 @@ def _run_elementwise(spec: _Elementwise, func: Activation, group: str) -> None:
         hidden_range=spec.hidden_range,
         wide=spec.wide,
     )
+    _run_cases(spec, func, reference, cases)
+    # Then the edge of the float range: a function wrong everywhere is told that first.
+    _run_cases(spec, func, reference, extreme_cases(group, spec.extremes))
+
+
+def _run_cases(
+    spec: _Elementwise, func: Activation, reference: Callable[..., Any], cases: list[Any]
+) -> None:
+    """Call ``func`` on each of ``cases`` and compare with the reference."""
+    __tracebackhide__ = True
     # Scalars are checked together, so that a hint can use all of them (a mistake
     # that shows only for negative inputs, only at 0...).
     scalars: list[tuple[Any, np.ndarray, Any, Any]] = []
@@ -171,6 +183,11 @@ _SOFTSIGN = _Elementwise(
     ),
     mistakes=(
         Mistake(
+            lambda x: x / 1 + absolute(x),
+            "operator precedence: `/` comes before `+`, so `x / 1 + np.abs(x)` is "
+            "x + |x|; put the denominator in parentheses: `x / (1 + np.abs(x))`",
+        ),
+        Mistake(
             lambda x: x / (1 + x),
             "right for x >= 0 but wrong for negative x: "
             "is the absolute value missing from the denominator?",
@@ -225,6 +242,9 @@ _SOFTSIGN_DERIVATIVE = _Elementwise(
     arrays=(-4.0, -1.0, -0.25, 0.0, 0.25, 1.0, 4.0, 100.0),
     hidden_range=(-50.0, 50.0),
     wide=True,
+    # Notebook 03 promises softsign_derivative(1e300) == 0.0: Python floats too, where
+    # `(1 + abs(x)) ** 2` raises OverflowError (NumPy's square gives inf, hence 0).
+    extremes=(1e300, -1e300, np.float64(-1e300)),
     negative_hint=(
         "right for x >= 0 but wrong for negative x: "
         "is the absolute value missing from the denominator, 1 / (1 + |x|)**2?"
@@ -297,6 +317,11 @@ _SOFTSIGN_INVERSE = _Elementwise(
         "is the absolute value missing from the denominator, y / (1 - |y|)?"
     ),
     mistakes=(
+        Mistake(
+            lambda y: y / 1 - absolute(y),
+            "operator precedence: `/` comes before `-`, so `y / 1 - np.abs(y)` is "
+            "y - |y|; put the denominator in parentheses: `y / (1 - np.abs(y))`",
+        ),
         Mistake(
             lambda y: y / (1 - y),
             "right for y >= 0 but wrong for negative y: "

@@ -2,9 +2,10 @@
 
 ``^`` written for a power, a ``math`` function given an array, ``if x < 0``
 on an array, a Python loop over a scalar, an integer array to a negative
-integer power, a modified read-only input, a name not defined, a division by
-zero: :func:`exception_diagnosis` names the mistake and gives its hint, with
-a right answer of the exercise (:func:`example`) where one helps.
+integer power, a modified read-only input, a Python float overflowing in
+``**``, a name not defined, a division by zero: :func:`exception_diagnosis`
+names the mistake and gives its hint, with a right answer of the exercise
+(:func:`example`) where one helps.
 
 Each example is a form that is right on the exercise's whole domain without a
 warning: ``(1 / (1 + np.abs(x))) ** 2`` rather than ``1 / (1 + np.abs(x)) ** 2``
@@ -17,11 +18,15 @@ and 100 % from about x = 19, where it returns 0.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
+    "assigned_argument",
     "example",
     "exception_diagnosis",
     "hint_for_exception",
     "loop_hint",
+    "overflow_hint",
     "read_only_hint",
 ]
 
@@ -83,6 +88,26 @@ _INTEGER_POWER_HINT = (
 )
 
 
+#: Python's message for a float ``**`` whose result is beyond the float range.
+_POWER_OVERFLOW_MESSAGE = "Numerical result out of range"
+
+
+def overflow_hint(name: str) -> str:
+    """The hint for a Python float that overflowed in ``**`` (Python raises, NumPy gives inf)."""
+    if name == "softsign_derivative":
+        return (
+            "`(1 + abs(x)) ** 2` (or `x ** 2`) overflows a Python float for |x| "
+            "beyond about 1e154: Python's `**` raises where NumPy gives inf. Use "
+            "NumPy (np.abs works on Python floats too and gives inf, not an error) "
+            f"or divide before you square: `{example(name)}`"
+        )
+    return (
+        "a power of a Python float overflowed: Python's `**` raises where NumPy "
+        "gives inf. Use NumPy (np.abs works on Python floats too and returns a NumPy "
+        f"float), e.g. `{example(name)}`"
+    )
+
+
 def example(name: str) -> str:
     """A right answer for exercise ``name``, as one NumPy expression."""
     return _EXAMPLES.get(name, "np.abs(x)")
@@ -97,19 +122,88 @@ def loop_hint(name: str) -> str:
     )
 
 
-def read_only_hint(name: str) -> str:
-    """The hint for a function that changed its argument, with that function's own example."""
-    variable = "y" if name == "softsign_inverse" else "x"
+#: The arguments of each exercise a function may change in place, in order.
+_ARGUMENTS = {
+    "softsign_inverse": ("y",),
+    "numerical_derivative": ("x",),
+    "softsign_layer_backward": ("x", "W", "b", "grad_output"),
+}
+
+#: For an exercise of several arguments, a line that makes a new array from each.
+_NEW_ARRAYS = {
+    "softsign_layer_backward": {
+        "x": "z = x @ W + b",
+        "W": "grad_W = x.T @ delta",
+        "b": "grad_b = delta.sum(axis=0)",
+        "grad_output": "delta = grad_output * ...",
+    },
+}
+
+
+def read_only_hint(name: str, argument: str | None = None) -> str:
+    """The hint for a function that changed its argument ``argument`` in place.
+
+    It names the argument (when the check knows it; else the exercise's
+    arguments) and gives an example that fits the exercise: a right answer of
+    an element-wise exercise, a new array of the layer's backward pass.
+
+    Examples
+    --------
+    >>> "`delta = grad_output * ...` creates a new array" in read_only_hint(
+    ...     "softsign_layer_backward", "grad_output"
+    ... )
+    True
+    """
+    arguments = _ARGUMENTS.get(name, ("x",))
+    new_arrays = _NEW_ARRAYS.get(name)
+    if new_arrays is not None:
+        if argument not in arguments:
+            listed = ", ".join(arguments)
+            return (
+                f"{name} changed one of its arguments ({listed}) in place: "
+                f"`{new_arrays['grad_output']}` creates a new array, while "
+                "`grad_output *= ...` (or `grad_output[...] = ...`) changes the caller's"
+            )
+        return (
+            f"{name} changed its argument {argument} in place: `{new_arrays[argument]}` "
+            f"creates a new array, while `{argument} *= ...` (or `{argument}[...] = ...`) "
+            "changes the caller's"
+        )
+    variable = argument if argument in arguments else arguments[0]
     return (
-        f"{name} changed its argument in place (`{variable} *= ...`, "
-        f"`{variable}[...] = ...`): np.asarray({variable}) does not copy a float "
-        "array, so the caller's array changes too. Compute a new array instead, "
-        f"e.g. `{example(name)}`"
+        f"{name} changed its argument {variable} in place: `{variable} *= ...` or "
+        f"`{variable}[...] = ...` writes into the caller's array. Compute a new "
+        f"array instead, e.g. `{example(name)}`"
     )
 
 
-def exception_diagnosis(error: str, text: str, name: str = "") -> tuple[str, str] | None:
+#: An assignment into an array at the start of a source line: ``g *= ...``, ``g[...] = ...``.
+_ASSIGNED = re.compile(r"`(\w+)\s*(?:\[[^\]]*\])?\s*(?:[-+*/@%&|^]|//|\*\*)?=(?!=)")
+
+
+def assigned_argument(name: str, where: str) -> str | None:
+    """The argument of exercise ``name`` that the student's line ``where`` assigns into, or None.
+
+    Examples
+    --------
+    >>> assigned_argument("softsign_layer_backward", "line 3: `grad_output *= d`")
+    'grad_output'
+    >>> assigned_argument("softsign", "line 2: `y = x * 2`") is None
+    True
+    """
+    found = _ASSIGNED.search(where)
+    if found is None or found.group(1) not in _ARGUMENTS.get(name, ("x",)):
+        return None
+    return found.group(1)
+
+
+def exception_diagnosis(
+    error: str, text: str, name: str = "", where: str = ""
+) -> tuple[str, str] | None:
     """The mistake and hint for an exception named ``error`` with message ``text``, or None.
+
+    ``where`` is the student's line the exception came from (it names the
+    argument a function wrote into).
 
     Examples
     --------
@@ -125,9 +219,11 @@ def exception_diagnosis(error: str, text: str, name: str = "") -> tuple[str, str
     if "truth value of an array" in text:
         return "array_truth_value", _TRUTH_VALUE_HINT
     if error == "ValueError" and "read-only" in text:
-        return "modified_input", read_only_hint(name)
+        return "modified_input", read_only_hint(name, assigned_argument(name, where))
     if error in ("TypeError", "IndexError") and any(part in text for part in _LOOP_MESSAGES):
         return "python_loop", loop_hint(name)
+    if error == "OverflowError" and _POWER_OVERFLOW_MESSAGE in text:
+        return "python_float_overflow", overflow_hint(name)
     if error in ("NameError", "UnboundLocalError"):
         return (
             "undefined_name",

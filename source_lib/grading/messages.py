@@ -22,7 +22,8 @@ The hint comes from one of these, first match wins:
 * what went wrong when the function was called (:func:`outcome_problem`: not
   defined, not implemented, too slow, an exception, for which
   :func:`hint_for_exception` knows the usual causes: a ``math`` function
-  given an array, ``if x < 0`` on an array, a Python loop over a scalar...);
+  given an array, ``if x < 0`` on an array, a Python loop over a scalar, a
+  Python float overflowing in ``**``...);
 * the shape, the dtype, or a modified input (:func:`shape_hint`,
   :func:`integer_hint`, :func:`read_only_hint`);
 * a model of a common wrong answer (:class:`Mistake`, matched by
@@ -82,6 +83,7 @@ from source_lib.grading.hints import (
     exception_diagnosis,
     hint_for_exception,
     loop_hint,
+    overflow_hint,
     read_only_hint,
 )
 from source_lib.grading.mistakes import Mistake, elementwise_hint, matching_mistake, model_rtol
@@ -119,6 +121,7 @@ __all__ = [
     "modified_input_message",
     "outcome_failure",
     "outcome_problem",
+    "overflow_hint",
     "pass_line",
     "read_only_hint",
     "shape_hint",
@@ -232,12 +235,15 @@ def in_hidden_group() -> bool:
 def format_value(value: Any) -> str:
     """Return a short, readable rendering of ``value`` for a failure message.
 
-    Floats keep 10 significant digits; an array is one line (:func:`_format_array`).
+    Floats keep 10 significant digits and always read as floats (``-99.0``,
+    never ``-99``); an array is one line (:func:`_format_array`).
 
     Examples
     --------
     >>> format_value(2 / 3)
     '0.6666666667'
+    >>> format_value(-98.99999999999991), format_value(-99.0), format_value(1e300)
+    ('-99.0', '-99.0', '1e+300')
     >>> format_value(np.float32(0.5))
     'np.float32(0.5)'
     >>> format_value(np.array([1.0, -2.0]))
@@ -257,17 +263,32 @@ def format_value(value: Any) -> str:
         inner = format_value(value.item())
         return inner if value.dtype == np.float64 else f"np.{value.dtype.name}({inner})"
     if isinstance(value, float):
-        return f"{value:.10g}" if math.isfinite(value) and value != int(value) else repr(value)
+        exact = not math.isfinite(value) or value == int(value)
+        return repr(value) if exact else _float_text(value, 10)
     if isinstance(value, ndarray):
         return _format_array(value)
     text = repr(value)
     return text if len(text) < 80 else text[:77] + "..."
 
 
+def _float_text(value: float, digits: int, point: str = ".0") -> str:
+    """``value`` to ``digits`` significant digits, always with a point or an exponent.
+
+    So a float never reads as an integer, also when its digits round to one:
+    -98.99999999999991 is ``-99.0``, not ``-99``.
+
+    Examples
+    --------
+    >>> _float_text(-98.99999999999991, 10), _float_text(1e300, 10), _float_text(2.0, 6, ".")
+    ('-99.0', '1e+300', '2.')
+    """
+    text = f"{value:.{digits}g}"
+    return text if any(mark in text for mark in ".ein") else f"{text}{point}"
+
+
 def _format_element(value: Any) -> str:
     """One float of an array: 6 significant digits, always with a point or an exponent."""
-    text = f"{float(value):.6g}"
-    return text if any(mark in text for mark in ".en") else f"{text}."
+    return _float_text(float(value), 6, ".")
 
 
 #: Characters an array's rendering aims at, so that it fits one line of a message.
@@ -580,7 +601,7 @@ def outcome_failure(
         )
     message = " ".join(outcome.message.split())
     problem = f"raised {outcome.error}: {message}" if message else f"raised {outcome.error}"
-    found = exception_diagnosis(outcome.error, message, name)
+    found = exception_diagnosis(outcome.error, message, name, outcome.where)
     raised = failure(
         name,
         problem,
@@ -661,7 +682,7 @@ def modified_input(
             problem,
             kind="modified_input",
             inputs=inputs,
-            hint=read_only_hint(name),
+            hint=read_only_hint(name, argument),
             mistake="modified_input",
             show_values=False,
         )
@@ -669,7 +690,7 @@ def modified_input(
         "modified_input",
         name,
         problem,
-        hint=read_only_hint(name),
+        hint=read_only_hint(name, argument),
         mistake="modified_input",
         details=(
             (f"{argument} before the call:", format_value(before)),
