@@ -121,7 +121,8 @@ def test_two_weekly_assignments(tmp_path, nbgrader_env):
         for key, points in expected[week][student].items():
             assert got[student][key] == pytest.approx(points), (week, key)
     week2 = expected["week2"][STUDENT["week2"]]
-    lost = [key for key, points in week2.items() if points == 0]
+    submitted = {p.stem for p in (course / "submitted" / STUDENT["week2"] / "week2").iterdir()}
+    lost = [key for key, points in week2.items() if points == 0 and key.split("/")[0] in submitted]
     assert lost  # the mistake costs the derivative's cells of notebook 03, not the week
     assert all(key.startswith("03_quotient_rule_derivation/") for key in lost)
     assert sum(week2.values()) > 0
