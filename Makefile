@@ -52,8 +52,9 @@ student-release: $(LAB_STAMP)
 test: lint
 	$(BIN)/python -m pytest $(NBVAL) $(PYTEST_ARGS)
 
+# The fast lane runs on every core (pytest-xdist); `make check PYTEST_ARGS=-n0` runs it in one.
 check: $(DEV_STAMP)
-	$(BIN)/python -m pytest $(FAST) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(FAST) -n auto $(PYTEST_ARGS)
 
 # deptry: every import is a declared dependency ([tool.deptry] in pyproject.toml); then the
 # tests, which may also import the test extra (--exclude drops deptry's default "tests").
