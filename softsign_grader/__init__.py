@@ -43,6 +43,8 @@ other in a cycle). Its modules, by job:
   subcommands), :mod:`~softsign_grader.course` (the course folder),
   :mod:`~softsign_grader.release`, :mod:`~softsign_grader.student_release`,
   :mod:`~softsign_grader.leaks` and :mod:`~softsign_grader.answer_search` (what
-  students receive, and the check that it holds no answer),
+  students receive, and the check that it holds no answer; the search reads the
+  release with :mod:`~softsign_grader.answer_sources` and runs what it finds in
+  :mod:`~softsign_grader.answer_runner`),
   :mod:`~softsign_grader.sample_class` and :mod:`~softsign_grader.demo`.
 """

@@ -89,8 +89,8 @@ from softsign_grader.verdict import (
     replay_checks,
 )
 from source_lib.grading import collector
+from source_lib.grading.formatting import shorten
 from source_lib.grading.framework import CALL_TIME_LIMIT, CHECKS
-from source_lib.grading.messages import shorten
 
 __all__ = [
     "CHECK_MODULES",

@@ -22,7 +22,8 @@ from typing import Any
 import nbformat
 from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 
-from softsign_grader.answer_search import Snippet, answer_leaks, release_snippets
+from softsign_grader.answer_search import answer_leaks
+from softsign_grader.answer_sources import Snippet, release_snippets
 
 __all__ = [
     "FORBIDDEN_NAMES",

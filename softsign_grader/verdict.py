@@ -23,8 +23,9 @@ import numpy as np
 from nbformat.notebooknode import NotebookNode
 
 from softsign_grader.cell_checks import CheckCall
+from source_lib.grading.formatting import shorten
 from source_lib.grading.framework import CHECKS, CheckFailure
-from source_lib.grading.messages import WITHHELD_HINT, WITHHELD_MARKER, Failure, shorten
+from source_lib.grading.messages import WITHHELD_HINT, WITHHELD_MARKER, Failure
 from source_lib.grading.replay import Planner, Replayer, ReplayMismatch, session
 
 __all__ = [

@@ -33,8 +33,8 @@ from source_lib.grading.exercises import (
     check_softsign_inverse,
     check_tanh_derivative,
 )
+from source_lib.grading.formatting import MESSAGE_WIDTH
 from source_lib.grading.framework import CheckFailure, call_student, check_function, compare
-from source_lib.grading.messages import MESSAGE_WIDTH
 from source_lib.grading.network_exercise import check_softsign_layer_backward
 from source_lib.grading.registry import EXERCISES
 from source_lib.grading.replay import Planner, session

@@ -722,7 +722,7 @@ def closed_search(exercise: str) -> Any:
 
 
 def _accepted() -> dict[str, str]:
-    from source_lib.grading.framework import ACCEPTED_DOORS
+    from source_lib.grading.withholding import ACCEPTED_DOORS
 
     return ACCEPTED_DOORS
 

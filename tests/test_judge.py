@@ -22,8 +22,9 @@ from test_checks import RIGHT, WRONG
 
 from softsign_grader.judge import CheckCall, UnjudgeableCell, parse_check_calls
 from source_lib.grading import collector
-from source_lib.grading.framework import CHECKS, CheckFailure, library_withheld
+from source_lib.grading.framework import CHECKS, CheckFailure
 from source_lib.grading.replay import Planner, Replayer, ReplayMismatch, session
+from source_lib.grading.withholding import library_withheld
 
 GROUPS = ("values", "arrays", "hidden_values", "hidden_arrays")
 

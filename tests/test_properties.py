@@ -27,7 +27,7 @@ from source_lib import (
     softsign_inverse,
     tanh_derivative,
 )
-from source_lib.grading.messages import format_value
+from source_lib.grading.formatting import format_value
 
 SETTINGS = settings(max_examples=200, deadline=None)
 

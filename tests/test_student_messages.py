@@ -36,19 +36,19 @@ from source_lib.grading.exercises import (
     check_softsign_inverse,
     check_tanh_derivative,
 )
-from source_lib.grading.framework import CHECKS, CheckFailure, library_withheld
+from source_lib.grading.formatting import MESSAGE_WIDTH, format_value
+from source_lib.grading.framework import CHECKS, CheckFailure
 from source_lib.grading.hints import example
 from source_lib.grading.messages import (
-    MESSAGE_WIDTH,
     PASS_LINE,
     WITHHELD_HINT,
     WITHHELD_MARKER,
     WITHHELD_NOTICE,
-    format_value,
     pass_line,
 )
 from source_lib.grading.network_exercise import check_softsign_layer_backward
 from source_lib.grading.replay import Planner, session
+from source_lib.grading.withholding import library_withheld
 
 #: The most lines a failure message may have.
 MAX_LINES = 12

@@ -106,6 +106,7 @@ from source_lib.grading.elementwise import (
     _run_elementwise,
     _softsign_model,
 )
+from source_lib.grading.formatting import format_value
 from source_lib.grading.framework import (
     CALL_TIME_LIMIT,
     CHECKS,
@@ -118,7 +119,6 @@ from source_lib.grading.framework import (
 )
 from source_lib.grading.messages import (
     Mistake,
-    format_value,
     matching_mistake,
 )
 

@@ -10,7 +10,8 @@ Every check of the course is built from four pieces:
   function: each call may take :data:`CALL_TIME_LIMIT` seconds, warnings are
   ignored, floating-point errors silenced and anything printed discarded, and
   the course library's implementations of the notebook's exercises are
-  withheld as grading withholds them (:func:`library_withheld`);
+  withheld as grading withholds them (:func:`library_withheld`, from
+  :mod:`source_lib.grading.withholding`, which says what grading withholds);
 * :func:`compare` fails unless a result matches the reference element-wise,
   with a relative tolerance and a small absolute one (:func:`tolerances`
   widens them for float32 and float16 inputs), never with ``==``; a result
@@ -60,12 +61,9 @@ doors), and a test cell imports its checks from a module the registry names
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import functools
-import sys
-import types
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
@@ -76,7 +74,6 @@ from source_lib.grading.cases import GROUPS
 from source_lib.grading.collector import call as collector_call
 from source_lib.grading.collector import ipython_shell, no_kernel_exit
 from source_lib.grading.messages import (
-    WITHHELD_NOTICE,
     Failure,
     failure,
     hidden_cases,
@@ -87,8 +84,8 @@ from source_lib.grading.messages import (
     pass_line,
     shape_hint,
 )
-from source_lib.grading.registry import EXERCISE, exercises_of
 from source_lib.grading.replay import current_session
+from source_lib.grading.withholding import ACCEPTED_DOORS, check_withholds, library_withheld
 
 __all__ = [
     "ACCEPTED_DOORS",
@@ -156,96 +153,6 @@ class CheckFailure(AssertionError):
             type(self), self, self.__traceback__, tb_offset=None
         )
         return lines
-
-
-# ---------------------------------------------------------------------------
-# The course library's own implementations, withheld while the student's function runs
-# ---------------------------------------------------------------------------
-
-
-def withheld_names(name: str) -> frozenset[str]:
-    """What grading withholds while it grades the notebook of exercise ``name``.
-
-    The graded functions of that notebook and their doors (the ``withholds`` of
-    each of its exercises in :mod:`source_lib.grading.registry`): grading
-    withholds them for the whole notebook. Empty for a function the registry
-    does not list.
-    """
-    entry = EXERCISE.get(name)
-    if entry is None:
-        return frozenset()
-    return frozenset(door for other in exercises_of(entry.notebook) for door in other.withholds)
-
-
-def _stand_in_code(name: str, free: int) -> types.CodeType:
-    """The code of a function that raises as a withheld stand-in does, with ``free`` free vars."""
-    message = WITHHELD_NOTICE.format(name=name)
-    cells = [f"_{index}" for index in range(free)]
-    source = "def _outer():\n"
-    source += "".join(f"    {cell} = None\n" for cell in cells)
-    source += "    def withheld(*args, **kwargs):\n"
-    if cells:
-        source += f"        ({', '.join(cells)},)\n"
-    source += f"        raise NotImplementedError({message!r})\n"
-    source += "    return withheld\n"
-    namespace: dict[str, Any] = {}
-    exec(compile(source, f"<withheld source_lib.{name}>", "exec"), namespace)
-    code: types.CodeType = namespace["_outer"]().__code__
-    return code
-
-
-def _library_functions(names: frozenset[str]) -> dict[types.FunctionType, str]:
-    """The functions of ``source_lib`` that grading withholds for ``names``, each with its name.
-
-    As the grading kernel's edition finds them: a module global under one of
-    ``names``, and a function whose own name is one of ``names``, as a module
-    global or held in a module-level dict (or a tuple in it), in every module of
-    ``source_lib`` imported so far.
-    """
-    found: dict[types.FunctionType, str] = {}
-
-    def consider(value: Any, key: str | None) -> None:
-        own = getattr(value, "__name__", None)
-        if isinstance(value, types.FunctionType) and (own in names or key in names):
-            found.setdefault(value, own if own in names else str(key))
-
-    for module_name, module in list(sys.modules.items()):
-        if module_name != "source_lib" and not module_name.startswith("source_lib."):
-            continue
-        for key, value in list(vars(module).items()):
-            consider(value, key)
-            if isinstance(value, dict):
-                for member in list(value.values()):
-                    for part in member if isinstance(member, tuple) else (member,):
-                        consider(part, None)
-    return found
-
-
-@contextlib.contextmanager
-def library_withheld(name: str) -> Iterator[None]:
-    """Inside the block, ``source_lib``'s functions that grading withholds for ``name`` raise.
-
-    Each function's code is swapped, in place, for one that raises
-    :class:`NotImplementedError` with the message the grading kernel's stand-in
-    gives (:data:`source_lib.grading.messages.WITHHELD_NOTICE`), so a call through
-    any import path or alias (``from source_lib import softsign as s``, a dict of
-    activations, ``np.vectorize``...) meets it, as it does in grading. Only the
-    functions of the exercises of ``name``'s notebook and their doors are
-    withheld (:func:`withheld_names`): a layer of notebook 05 may still use
-    ``softsign``. Every function gets its own code back when the block ends,
-    however it ends.
-    """
-    names = withheld_names(name)
-    swapped: list[tuple[types.FunctionType, types.CodeType]] = []
-    try:
-        for function, label in _library_functions(names).items() if names else ():
-            original = function.__code__
-            function.__code__ = _stand_in_code(label, len(original.co_freevars))
-            swapped.append((function, original))
-        yield
-    finally:
-        for function, original in reversed(swapped):
-            function.__code__ = original
 
 
 # ---------------------------------------------------------------------------
@@ -568,31 +475,6 @@ class Check(Protocol):
 #: Every check made with :func:`check_function`, by name (``"check_softsign"``...).
 CHECKS: dict[str, Check] = {}
 
-#: Doors left open on purpose: library functions (qualified name, e.g.
-#: ``"source_lib.family.algebraic_family"``) that compute a graded exercise under another
-#: name or with a parameter, and that the grading sandbox does not withhold while that
-#: exercise is graded, each with the reason. Every other door is closed by the exercise's
-#: ``doors`` in :mod:`source_lib.grading.registry`; ``tests/test_doors.py`` searches the
-#: kernel edition of each exercise for doors and fails on one that is neither withheld nor
-#: listed here. None is needed now: no notebook's ordinary cells call a door of an exercise
-#: that the same notebook grades.
-ACCEPTED_DOORS: dict[str, str] = {}
-
-
-def _withholds(name: str, check: str, extra: Sequence[str]) -> tuple[str, ...]:
-    """What the sandbox withholds while the check ``check`` of ``name`` grades."""
-    entry = EXERCISE.get(name)
-    if entry is None:
-        return (name, *(other for other in extra if other != name))
-    if check != entry.check:
-        msg = f"the check of {name} must be named {entry.check} (its registry entry), not {check}"
-        raise ValueError(msg)
-    unlisted = sorted(set(extra) - set(entry.withholds))
-    if unlisted:
-        msg = f"{check} withholds {unlisted}: add them to the doors of {name} in the registry"
-        raise ValueError(msg)
-    return entry.withholds
-
 
 def check_function(name: str, *, withholds: Sequence[str] = ()) -> Callable[[_Body], _Body]:
     """Turn ``check(func, group)`` into a check for ``name`` that fails with short messages.
@@ -661,7 +543,7 @@ def check_function(name: str, *, withholds: Sequence[str] = ()) -> Callable[[_Bo
 
         made = cast("Check", check)
         made.exercise = name
-        made.withholds = _withholds(name, body.__name__, withholds)
+        made.withholds = check_withholds(name, body.__name__, withholds)
         CHECKS[body.__name__] = made
         return cast("_Body", check)
 
