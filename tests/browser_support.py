@@ -37,25 +37,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import nbformat
+import pytest
 from repo_root import REPO_ROOT
 
 from softsign_grader.course import ASSIGNMENT, make_course
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Locator, Page
+    from collections.abc import Iterator
+
+    from playwright.sync_api import Browser, Locator, Page
 
 __all__ = [
     "ARTIFACTS",
+    "CHROMIUM",
     "CHROMIUM_ARGS",
     "Exercise",
     "LabServer",
     "NotebookPlan",
     "NotebookUI",
     "friendly_failure_problems",
+    "headless_chromium",
     "open_lab",
     "plan_notebook",
     "start_lab",
     "student_notebooks",
+    "unavailable",
 ]
 
 #: The student notebooks, as released to students (what ``make lab`` opens).
@@ -85,6 +91,40 @@ CHROMIUM_ARGS = (
     "--disable-component-update",
     "--disable-sync",
 )
+
+#: Debian's Chromium; another build can be named with the CHROMIUM environment variable.
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip, or under CI fail: CI must never skip the browser tests silently."""
+    if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
+        pytest.fail(f"browser tests cannot run under CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def headless_chromium() -> Iterator[Browser]:
+    """A headless :data:`CHROMIUM` started with :data:`CHROMIUM_ARGS`, closed afterwards.
+
+    Without Playwright or Chromium the test is skipped (:func:`unavailable`: failed
+    under CI).
+    """
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("the playwright package is not installed (pip install -e '.[test]')")
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=list(CHROMIUM_ARGS)
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
 
 #: JupyterLab user settings for the test: no news or update pop-up over the notebook.
 LAB_SETTINGS = {

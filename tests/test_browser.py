@@ -24,11 +24,12 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import pytest
 from browser_support import (
     ARTIFACTS,
+    CHROMIUM,
     CHROMIUM_ARGS,
     IMAGES_JS,
     REPORT_ARTIFACTS,
@@ -40,6 +41,7 @@ from browser_support import (
     plan_notebook,
     start_lab,
     student_notebooks,
+    unavailable,
 )
 
 if TYPE_CHECKING:
@@ -47,19 +49,10 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
-#: Debian's Chromium; another build can be named with the CHROMIUM environment variable.
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 NOTEBOOKS = student_notebooks()
 #: What a student types for the first exercise (any correct form would do).
 SOFTSIGN_BODY = "return x / (1 + np.abs(x))"
 _workspaces = itertools.count(1)
-
-
-def _unavailable(reason: str) -> NoReturn:
-    """Skip, or under CI fail: CI must never skip the browser tests silently."""
-    if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
-        pytest.fail(f"browser tests cannot run under CI: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +61,11 @@ def browser_stack() -> None:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        _unavailable("the playwright package is not installed (pip install -e '.[test]')")
+        unavailable("the playwright package is not installed (pip install -e '.[test]')")
     if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     if shutil.which("make") is None:
-        _unavailable("make is not installed (the test starts JupyterLab with `make lab`)")
+        unavailable("make is not installed (the test starts JupyterLab with `make lab`)")
 
 
 @pytest.fixture(scope="module")

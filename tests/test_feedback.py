@@ -10,7 +10,6 @@ network cut off.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from browser_support import CHROMIUM_ARGS
+from browser_support import headless_chromium
 from bs4 import BeautifulSoup
 from repo_root import REPO_ROOT
 
@@ -28,7 +27,6 @@ from softsign_grader.nbgrader_plugins import FeedbackExporter, figure_alt_text
 NOTEBOOK = "01_softsign_definition"
 BROKEN_TEXT = '{"cells": [ {"cell_type": "code", "source": "x = 1"'
 WRONG_SOFTSIGN = "def softsign(x):\n    x = np.asarray(x, dtype=float)\n    return x / (1.0 + x)"
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "feedback"
 _SOLUTION_MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[^\n]*\n?", re.MULTILINE)
 
@@ -180,38 +178,24 @@ _MATH_JS = """
 @pytest.mark.slow
 def test_feedback_renders_offline_and_wraps_in_chromium(feedback: Feedback):
     """No request leaves the page; math is laid out; no line runs past the right edge."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright package is not installed")
-    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"no Chromium at {CHROMIUM}")
-        pytest.skip(f"no Chromium at {CHROMIUM}")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     requests: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=list(CHROMIUM_ARGS)
-        )
-        try:
-            page = browser.new_page(viewport={"width": 800, "height": 900})
+    with headless_chromium() as browser:
+        page = browser.new_page(viewport={"width": 800, "height": 900})
 
-            def refuse(route):  # the page must need nothing from the network
-                requests.append(route.request.url)
-                route.abort()
+        def refuse(route):  # the page must need nothing from the network
+            requests.append(route.request.url)
+            route.abort()
 
-            page.route(re.compile(r"^https?://"), refuse)
-            for student in ("wrong", "broken"):
-                page.goto(feedback.page(student).as_uri())
-                page.wait_for_load_state("load")
-                page.screenshot(path=str(ARTIFACTS / f"{student}.png"), full_page=True)
-                assert page.evaluate(_OVERFLOWING_JS) == [], f"{student}: lines cut at the edge"
-                boxes = page.evaluate(_MATH_JS)
-                assert len(boxes) >= 20
-                assert all(width > 0 and height > 0 for width, height in boxes)
-            page.goto(feedback.page("wrong").as_uri())
-            assert page.locator("pre", has_text="softsign: wrong value").count() >= 1
-        finally:
-            browser.close()
+        page.route(re.compile(r"^https?://"), refuse)
+        for student in ("wrong", "broken"):
+            page.goto(feedback.page(student).as_uri())
+            page.wait_for_load_state("load")
+            page.screenshot(path=str(ARTIFACTS / f"{student}.png"), full_page=True)
+            assert page.evaluate(_OVERFLOWING_JS) == [], f"{student}: lines cut at the edge"
+            boxes = page.evaluate(_MATH_JS)
+            assert len(boxes) >= 20
+            assert all(width > 0 and height > 0 for width, height in boxes)
+        page.goto(feedback.page("wrong").as_uri())
+        assert page.locator("pre", has_text="softsign: wrong value").count() >= 1
     assert requests == []

@@ -16,7 +16,6 @@ report's own sorting script still runs.
 from __future__ import annotations
 
 import base64
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 import nbformat
 import nbgrader
 import pytest
-from browser_support import CHROMIUM_ARGS
+from browser_support import headless_chromium
 from bs4 import BeautifulSoup, Tag
 from nbformat import v4
 from traitlets.config import Config
@@ -43,7 +42,6 @@ from softsign_grader.report import (
     render_html,
 )
 
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 HOSTILE_IMG = '<img src=x onerror="window.pwned=11;alert(11)">'
 #: A 1x1 PNG, as matplotlib's figures are embedded.
 PNG = base64.b64encode(
@@ -315,21 +313,8 @@ _STATE_JS = """
 """
 
 
-def _chromium() -> Any:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright package is not installed")
-    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
-            pytest.fail(f"no Chromium at {CHROMIUM}", pytrace=False)
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    return sync_playwright
-
-
 @pytest.mark.browser
 def test_nothing_a_student_wrote_runs_in_chromium(tmp_path: Path, report_page: str):
-    sync_playwright = _chromium()
     feedback = tmp_path / "feedback.html"
     feedback.write_text(_render("feedback"), encoding="utf-8")
     report = tmp_path / "report.html"
@@ -337,46 +322,40 @@ def test_nothing_a_student_wrote_runs_in_chromium(tmp_path: Path, report_page: s
     dialogs: list[str] = []
     console: list[str] = []
     errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=list(CHROMIUM_ARGS)
-        )
-        try:
-            page = browser.new_page()
-            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-            page.on("console", lambda message: console.append(message.text))
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.route(re.compile(r"^https?://"), lambda route: route.abort())
+    with headless_chromium() as browser:
+        page = browser.new_page()
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.on("console", lambda message: console.append(message.text))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.route(re.compile(r"^https?://"), lambda route: route.abort())
 
-            # The harness sees a script that runs: an unsanitized page sets window.pwned.
-            page.set_content("<script>window.pwned = 1</script><img src=x onerror=alert(0)>")
-            page.wait_for_timeout(300)
-            assert page.evaluate("typeof window.pwned") == "number"
-            assert dialogs == ["0"]
-            dialogs.clear()
+        # The harness sees a script that runs: an unsanitized page sets window.pwned.
+        page.set_content("<script>window.pwned = 1</script><img src=x onerror=alert(0)>")
+        page.wait_for_timeout(300)
+        assert page.evaluate("typeof window.pwned") == "number"
+        assert dialogs == ["0"]
+        dialogs.clear()
 
-            page.goto(feedback.as_uri(), wait_until="load")
-            page.wait_for_timeout(1000)
-            page.locator("details").first.click()  # a toggle handler, were there one
-            page.mouse.move(5, 5)
-            page.wait_for_timeout(300)
-            state = page.evaluate(_STATE_JS)
-            assert state["pwned"] == "undefined"
-            assert state["scripts"] == 0
-            assert len(state["maths"]) == 2
-            assert all(width > 0 for width in state["maths"])
-            assert state["images"] == [True]
-            banner = page.locator("div[role=alert]").first
-            assert "could not be read" in banner.inner_text()
-            colour = banner.evaluate("e => getComputedStyle(e).backgroundColor")
-            assert colour not in ("rgba(0, 0, 0, 0)", "transparent"), "the CSS did not apply"
+        page.goto(feedback.as_uri(), wait_until="load")
+        page.wait_for_timeout(1000)
+        page.locator("details").first.click()  # a toggle handler, were there one
+        page.mouse.move(5, 5)
+        page.wait_for_timeout(300)
+        state = page.evaluate(_STATE_JS)
+        assert state["pwned"] == "undefined"
+        assert state["scripts"] == 0
+        assert len(state["maths"]) == 2
+        assert all(width > 0 for width in state["maths"])
+        assert state["images"] == [True]
+        banner = page.locator("div[role=alert]").first
+        assert "could not be read" in banner.inner_text()
+        colour = banner.evaluate("e => getComputedStyle(e).backgroundColor")
+        assert colour not in ("rgba(0, 0, 0, 0)", "transparent"), "the CSS did not apply"
 
-            page.goto(report.as_uri(), wait_until="load")
-            page.wait_for_timeout(500)
-            assert page.evaluate("typeof window.pwned") == "undefined"
-            assert page.locator("#students th button").count() >= 3  # its own script ran
-        finally:
-            browser.close()
+        page.goto(report.as_uri(), wait_until="load")
+        page.wait_for_timeout(500)
+        assert page.evaluate("typeof window.pwned") == "undefined"
+        assert page.locator("#students th button").count() >= 3  # its own script ran
     assert dialogs == []
     assert errors == []
     refused = [text for text in console if "Content Security Policy" in text and "script" in text]
