@@ -271,3 +271,16 @@ def graded_sample_class(_shared_nbgrader_work: _Background) -> GradedClass:
     if not work.grading:  # started for the release only: grade here
         return _grade_sample_class(work.template.result(), work.root() / "course")
     return work.graded.result()
+
+
+@pytest.fixture(scope="module")
+def late_template(tmp_path_factory) -> Path:
+    """``test_late.build_late_gradebook``'s course, once per module (a new gradebook runs
+    ``alembic``): ``late`` is 20 % late, ``on_time`` is not; 5 of 7 points."""
+    from test_late import build_late_gradebook
+
+    course = tmp_path_factory.mktemp("late") / "course"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", NBGRADER_ENV["PATH"])
+        build_late_gradebook(course)
+    return course

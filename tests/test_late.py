@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import NBGRADER_ENV, copy_released, run_softsign_grade
+from conftest import copy_released, run_softsign_grade
 from nbgrader.api import Gradebook
 from repo_root import REPO_ROOT
 
@@ -195,16 +195,6 @@ def grade_essay(url: str, student: str, points: float) -> None:
         grade.manual_score = points
         grade.needs_manual_grade = False
         gradebook.db.commit()
-
-
-@pytest.fixture(scope="module")
-def late_template(tmp_path_factory) -> Path:
-    """:func:`build_late_gradebook`, once per module (a new gradebook runs ``alembic``)."""
-    course = tmp_path_factory.mktemp("late") / "course"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PATH", NBGRADER_ENV["PATH"])
-        build_late_gradebook(course)
-    return course
 
 
 @pytest.fixture

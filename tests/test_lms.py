@@ -17,12 +17,13 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 from conftest import NBGRADER_ENV
 from nbgrader.api import Gradebook
 from repo_root import REPO_ROOT
-from test_late import build_late_gradebook, grade_essay
+from test_late import grade_essay
 
 from softsign_grader.course import ASSIGNMENT, course_id, run_nbgrader
 from softsign_grader.late import PerDayLatePenalty
@@ -170,16 +171,23 @@ def test_roster_import(released_course, nbgrader_env, tmp_path):
     assert header[:5] == ["student_id", "last_name", "first_name", "email", ASSIGNMENT]
 
 
-def _lms_export(course: Path, dest: Path) -> dict[str, dict[str, str]]:
+def _run_module(module: str, *args: str | Path, cwd: Path | None = None) -> CompletedProcess:
+    """``python -m module args`` with nbgrader's tools on PATH; it must succeed."""
     result = subprocess.run(
-        [sys.executable, "-m", "softsign_grader.lms", "export", ASSIGNMENT],
-        cwd=course,
+        [sys.executable, "-m", module, *map(str, args)],
+        cwd=cwd,
+        env={**os.environ, **NBGRADER_ENV},
         capture_output=True,
         text=True,
         check=False,
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def _lms_export(course: Path, dest: Path) -> dict[str, dict[str, str]]:
+    result = _run_module("softsign_grader.lms", "export", ASSIGNMENT, cwd=course)
     produced = Path(result.stdout.strip())
     assert produced == course / "lms_grades.csv"
     shutil.copy(produced, dest)
@@ -246,16 +254,6 @@ def test_lms_export_of_the_graded_class(graded_sample_class, nbgrader_env, tmp_p
 # --------------------------------------------------------------------------- late work
 
 
-@pytest.fixture(scope="module")
-def late_template(tmp_path_factory) -> Path:
-    """test_late's gradebook: ``late`` is 20 % late, ``on_time`` is not; 5 of 7 points."""
-    course = tmp_path_factory.mktemp("late") / "course"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PATH", NBGRADER_ENV["PATH"])
-        build_late_gradebook(course)
-    return course
-
-
 @pytest.fixture
 def late_course(late_template, tmp_path) -> Path:
     return shutil.copytree(late_template, tmp_path / "course")
@@ -302,17 +300,7 @@ def test_every_export_penalises_a_later_manual_grade(late_course, nbgrader_env, 
     course = late_course
     url = f"sqlite:///{course / 'gradebook.db'}"
     grade_essay(url, "late", 2.0)
-    env = {**os.environ, **nbgrader_env}
-    lms = subprocess.run(
-        [sys.executable, "-m", "softsign_grader.lms", "export", ASSIGNMENT, "--total-only"],
-        cwd=course,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert lms.returncode == 0, lms.stdout + lms.stderr
+    lms = _run_module("softsign_grader.lms", "export", ASSIGNMENT, "--total-only", cwd=course)
     assert "Updated 1 late penalties" in lms.stderr
     with (course / "lms_grades.csv").open(newline="") as handle:
         assert list(csv.reader(handle)) == [
@@ -336,15 +324,7 @@ def test_every_export_penalises_a_later_manual_grade(late_course, nbgrader_env, 
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
     assert float(rows["late"]["score"]) == pytest.approx(6 * 0.8)
     grade_essay(url, "late", 0.0)
-    applied = subprocess.run(
-        [sys.executable, "-m", "softsign_grader.late", "--course", course, "apply", ASSIGNMENT],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert applied.returncode == 0, applied.stdout + applied.stderr
+    applied = _run_module("softsign_grader.late", "--course", course, "apply", ASSIGNMENT)
     assert f"{ASSIGNMENT}: 1 late penalties updated" in applied.stdout
     with Gradebook(url, ASSIGNMENT) as gradebook:
         submission = gradebook.find_submission(ASSIGNMENT, "late")
