@@ -30,8 +30,9 @@ from pathlib import Path
 
 from softsign_grader.course import (
     ASSIGNMENT,
+    add_course_root_option,
     course_id,
-    find_course_root,
+    course_root_option,
     make_course,
     run_nbgrader,
     tool_path_env,
@@ -129,9 +130,7 @@ def score_table(
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Grade the sample class as a real class is.")
-    parser.add_argument(
-        "--course-root", type=Path, help="the course to copy (default: the one holding this folder)"
-    )
+    add_course_root_option(parser)
     parser.add_argument(
         "--dest", type=Path, help=f"scratch course folder (default: COURSE_ROOT/{DEFAULT_DEST})"
     )
@@ -181,10 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     assignment = args.assignment
     if args.jobs is not None and args.jobs < 1:
         parser.error(f"--jobs must be at least 1, not {args.jobs}")
-    try:
-        root = find_course_root() if args.course_root is None else args.course_root.resolve()
-    except FileNotFoundError as error:
-        parser.error(f"{error}; give the course with --course-root")
+    root = course_root_option(parser, args)
     dest = (args.dest or root / DEFAULT_DEST).resolve()
     submissions = args.submissions or root / SUBMISSIONS_FOLDER
     if dest.exists():

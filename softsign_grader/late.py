@@ -51,7 +51,6 @@ import argparse
 import math
 import sys
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from nbgrader.api import Gradebook, SubmittedAssignment
@@ -226,14 +225,11 @@ class LateCsvExportPlugin(CsvExportPlugin):
         super().export(gradebook)
 
 
-def _gradebook(course: Path) -> Gradebook:
+def _gradebook(course: Course) -> Gradebook:
     """The course's gradebook, where its nbgrader configuration puts it."""
-    from softsign_grader.course import load_course
-
-    loaded = load_course(course)
-    if not loaded.db_path.exists():
-        raise SystemExit(f"no gradebook at {loaded.db_path}: release the assignment first")
-    return Gradebook(loaded.db_url, loaded.course_id)
+    if not course.db_path.exists():
+        raise SystemExit(f"no gradebook at {course.db_path}: release the assignment first")
+    return Gradebook(course.db_url, course.course_id)
 
 
 def _extend(gradebook: Gradebook, assignment: Any, args: argparse.Namespace) -> None:
@@ -271,14 +267,9 @@ def _extend(gradebook: Gradebook, assignment: Any, args: argparse.Namespace) -> 
     )
 
 
-def _apply(course: Path, assignment: str) -> None:
+def _apply(course: Course, gradebook: Gradebook, assignment: str) -> None:
     """Store the up-to-date late penalties of ``assignment`` and say how many changed."""
-    from softsign_grader.course import load_course
-
-    loaded = load_course(course)
-    with Gradebook(loaded.db_url, loaded.course_id) as gradebook:
-        policy = course_late_policy(loaded)
-        changed = apply_late_penalties(gradebook, [assignment], policy)
+    changed = apply_late_penalties(gradebook, [assignment], course_late_policy(course))
     print(f"{assignment}: {changed} late penalties updated to the current scores")
 
 
@@ -308,7 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from nbgrader.api import MissingEntry
 
-    course = course_root_option(parser, args)
+    from softsign_grader.course import load_course
+
+    course = load_course(course_root_option(parser, args))
     with _gradebook(course) as gradebook:
         try:
             assignment = gradebook.find_assignment(args.assignment)
@@ -326,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("an extension cannot be negative")
             _extend(gradebook, assignment, args)
             return 0
-    _apply(course, args.assignment)
+        _apply(course, gradebook, args.assignment)
     return 0
 
 
