@@ -312,11 +312,15 @@ class GradingProvisioner(LocalProvisioner):
         so a kernel that could write there could fill that disk. As root the kernel is
         uid 65534 and the folder goes back to root; otherwise the kernel is the grading
         user, who keeps it (and only ``RLIMIT_FSIZE`` bounds each file).
+
+        The mode comes first: the kernel, its sockets just bound, is about to read its
+        connection file there, and a folder already root's but still ``0700`` would
+        refuse it that read (the kernel then dies before it answers).
         """
         if self._runtime is not None and runs_as_root() and self.marker == "1":
             ipc = self._runtime / "ipc"
-            os.chown(ipc, 0, 0)
             os.chmod(ipc, 0o755)
+            os.chown(ipc, 0, 0)
 
     def _start_clock(self, process: subprocess.Popen[bytes], pgid: int | None) -> None:
         """Kill the kernel when the notebook's wall clock runs out (restarts do not reset it)."""
