@@ -15,19 +15,29 @@ Both are made in a background thread that starts with the first test of the sess
 that come first; the modules that use the graded class run last (see
 :func:`pytest_collection_modifyitems`). The fixtures wait for that work and re-raise
 its error, if any.
+
+With pytest-xdist (``make test`` runs ``-n auto --dist loadgroup``), each module runs
+whole in one worker (its module fixtures are set up once), and the release and the
+graded class are still made once per run: the first worker to ask makes them in the
+folder all workers share, under a file lock, and the others load the result.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import pickle
 import shutil
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -185,17 +195,70 @@ def pytest_configure(config: pytest.Config) -> None:
 
 #: The modules whose tests read the graded sample class run after all the others.
 _LAST = "graded_sample_class"
+#: The longest module (its one grading run waits out time limits): under pytest-xdist it is
+#: handed out first, so that the other worker shares the rest instead of waiting for it.
+_FIRST = "tests/test_adversarial.py"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def _file(item: pytest.Item) -> str:
+    """The file an item comes from (a test module, a notebook, a module's doctests)."""
+    return item.nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the modules that use the graded sample class last, each in its own order.
 
     The class is graded in the background from the session's first test on; the
     other modules run meanwhile. Whole modules move, so their module fixtures are
-    still set up once.
+    still set up once. Under ``--dist loadgroup`` each file is one group, handed to
+    one worker whole, and the adversarial module comes first.
     """
-    late = {item.module for item in items if _LAST in getattr(item, "fixturenames", ())}
-    items.sort(key=lambda item: getattr(item, "module", None) in late)
+    late = {_file(item) for item in items if _LAST in getattr(item, "fixturenames", ())}
+    grouped = bool(getattr(config.option, "loadgroup", False))
+    items.sort(key=lambda item: (_file(item) in late, grouped and _file(item) != _FIRST))
+    if grouped:
+        for item in items:
+            item.add_marker(pytest.mark.xdist_group(_file(item)))
+
+
+_T = TypeVar("_T")
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) across processes."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _once(folder: Path, make: Callable[[Path], _T]) -> _T:
+    """``make(folder)`` once per test run, whatever the number of pytest-xdist workers.
+
+    The first process to take ``folder``'s lock makes it and pickles the result beside
+    it; the others wait for the lock and load that. A failure is not recorded, so each
+    process that asks tries again and sees the error itself.
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    done = folder.with_name(folder.name + ".pickle")
+    with _locked(folder.with_name(folder.name + ".lock")):
+        if done.exists():
+            return pickle.loads(done.read_bytes())
+        value = make(folder)
+        done.write_bytes(pickle.dumps(value))
+        return value
+
+
+def _shared_root(factory: pytest.TempPathFactory) -> Path:
+    """The folder for work shared by the run: all xdist workers' basetemps' parent."""
+    base = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return base.parent / "shared"
+    return factory.mktemp("shared")
 
 
 class _Background:
@@ -218,14 +281,15 @@ class _Background:
 
         def work() -> None:
             steps: list[tuple[Future, Callable[[], object]]] = [
-                (self.template, lambda: _release(root / "released" / "course"))
+                (self.template, lambda: _once(root / "released", lambda f: _release(f / "course")))
             ]
             if grade:
                 steps.append(
                     (
                         self.graded,
-                        lambda: _grade_sample_class(
-                            self.template.result(), root / "graded-sample-class" / "course"
+                        lambda: _once(
+                            root / "graded-sample-class",
+                            lambda f: _grade_sample_class(self.template.result(), f / "course"),
                         ),
                     )
                 )
@@ -246,7 +310,7 @@ def _shared_nbgrader_work(
 ) -> _Background:
     """Start releasing (and, if a selected test needs it, grading) as the session starts."""
     needed = set().union(*(getattr(item, "fixturenames", ()) for item in request.session.items))
-    background = _Background(lambda: tmp_path_factory.mktemp("shared"))
+    background = _Background(lambda: _shared_root(tmp_path_factory))
     if needed & {"released_template", "graded_sample_class"}:
         background.start(grade="graded_sample_class" in needed)
     return background
@@ -269,7 +333,11 @@ def graded_sample_class(_shared_nbgrader_work: _Background) -> GradedClass:
     work = _shared_nbgrader_work
     work.start(grade=True)  # a no-op unless only asked for now
     if not work.grading:  # started for the release only: grade here
-        return _grade_sample_class(work.template.result(), work.root() / "course")
+        template = work.template.result()
+        return _once(
+            work.root() / "graded-sample-class",
+            lambda folder: _grade_sample_class(template, folder / "course"),
+        )
     return work.graded.result()
 
 

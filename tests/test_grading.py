@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import html
 import re
+import shutil
 
 import pytest
 from repo_root import REPO_ROOT
@@ -108,9 +109,14 @@ def test_test_cells_hold_only_what_the_judge_wrote(graded_sample_class):
 
 
 @pytest.fixture(scope="module")
-def feedback(graded_sample_class, nbgrader_env) -> dict[str, str]:
-    """Feedback HTML of a few students, by "student/notebook"."""
-    course = graded_sample_class.course
+def feedback(graded_sample_class, nbgrader_env, tmp_path_factory) -> dict[str, str]:
+    """Feedback HTML of a few students, by "student/notebook".
+
+    nbgrader writes it into a copy of the graded class, which other tests (perhaps in
+    another pytest-xdist worker) read meanwhile.
+    """
+    course = tmp_path_factory.mktemp("feedback") / "course"
+    shutil.copytree(graded_sample_class.course, course, symlinks=True)
     students = ["mistake_missing_abs", "cheat_patching", "mistake_math_module", "correct_tricks"]
     others = sorted(set(graded_sample_class.expected) - set(students))
     # One nbgrader process for the four (each process costs seconds to start).
