@@ -49,10 +49,11 @@ lab: $(LAB_STAMP)
 student-release: $(LAB_STAMP)
 	$(BIN)/python -m softsign_grader.student_release $(RELEASE_ARGS)
 
-# The whole suite runs on every core too: each test file goes whole to one worker (its module
-# fixtures are set up once; see tests/conftest.py), `make test PYTEST_ARGS=-n0` runs it in one.
+# The whole suite runs on every core too: each file (test module, notebook) goes whole to one
+# worker, so its module fixtures and nbval's kernel are set up once (tests/conftest.py);
+# `make test PYTEST_ARGS=-n0` runs it in one process.
 test: lint
-	$(BIN)/python -m pytest -n auto --dist loadgroup $(NBVAL) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadscope $(NBVAL) $(PYTEST_ARGS)
 
 # The fast lane runs on every core (pytest-xdist); `make check PYTEST_ARGS=-n0` runs it in one.
 check: $(DEV_STAMP)

@@ -16,7 +16,7 @@ that come first; the modules that use the graded class run last (see
 :func:`pytest_collection_modifyitems`). The fixtures wait for that work and re-raise
 its error, if any.
 
-With pytest-xdist (``make test`` runs ``-n auto --dist loadgroup``), each module runs
+With pytest-xdist (``make test`` runs ``-n auto --dist loadscope``), each file runs
 whole in one worker (its module fixtures are set up once), and the release and the
 graded class are still made once per run: the first worker to ask makes them in the
 folder all workers share, under a file lock, and the others load the result.
@@ -205,21 +205,17 @@ def _file(item: pytest.Item) -> str:
     return item.nodeid.split("::", 1)[0]
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the modules that use the graded sample class last, each in its own order.
 
     The class is graded in the background from the session's first test on; the
     other modules run meanwhile. Whole modules move, so their module fixtures are
-    still set up once. Under ``--dist loadgroup`` each file is one group, handed to
-    one worker whole, and the adversarial module comes first.
+    still set up once. Under pytest-xdist (``--dist loadscope`` hands each file to one
+    worker whole, in this order) the adversarial module comes first.
     """
     late = {_file(item) for item in items if _LAST in getattr(item, "fixturenames", ())}
-    grouped = bool(getattr(config.option, "loadgroup", False))
-    items.sort(key=lambda item: (_file(item) in late, grouped and _file(item) != _FIRST))
-    if grouped:
-        for item in items:
-            item.add_marker(pytest.mark.xdist_group(_file(item)))
+    distributed = hasattr(config, "workerinput")
+    items.sort(key=lambda item: (_file(item) in late, distributed and _file(item) != _FIRST))
 
 
 _T = TypeVar("_T")
@@ -352,3 +348,4 @@ def late_template(tmp_path_factory) -> Path:
         patch.setenv("PATH", NBGRADER_ENV["PATH"])
         build_late_gradebook(course)
     return course
+
