@@ -348,4 +348,3 @@ def late_template(tmp_path_factory) -> Path:
         patch.setenv("PATH", NBGRADER_ENV["PATH"])
         build_late_gradebook(course)
     return course
-
