@@ -15,6 +15,7 @@ JupyterLab, so that a function calling one fails there as it fails in grading.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import types
 from collections.abc import Iterator, Sequence
@@ -70,6 +71,7 @@ def withheld_names(name: str) -> frozenset[str]:
     return frozenset(door for other in exercises_of(entry.notebook) for door in other.withholds)
 
 
+@functools.cache  # a code object never changes: build each stand-in once
 def _stand_in_code(name: str, free: int) -> types.CodeType:
     """The code of a function that raises as a withheld stand-in does, with ``free`` free vars."""
     message = WITHHELD_NOTICE.format(name=name)
@@ -87,14 +89,30 @@ def _stand_in_code(name: str, free: int) -> types.CodeType:
     return code
 
 
+#: The last search of :func:`_library_functions` for each ``names``, with the state of
+#: ``source_lib``'s modules it searched (which are loaded, and their number of globals).
+_FOUND: dict[frozenset[str], tuple[tuple[tuple[str, int, int], ...], dict[Any, str]]] = {}
+
+
 def _library_functions(names: frozenset[str]) -> dict[types.FunctionType, str]:
     """The functions of ``source_lib`` that grading withholds for ``names``, each with its name.
 
     As the grading kernel's edition finds them: a module global under one of
     ``names``, and a function whose own name is one of ``names``, as a module
     global or held in a module-level dict (or a tuple in it), in every module of
-    ``source_lib`` imported so far.
+    ``source_lib`` imported so far. The search runs again only when a module of
+    ``source_lib`` was imported or gained or lost a global since the last one (every
+    check calls this; the search itself takes milliseconds).
     """
+    modules = [
+        (module_name, module)
+        for module_name, module in list(sys.modules.items())
+        if module_name == "source_lib" or module_name.startswith("source_lib.")
+    ]
+    state = tuple((name, id(module), len(vars(module))) for name, module in modules)
+    cached = _FOUND.get(names)
+    if cached is not None and cached[0] == state:
+        return cached[1]
     found: dict[types.FunctionType, str] = {}
 
     def consider(value: Any, key: str | None) -> None:
@@ -102,15 +120,14 @@ def _library_functions(names: frozenset[str]) -> dict[types.FunctionType, str]:
         if isinstance(value, types.FunctionType) and (own in names or key in names):
             found.setdefault(value, own if own in names else str(key))
 
-    for module_name, module in list(sys.modules.items()):
-        if module_name != "source_lib" and not module_name.startswith("source_lib."):
-            continue
+    for _, module in modules:
         for key, value in list(vars(module).items()):
             consider(value, key)
             if isinstance(value, dict):
                 for member in list(value.values()):
                     for part in member if isinstance(member, tuple) else (member,):
                         consider(part, None)
+    _FOUND[names] = (state, found)
     return found
 
 
