@@ -12,7 +12,7 @@ generate_assignment`` (the course's own config, every notebook); tests copy it w
 
 Both are made in a background thread that starts with the first test of the session
 (when a selected test needs them), so that their nbgrader runs overlap with the tests
-that come first; the modules that use the graded class run last (see
+that come first; the tests that use the graded class run last (see
 :func:`pytest_collection_modifyitems`). The fixtures wait for that work and re-raise
 its error, if any.
 
@@ -206,16 +206,32 @@ def _file(item: pytest.Item) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the modules that use the graded sample class last, each in its own order.
+    """Run what reads the graded sample class last, so that its grading overlaps the rest.
 
-    The class is graded in the background from the session's first test on; the
-    other modules run meanwhile. Whole modules move, so their module fixtures are
-    still set up once. Under pytest-xdist (``--dist loadscope`` hands each file to one
-    worker whole, in this order) the adversarial module comes first.
+    The class is graded in the background from the session's first test on. Files keep
+    their tests together (module fixtures are set up once), in three bands: files that
+    never read the class, files with some tests that do (those tests last in the file),
+    and files whose every test does. Under pytest-xdist (``--dist loadscope`` hands each
+    file to one worker whole, in this order) the adversarial module comes first.
     """
-    late = {_file(item) for item in items if _LAST in getattr(item, "fixturenames", ())}
+    needs = {id(item): _LAST in getattr(item, "fixturenames", ()) for item in items}
+    files: dict[str, list[bool]] = {}
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        files.setdefault(_file(item), []).append(needs[id(item)])
+        first.setdefault(_file(item), index)
+    band = {name: (any(flags) + all(flags)) for name, flags in files.items()}
     distributed = hasattr(config, "workerinput")
-    items.sort(key=lambda item: (_file(item) in late, distributed and _file(item) != _FIRST))
+    order = {id(item): index for index, item in enumerate(items)}
+    items.sort(
+        key=lambda item: (
+            distributed and _file(item) != _FIRST,
+            band[_file(item)],
+            first[_file(item)],
+            needs[id(item)],
+            order[id(item)],
+        )
+    )
 
 
 _T = TypeVar("_T")
