@@ -2,9 +2,9 @@
 
 ``graded_sample_class`` autogrades the whole sample class (``tests/submissions``,
 built by :func:`softsign_grader.sample_class.build_sample_class`) once per test
-session with plain, serial ``nbgrader autograde``, so that every test that needs
-a graded class (the grading tests, the report, the LMS export, the parallel-grading
-comparison) shares it.
+run, as ``make grade`` does: ``softsign-grade softsign --jobs 2``, real nbgrader in
+each worker, so that every test that needs a graded class (the grading tests, the
+report, the LMS export, the comparison with serial ``nbgrader autograde``) shares it.
 
 ``released_template`` is the course released once per session by ``nbgrader
 generate_assignment`` (the course's own config, every notebook); tests copy it with
@@ -76,7 +76,7 @@ def run_softsign_grade(
 
 @dataclass(frozen=True)
 class GradedClass:
-    """The sample class after ``nbgrader autograde``.
+    """The sample class after ``softsign-grade softsign --jobs 2``.
 
     Attributes
     ----------
@@ -90,16 +90,19 @@ class GradedClass:
     manual : dict
         ``{student: {"notebook/grade_id": needs_manual_grade}}`` for the written
         answers (markdown cells graded by hand).
+    summary : str
+        What ``softsign-grade`` printed (its summary of the run).
     log : str
-        nbgrader's output (stdout and stderr).
+        The summary, then nbgrader's full log from every worker.
     seconds : float
-        Wall time of ``nbgrader autograde``.
+        Wall time of the grading run.
     """
 
     course: Path
     expected: dict[str, dict[str, float]]
     scores: dict[str, dict[str, float | None]]
     manual: dict[str, dict[str, bool]]
+    summary: str
     log: str
     seconds: float
 
@@ -163,14 +166,20 @@ def _grade_sample_class(template: Path, dest: Path) -> GradedClass:
     course = copy_released(template, dest)
     expected = build_sample_class(course)
     start = time.perf_counter()
-    result = run_nbgrader(["autograde", ASSIGNMENT], course, env=NBGRADER_ENV)
+    result = run_softsign_grade(course, ASSIGNMENT, "--jobs", "2", timeout=1800)
     seconds = time.perf_counter() - start
+    summary = result.stdout + result.stderr
+    if result.returncode != 0:
+        msg = f"grading the sample class failed ({result.returncode}):\n{summary}"
+        raise RuntimeError(msg)
+    nbgrader_log = course / "autograded" / ".parallel_grading" / ASSIGNMENT / "grading.log"
     return GradedClass(
         course=course,
         expected=expected,
         scores=read_scores(course),
         manual=read_manual(course),
-        log=result.stdout + result.stderr,
+        summary=summary,
+        log=summary + nbgrader_log.read_text(encoding="utf-8", errors="replace"),
         seconds=seconds,
     )
 
@@ -341,7 +350,7 @@ def released_template(_shared_nbgrader_work: _Background) -> Path:
 
 @pytest.fixture(scope="session")
 def graded_sample_class(_shared_nbgrader_work: _Background) -> GradedClass:
-    """The sample class, released, submitted and autograded serially by real nbgrader."""
+    """The sample class, released, submitted and autograded by the course's pool (2 workers)."""
     work = _shared_nbgrader_work
     work.start(grade=True)  # a no-op unless only asked for now
     if not work.grading:  # started for the release only: grade here

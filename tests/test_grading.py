@@ -4,9 +4,9 @@ The class (``tests/submissions``) holds right answers in several algebraic
 forms, one student per common mistake, the easy cheats, broken files and the
 untouched notebooks; ``softsign_grader.sample_class`` builds their submissions from
 the current student notebooks. The session fixture ``graded_sample_class``
-(``conftest.py``) runs ``nbgrader generate_assignment`` and ``nbgrader
-autograde`` once; these tests read the gradebook, the log, the feedback HTML
-and ``nbgrader export``'s CSV.
+(``conftest.py``) runs ``nbgrader generate_assignment`` and ``softsign-grade
+softsign --jobs 2`` (nbgrader's autograde in two workers) once; these tests read
+the gradebook, the log, the feedback HTML and ``nbgrader export``'s CSV.
 """
 
 from __future__ import annotations

@@ -8,14 +8,15 @@ Two classes are graded here, both through real nbgrader:
   the per-student time limit and one that kills its grading process: it checks
   failure isolation, re-grading only what changed, ``nbgrader export``, manual
   grades written during a run, and the lock against two runs at once;
-- the course's sample class (``softsign_grader.sample_class``), graded serially once by
-  the session fixture ``graded_sample_class``: a handful of its students, chosen for
-  the plumbing they exercise (endless loops and exits, a withheld reference, edited
-  and deleted tests, written answers and notebooks without points, untouched work,
-  a broken file), are graded here again in parallel, in one run and in two shards
-  merged afterwards: every cell of each must get the score the serial run gave it.
-  Whether each sample student gets its expected scores is the serial run's test
-  (``test_grading.py``); the parallel plumbing is the same for every student.
+- the course's sample class (``softsign_grader.sample_class``), graded once by the
+  session fixture ``graded_sample_class`` with ``softsign-grade --jobs 2``: a handful
+  of its students, chosen for the plumbing they exercise (endless loops and exits, a
+  withheld reference, edited and deleted tests, written answers and notebooks without
+  points, untouched work, a broken file), are graded here again, serially by plain
+  ``nbgrader autograde`` and in two shards merged afterwards: every cell of each must
+  get the score the parallel run gave it. Whether each sample student gets its
+  expected scores is ``test_grading.py``'s test; the plumbing is the same for every
+  student.
 """
 
 from __future__ import annotations
@@ -679,10 +680,10 @@ def test_a_course_without_gradebook_is_refused(tmp_path):
 
 
 def ungraded_copy(graded_class, dest: Path, students: list[str] | None = None) -> Path:
-    """Copy the serially graded sample class as it was before grading, to grade it again.
+    """Copy the graded sample class as it was before grading, to grade it again.
 
     Submissions stay; the gradebook keeps the assignment but forgets every student,
-    and ``autograded/`` goes, so nothing of the serial run can leak into the result.
+    and ``autograded/`` goes, so nothing of the first run can leak into the result.
     """
     shutil.copytree(
         graded_class.course,
@@ -699,10 +700,11 @@ def ungraded_copy(graded_class, dest: Path, students: list[str] | None = None) -
     return dest
 
 
-#: The sample students graded again with two workers: endless loops and exits (kernel
-#: restarts and time limits), a withheld reference (the sandbox), edited and deleted test
-#: cells, written answers and the notebooks without points, and untouched work.
-PARALLEL_STUDENTS = [
+#: The sample students graded again by plain, serial ``nbgrader autograde``: endless loops
+#: and exits (kernel restarts and time limits), a withheld reference (the sandbox), edited
+#: and deleted test cells, written answers and the notebooks without points, and untouched
+#: work.
+SERIAL_STUDENTS = [
     "cheat_loop_exit",
     "cheat_reference",
     "cheat_test_cells",
@@ -712,23 +714,25 @@ PARALLEL_STUDENTS = [
 
 
 @pytest.mark.slow
-def test_sample_class_parallel_scores_equal_serial(graded_sample_class, tmp_path):
-    students = [s for s in PARALLEL_STUDENTS if s in graded_sample_class.expected]
-    assert len(students) == len(PARALLEL_STUDENTS), "a chosen sample student is gone"
-    serial = graded_sample_class.course
-    course = ungraded_copy(graded_sample_class, tmp_path / "course", students)
-    result = grade_command(course, ASSIGNMENT, "--jobs", "2")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"graded {len(students)}, failed 0" in result.stdout
-    with gradebook(course) as book:
+def test_sample_class_serial_scores_equal_parallel(graded_sample_class, tmp_path):
+    students = [s for s in SERIAL_STUDENTS if s in graded_sample_class.expected]
+    assert len(students) == len(SERIAL_STUDENTS), "a chosen sample student is gone"
+    parallel = graded_sample_class.course
+    assert "failed 0" in graded_sample_class.summary, graded_sample_class.summary
+    with gradebook(parallel) as book:
         empty = {n.name for n in book.find_assignment(ASSIGNMENT).notebooks if not n.max_score}
     assert empty  # a notebook without points, which nobody needs to submit
-    missing = [line for line in result.stdout.splitlines() if "No submitted file" in line]
+    summary = graded_sample_class.summary.splitlines()
+    missing = [line for line in summary if "No submitted file" in line]
     assert not [line for line in missing if any(f" {name}.ipynb" in line for name in empty)]
-    assert scores(course) == scores(serial, set(students))
-    assert gradebook_state(course) == gradebook_state(serial, set(students))
+    course = ungraded_copy(graded_sample_class, tmp_path / "course", students)
+    run_nbgrader(["autograde", ASSIGNMENT], course, env=NBGRADER_ENV)
+    assert scores(course) == scores(parallel, set(students))
+    assert gradebook_state(course) == gradebook_state(parallel, set(students))
     assert autograded_files(course) == {
-        student: files for student, files in autograded_files(serial).items() if student in students
+        student: files
+        for student, files in autograded_files(parallel).items()
+        if student in students
     }
     for student in students:
         for key, points in graded_sample_class.expected[student].items():
@@ -740,7 +744,7 @@ SHARD_STUDENTS = ["broken_files", "mistake_missing_abs"]
 
 
 @pytest.mark.slow
-def test_two_shards_merged_equal_serial(graded_sample_class, tmp_path):
+def test_two_shards_merged_equal_one_run(graded_sample_class, tmp_path):
     students = [s for s in SHARD_STUDENTS if s in graded_sample_class.expected]
     assert len(students) == len(SHARD_STUDENTS), "a chosen sample student is gone"
     course = ungraded_copy(graded_sample_class, tmp_path / "course", students)
@@ -776,11 +780,11 @@ def test_two_shards_merged_equal_serial(graded_sample_class, tmp_path):
     wall = re.search(r"unchanged 0 in (?:(\d+) min )?([\d.]+) s of 2 shards", merged.stdout)
     assert wall, merged.stdout
     assert elapsed - 15 <= int(wall.group(1) or 0) * 60 + float(wall.group(2)) <= elapsed + 1
-    serial = graded_sample_class.course
-    assert scores(course) == scores(serial, set(students))
-    assert gradebook_state(course) == gradebook_state(serial, set(students))
+    whole = graded_sample_class.course
+    assert scores(course) == scores(whole, set(students))
+    assert gradebook_state(course) == gradebook_state(whole, set(students))
     assert autograded_files(course) == {
-        student: files for student, files in autograded_files(serial).items() if student in students
+        student: files for student, files in autograded_files(whole).items() if student in students
     }
     again = grade_command(course, ASSIGNMENT)
     assert f"graded 0, failed 0, unchanged {len(students)}" in again.stdout
