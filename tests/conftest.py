@@ -16,8 +16,8 @@ that come first; the tests that use the graded class run last (see
 :func:`pytest_collection_modifyitems`). The fixtures wait for that work and re-raise
 its error, if any.
 
-With pytest-xdist (``make test`` runs ``-n auto --dist loadscope``), each file runs
-whole in one worker (its module fixtures are set up once), and the release and the
+With pytest-xdist (``make test`` runs one worker more than cores, ``--dist loadscope``),
+each file runs whole in one worker (its module fixtures are set up once), and the release and the
 graded class are still made once per run: the first worker to ask makes them in the
 folder all workers share, under a file lock, and the others load the result.
 """
@@ -202,7 +202,7 @@ def pytest_configure(config: pytest.Config) -> None:
         settings.load_profile("fast-lane")
 
 
-#: The modules whose tests read the graded sample class run after all the others.
+#: The tests that read the graded sample class run after the others (see below).
 _LAST = "graded_sample_class"
 #: The longest module (its one grading run waits out time limits): under pytest-xdist it is
 #: handed out first, so that the other worker shares the rest instead of waiting for it.

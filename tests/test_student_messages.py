@@ -513,6 +513,24 @@ def test_nothing_stays_withheld_after_a_call_that_raised_or_ran_out_of_time(monk
     _assert_nothing_left_withheld()
 
 
+def test_a_rebound_library_function_is_withheld_too(monkeypatch):
+    """The search for what to withhold is cached; rebinding a global (as a reload does)
+    must not leave the new function out."""
+    with library_withheld("softsign_derivative"):  # the search, now cached
+        pass
+
+    def softsign_derivative(x):  # a fresh library function, as after a reload
+        return 1 / (1 + np.abs(x)) ** 2
+
+    monkeypatch.setattr(activations, "softsign_derivative", softsign_derivative)
+    with (
+        library_withheld("softsign_derivative"),
+        pytest.raises(NotImplementedError, match="withheld"),
+    ):
+        activations.softsign_derivative(np.array([0.5]))
+    assert activations.softsign_derivative(np.array([1.0])) == pytest.approx([0.25])
+
+
 def test_the_planner_is_not_affected_by_the_withholding():
     """The judge plans with the reference itself: nothing is withheld in its process."""
     for check in CHECKS.values():

@@ -90,8 +90,8 @@ def _stand_in_code(name: str, free: int) -> types.CodeType:
 
 
 #: The last search of :func:`_library_functions` for each ``names``, with the state of
-#: ``source_lib``'s modules it searched (which are loaded, and their number of globals).
-_FOUND: dict[frozenset[str], tuple[tuple[tuple[str, int, int], ...], dict[Any, str]]] = {}
+#: ``source_lib``'s modules it searched (which are loaded, and what each global is bound to).
+_FOUND: dict[frozenset[str], tuple[tuple[Any, ...], dict[Any, str]]] = {}
 
 
 def _library_functions(names: frozenset[str]) -> dict[types.FunctionType, str]:
@@ -101,15 +101,18 @@ def _library_functions(names: frozenset[str]) -> dict[types.FunctionType, str]:
     ``names``, and a function whose own name is one of ``names``, as a module
     global or held in a module-level dict (or a tuple in it), in every module of
     ``source_lib`` imported so far. The search runs again only when a module of
-    ``source_lib`` was imported or gained or lost a global since the last one (every
-    check calls this; the search itself takes milliseconds).
+    ``source_lib`` was imported, or one of its globals bound to another object (a
+    reload, an assignment), since the last one: every check calls this, and the
+    search costs milliseconds where comparing the bindings costs microseconds.
     """
     modules = [
         (module_name, module)
         for module_name, module in list(sys.modules.items())
         if module_name == "source_lib" or module_name.startswith("source_lib.")
     ]
-    state = tuple((name, id(module), len(vars(module))) for name, module in modules)
+    state = tuple(
+        (name, id(module), *map(id, list(vars(module).values()))) for name, module in modules
+    )
     cached = _FOUND.get(names)
     if cached is not None and cached[0] == state:
         return cached[1]
