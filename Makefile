@@ -2,7 +2,7 @@
 #   make lab     create .venv, install the course, open JupyterLab on the student notebooks
 #   make test    create .venv if needed, add the developer tools, run everything: lint, the
 #                whole pytest suite, nbval
-#   make check   the fast lane: unit, property and doctests and the notebook contract (< 30 s)
+#   make check   the fast lane: unit, property and doctests and the notebook contract (~30 s)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
