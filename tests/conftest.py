@@ -231,14 +231,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         first.setdefault(_file(item), index)
     band = {name: (any(flags) + all(flags)) for name, flags in files.items()}
     distributed = hasattr(config, "workerinput")
-    order = {id(item): index for index, item in enumerate(items)}
-    items.sort(
+    items.sort(  # a stable sort: tests keep their order within each key
         key=lambda item: (
             distributed and _file(item) != _FIRST,
             band[_file(item)],
             first[_file(item)],
             needs[id(item)],
-            order[id(item)],
         )
     )
 
