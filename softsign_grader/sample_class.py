@@ -36,10 +36,10 @@ markdown cell graded by hand, gets the model answer), then the cells named in
 student submits the release untouched. Notebooks without test cells carry no
 points; to keep the class quick to grade, only students with
 ``ungraded_notebooks = true`` submit them (for the others nbgrader logs
-"No submitted file" and nothing changes). A student whose point lies in one
-notebook (a common mistake in one exercise) lists it in ``notebooks`` and
-submits only that one, so grading the class proves the point with the fewest
-notebooks; the cells of the others are expected to earn 0.
+"No submitted file" and nothing changes). A student whose point lies in some
+notebooks (a common mistake in one exercise, a cheat in a few) lists them in
+``notebooks`` and submits only those, so grading the class proves the point with
+the fewest notebooks; the cells of the others are expected to earn 0.
 
 Expected scores are derived from the notebooks too. Every autograded test
 cell (a code cell with nbgrader ``grade: true``) belongs to the exercises

@@ -24,7 +24,7 @@ from nbclient import NotebookClient
 from repo_root import REPO_ROOT
 
 from softsign_grader.course import ASSIGNMENT
-from softsign_grader.leaks import answer_leaks, release_snippets
+from softsign_grader.leaks import release_snippets
 from softsign_grader.student_release import (
     INSTRUCTOR_ONLY,
     commit_to_branch,
@@ -75,20 +75,18 @@ def _files(folder: Path) -> set[str]:
 # --- no answers inside ------------------------------------------------------------------
 
 
-def test_no_instructor_solution_or_hidden_test_is_inside(release: Path):
+def test_no_instructor_solution_hidden_test_or_working_answer_is_inside(release: Path):
+    """No solution line, hidden test or delimiter, and no doctest or markdown code block
+    that holds a working answer (checked by behaviour): ``release_leaks`` checks all."""
     marks = solution_lines(SOLUTIONS)
     # Every graded function's solution contributes lines (else the proof would prove nothing).
     sources = {where.split(":")[0] for where in marks.values()}
     assert len(sources) >= 5, sources
     assert any("hidden tests" in where for where in marks.values())
-    assert release_leaks(release, SOLUTIONS) == []
-
-
-def test_no_example_of_the_release_computes_a_graded_function(release: Path):
-    """No doctest or markdown code block holds a working answer (checked by behaviour)."""
+    # The examples the behaviour check runs include the checks' own doctests.
     snippets = release_snippets(release)
     assert any("doctest of check_softsign" in snippet.where for snippet in snippets)
-    assert answer_leaks(release) == []
+    assert release_leaks(release, SOLUTIONS) == []
 
 
 def test_nothing_of_the_instructor_by_name(release: Path):
@@ -115,37 +113,41 @@ def test_the_notebooks_are_the_generated_student_notebooks(release: Path):
         nbformat.validate(nbformat.read(copy, as_version=4))
 
 
-@pytest.mark.parametrize(
-    "plant", ["solution notebook", "solution line", "instructor module", "answer in a doctest"]
-)
-def test_the_leak_check_finds_a_planted_leak(release: Path, tmp_path: Path, plant: str):
+#: Where each planted leak goes, and the start of the line the leak check must report for it.
+PLANTS = {
+    "solution notebook": "notebooks/answers.ipynb",
+    "solution line": "source_lib/activations.py",
+    "answer in a doctest": "source_lib/grading/network_exercise.py",
+    "instructor module": "softsign_grader/judge.py: an instructor-only module",
+}
+
+
+def test_the_leak_check_finds_every_planted_leak(release: Path, tmp_path: Path):
+    """Four leaks of different kinds planted in one copy: each is reported (one check run)."""
     leaky = tmp_path / "leaky"
     shutil.copytree(release, leaky)
-    if plant == "solution notebook":
-        source = SOLUTIONS / ASSIGNMENT / "01_softsign_definition.ipynb"
-        shutil.copy2(source, leaky / "notebooks" / "answers.ipynb")
-        expected = "notebooks/answers.ipynb"
-    elif plant == "solution line":
-        line = next(line for line in solution_lines(SOLUTIONS) if "np.abs(x)" in line)
-        with (leaky / "source_lib" / "activations.py").open("a", encoding="utf-8") as handle:
-            handle.write(f"\n\ndef _answer(x):\n    {line}\n")
-        expected = "source_lib/activations.py"
-    elif plant == "answer in a doctest":
-        target = leaky / "source_lib" / "grading" / "network_exercise.py"
-        with target.open("a", encoding="utf-8") as handle:
-            handle.write(
-                '\n\ndef _example():\n    """\n    >>> def backward(x, W, b, g):\n'
-                "    ...     d = g / (1 + np.abs(x @ W + b)) ** 2\n"
-                "    ...     return d @ W.T, x.T @ d, d.sum(axis=0)\n"
-                '    """\n'
-            )
-        expected = "source_lib/grading/network_exercise.py"
-    else:
-        (leaky / "softsign_grader").mkdir()
-        shutil.copy2(REPO_ROOT / "softsign_grader" / "judge.py", leaky / "softsign_grader")
-        expected = "softsign_grader/judge.py: an instructor-only module"
+    source = SOLUTIONS / ASSIGNMENT / "01_softsign_definition.ipynb"
+    shutil.copy2(source, leaky / "notebooks" / "answers.ipynb")
+    line = next(line for line in solution_lines(SOLUTIONS) if "np.abs(x)" in line)
+    with (leaky / "source_lib" / "activations.py").open("a", encoding="utf-8") as handle:
+        handle.write(f"\n\ndef _answer(x):\n    {line}\n")
+    target = leaky / "source_lib" / "grading" / "network_exercise.py"
+    with target.open("a", encoding="utf-8") as handle:
+        handle.write(
+            '\n\ndef _example():\n    """\n    >>> def backward(x, W, b, g):\n'
+            "    ...     d = g / (1 + np.abs(x @ W + b)) ** 2\n"
+            "    ...     return d @ W.T, x.T @ d, d.sum(axis=0)\n"
+            '    """\n'
+        )
+    (leaky / "softsign_grader").mkdir()
+    shutil.copy2(REPO_ROOT / "softsign_grader" / "judge.py", leaky / "softsign_grader")
     leaks = release_leaks(leaky, SOLUTIONS)
-    assert any(leak.startswith(expected) for leak in leaks), leaks
+    missed = [
+        plant
+        for plant, where in PLANTS.items()
+        if not any(leak.startswith(where) for leak in leaks)
+    ]
+    assert not missed, (missed, leaks)
 
 
 # --- it works on its own ----------------------------------------------------------------
