@@ -7,7 +7,10 @@ module loads, and its doctests run, where the browser stack is missing):
   says what a browser run must show: the exercises (from the nbgrader
   metadata: solution cells define the graded functions, test cells have
   ``grade: true``) and the figures (the image outputs of the instructor
-  notebook, cell by cell).
+  notebook, cell by cell). The rules a run's outputs must follow
+  (:func:`unimplemented_exercise_error`, :func:`friendly_failure_problems`) are
+  shared with ``tests/test_student_notebooks_run.py``, which runs every
+  student notebook in a kernel without a browser.
 * :func:`start_lab` starts JupyterLab with ``make lab`` itself, in a scratch copy
   of the course, on a free localhost port with a token; :class:`LabServer`
   talks to its REST API and shuts it down.
@@ -51,17 +54,21 @@ __all__ = [
     "ARTIFACTS",
     "CHROMIUM",
     "CHROMIUM_ARGS",
+    "STUDENT_DIR",
     "Exercise",
     "LabServer",
     "NotebookPlan",
     "NotebookUI",
     "friendly_failure_problems",
     "headless_chromium",
+    "image_outputs",
+    "not_implemented",
     "open_lab",
     "plan_notebook",
     "start_lab",
     "student_notebooks",
     "unavailable",
+    "unimplemented_exercise_error",
 ]
 
 #: The student notebooks, as released to students (what ``make lab`` opens).
@@ -137,6 +144,7 @@ LAB_SETTINGS = {
 _DEF = re.compile(r"^def\s+(\w+)\s*\(", re.MULTILINE)
 _CHECK_CALL = re.compile(r"\bcheck_\w+\(\s*(\w+)\s*,")
 _PROMPT = re.compile(r"\[(\d+)\]")
+_NOT_IMPLEMENTED = re.compile(r"^NotImplementedError\b", re.MULTILINE)
 
 
 # --------------------------------------------------------------------------- notebooks
@@ -278,13 +286,7 @@ def plan_notebook(name: str) -> NotebookPlan:
 
     instructor = nbformat.read(SOLUTION_DIR / name, as_version=4)
     images = {
-        cell.get("id"): sum(
-            1
-            for output in cell.get("outputs", [])
-            if any(mime.startswith("image/") for mime in output.get("data", {}))
-        )
-        for cell in instructor.cells
-        if cell.cell_type == "code"
+        cell.get("id"): image_outputs(cell) for cell in instructor.cells if cell.cell_type == "code"
     }
     figures = {
         index: images[cell.get("id")]
@@ -299,6 +301,39 @@ def plan_notebook(name: str) -> NotebookPlan:
         exercises=exercises,
         figures=figures,
     )
+
+
+def image_outputs(cell: Any) -> int:
+    """How many outputs of a code cell (an nbformat node) hold an image."""
+    return sum(
+        1
+        for output in cell.get("outputs", [])
+        if any(mime.startswith("image/") for mime in output.get("data", {}))
+    )
+
+
+def not_implemented(error: str) -> bool:
+    """Whether a cell's error text is a ``NotImplementedError`` (a line starts with its name).
+
+    Examples
+    --------
+    >>> not_implemented("NotImplementedError: "), not_implemented("ValueError: NotImplementedError")
+    (True, False)
+    """
+    return bool(_NOT_IMPLEMENTED.search(error))
+
+
+def unimplemented_exercise_error(plan: NotebookPlan, index: int, error: str) -> bool:
+    """Whether ``error``, shown by cell ``index``, is an exercise not done yet.
+
+    That is the only reason a cell other than a test cell may fail on Run All:
+    its source uses a function of one of the notebook's exercises, and the
+    error is the ``NotImplementedError`` that function raises until the
+    student writes it.
+    """
+    source = plan.cells[index].source
+    uses_exercise = any(re.search(rf"\b{e.function}\b", source) for e in plan.exercises)
+    return uses_exercise and not_implemented(error)
 
 
 def friendly_failure_problems(text: str, function: str) -> list[str]:
@@ -328,7 +363,7 @@ def friendly_failure_problems(text: str, function: str) -> list[str]:
         problems.append(f"no '{function}: not implemented yet' message")
     if not re.search(r"^(?:[\w.]+\.)?(?:CheckFailure|AssertionError)\b", text, re.MULTILINE):
         problems.append("the error is not a CheckFailure/AssertionError")
-    if re.search(r"^NotImplementedError\b", text, re.MULTILINE):
+    if not_implemented(text):
         problems.append("a bare NotImplementedError traceback")
     if re.search(r"source_lib[/\\][\w/\\]*\.py", text):
         problems.append("traceback frames inside source_lib")
