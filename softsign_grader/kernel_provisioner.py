@@ -29,7 +29,7 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Protocol, cast
 
 from jupyter_client.connect import KernelConnectionInfo
@@ -37,11 +37,13 @@ from jupyter_client.provisioning import LocalProvisioner
 
 from softsign_grader.bubblewrap import (
     SANDBOX_HOME,
+    SANDBOX_MATPLOTLIB_CACHE,
     SANDBOX_SUBMISSION,
     SANDBOX_UID,
     SANDBOX_WORK,
     bwrap_command,
     bwrap_program,
+    matplotlib_font_list,
     runs_as_root,
     sandbox_environment,
 )
@@ -391,12 +393,19 @@ class SandboxProvisioner(GradingProvisioner):
         options = bwrap_command(bwrap, cmd, runtime, env, km.tmpfs_size, km.withheld)
         plan = {
             "user": [SANDBOX_UID, SANDBOX_UID] if as_root else None,
-            "chown": [SANDBOX_HOME, "/tmp", "/dev/shm"] if as_root else [],
+            "chown": [SANDBOX_HOME, *self._made_folders(), "/tmp", "/dev/shm"] if as_root else [],
             "populate": [SANDBOX_SUBMISSION, SANDBOX_WORK],
             "limits": self._limits(uid),
         }
         kw["cwd"] = str(runtime)
         return [*options, "--", *self._bootstrap(plan), *cmd]
+
+    @staticmethod
+    def _made_folders() -> list[str]:
+        """The folders bwrap makes in HOME as root, which the kernel must own to write in."""
+        if matplotlib_font_list() is None:
+            return []
+        return [str(PurePosixPath(SANDBOX_MATPLOTLIB_CACHE).parent), SANDBOX_MATPLOTLIB_CACHE]
 
 
 class FallbackProvisioner(GradingProvisioner):

@@ -24,6 +24,7 @@ import pytest
 from nbclient import NotebookClient
 from repo_root import REPO_ROOT
 
+from softsign_grader.bubblewrap import SANDBOX_MATPLOTLIB_CACHE, matplotlib_font_list
 from softsign_grader.limits import group_mechanism
 from softsign_grader.sandbox import (
     NOT_ISOLATED_WARNING,
@@ -240,6 +241,36 @@ def test_kernel_runs_as_uid_65534_with_a_tmpfs_home(sandboxed: Kernel):
         path for path in Path(sandboxed.km.connection_file).parents[1].rglob(name)
     ]
     assert leaked == [], "the kernel's HOME is not a tmpfs"
+
+
+def test_matplotlib_reads_the_graders_font_list_and_may_write_its_cache(sandboxed: Kernel):
+    """The kernel finds the grader's font list (no rebuild in each fresh HOME), read-only,
+    and owns its cache folder (matplotlib would otherwise warn and use a temporary one)."""
+    font_list = matplotlib_font_list()
+    assert font_list is not None
+    result = sandboxed.value(
+        "import logging, os, io\n"
+        "log = io.StringIO()\n"
+        "logging.getLogger('matplotlib').addHandler(logging.StreamHandler(log))\n"
+        "import matplotlib\n"
+        "from matplotlib import font_manager\n"
+        "cache = matplotlib.get_cachedir()\n"
+        "listed = os.path.join(cache, os.path.basename(" + repr(font_list) + "))\n"
+        "try:\n"
+        "    open(listed, 'a').close()\n"
+        "    overwritable = True\n"
+        "except OSError:\n"
+        "    overwritable = False\n"
+        "result = {'cache': cache, 'listed': os.path.isfile(listed), 'log': log.getvalue(),\n"
+        "          'overwritable': overwritable, 'writable': os.access(cache, os.W_OK),\n"
+        "          'fonts': len(font_manager.fontManager.ttflist)}"
+    )
+    assert result["cache"] == SANDBOX_MATPLOTLIB_CACHE
+    assert result["listed"]
+    assert result["writable"]
+    assert not result["overwritable"]
+    assert result["fonts"] > 0
+    assert result["log"] == ""
 
 
 def test_course_and_peers_are_invisible(sandboxed: Kernel, folder: Path, course: Path):
