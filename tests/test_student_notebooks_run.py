@@ -3,12 +3,13 @@
 Each student notebook, as released, is executed by nbclient the way a student's
 Run All goes on past errors (``allow_errors``), in its own folder, with the
 ``python3`` kernel, and with ``NBGRADER_EXECUTION`` set as nbgrader's *Validate*
-sets it (so notebook 05 trains only its smoke-run networks). The outputs must then follow the rules that
-``tests/test_browser.py`` checks in JupyterLab: every code cell ran; a cell
-other than a test cell fails only because it uses an exercise not done yet
-(a ``NotImplementedError``); each figure cell shows its images unless it
-plots the student's own unfinished function; and each test cell fails with
-the check functions' short "not implemented yet" message, not a traceback.
+sets it (so notebook 05 trains only its smoke-run networks). The outputs must
+then follow the rules that ``tests/test_browser.py`` checks in JupyterLab:
+every code cell ran; a cell other than a test cell fails only because it uses
+an exercise not done yet (a ``NotImplementedError``); each figure cell shows
+its images unless it plots the student's own unfinished function; and each
+test cell fails with the check functions' short "not implemented yet" message,
+not a traceback.
 
 The browser test runs one notebook, for what only a browser shows (rendering,
 math, figures as images, Run All through the menus); this module covers every
