@@ -26,15 +26,22 @@ FAST := -m "not slow and not browser"
 .PHONY: lab student-release test check install constraints notebooks check-notebooks grade grade-demo report dance benchmark lint format clean
 
 # The versions in constraints.txt are the ones the whole suite last passed with.
-$(LAB_STAMP): pyproject.toml constraints.txt
+define new_venv
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools
+endef
+
+$(LAB_STAMP): pyproject.toml constraints.txt
+	$(new_venv)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
 	@touch $(LAB_STAMP)
 
-$(DEV_STAMP): $(LAB_STAMP)
+# One pip run installs the course and the developer tools (one resolve, not two), and
+# counts for both stamps.
+$(DEV_STAMP): pyproject.toml constraints.txt
+	$(new_venv)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
-	@touch $(DEV_STAMP)
+	@touch $(LAB_STAMP) $(DEV_STAMP)
 
 install: $(DEV_STAMP)
 
