@@ -169,10 +169,12 @@ def test_pytest_runs_without_nbval_when_asked():
 
 def test_the_install_uses_the_constraints():
     makefile = (REPO_ROOT / "Makefile").read_text()
-    assert re.search(r"^\$\(LAB_STAMP\):.*\bconstraints\.txt\b", makefile, re.MULTILINE)
-    dry_run = _make_dry_run("-W", "constraints.txt", "install")
-    assert re.search(r"pip install .*-c constraints\.txt -e \.$", dry_run, re.MULTILINE), dry_run
-    assert re.search(r"pip install .*-c constraints\.txt -e \"\.\[dev\]\"", dry_run), dry_run
+    for stamp in ("LAB_STAMP", "DEV_STAMP"):
+        assert re.search(rf"^\$\({stamp}\):.*\bconstraints\.txt\b", makefile, re.MULTILINE)
+    lab = _make_dry_run("-W", "constraints.txt", "lab")
+    assert re.search(r"pip install .*-c constraints\.txt -e \.$", lab, re.MULTILINE), lab
+    dev = _make_dry_run("-W", "constraints.txt", "install")
+    assert re.search(r"pip install .*-c constraints\.txt -e \"\.\[dev\]\"", dev), dev
 
 
 @pytest.mark.parametrize("target", ["lab", "grade", "grade-demo", "report"])
