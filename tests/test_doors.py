@@ -61,9 +61,10 @@ else:
 CALL_SECONDS = 0.5
 #: Seconds all the calls of one function may take before it is given up (listed as slow).
 #: Every exercise's reference takes microseconds on these inputs; the functions given up are
-#: the library's slow ones (a training run, the GIF writer, the data loader), and halving
-#: these two limits found the same doors in half the time.
-FUNCTION_SECONDS = 1.0
+#: the library's slow ones (a training run, the animation and GIF writers, the data loader,
+#: the timing of the family), and limits of 0.5 s found the same doors as 1 s and 2 s, in a
+#: third of the time.
+FUNCTION_SECONDS = 0.5
 #: Seconds one search (one exercise, one edition) may take.
 SEARCH_SECONDS = 420
 #: The most combinations of fill values tried for one placement of the arguments.
