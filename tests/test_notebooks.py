@@ -145,9 +145,15 @@ def test_instructor_notebooks_are_committed_with_outputs(notebook_name):
     assert all(c.execution_count for c in code), "execute the notebook before committing it"
 
 
+@pytest.fixture(scope="module")
+def fresh_generation(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The student notebooks generated afresh from solutions/ (once for this module)."""
+    return generate_student_notebooks(tmp_path_factory.mktemp("generated"))
+
+
 @pytest.mark.slow
-def test_student_notebooks_match_a_fresh_generation(tmp_path):
-    generated = generate_student_notebooks(tmp_path)
+def test_student_notebooks_match_a_fresh_generation(fresh_generation):
+    generated = fresh_generation
     assert sorted(p.name for p in generated) == notebook_names(folder="notebooks")
     for path in generated:
         fresh = json.loads(path.read_text())
@@ -244,12 +250,12 @@ def test_student_notebooks_hide_solutions(notebook_name):
 
 
 @pytest.mark.slow
-def test_a_fresh_release_keeps_teaching_outputs_and_hides_solutions(tmp_path):
-    for path in generate_student_notebooks(tmp_path):
+def test_a_fresh_release_keeps_teaching_outputs_and_hides_solutions(fresh_generation):
+    for path in fresh_generation:
         check_student_notebook(_read(path), _read(SOLUTIONS / path.name))
     figures = sum(
         "image/png" in output.get("data", {})
-        for path in tmp_path.glob("*.ipynb")
+        for path in fresh_generation
         for cell in _read(path).cells
         for output in cell.get("outputs", [])
     )
