@@ -11,8 +11,8 @@ Two classes are graded here, both through real nbgrader:
 - the course's sample class (``softsign_grader.sample_class``), graded once by the
   session fixture ``graded_sample_class`` with ``softsign-grade --jobs 2``: a handful
   of its students, chosen for the plumbing they exercise (endless loops and exits, a
-  withheld reference, edited and deleted tests, written answers and notebooks without
-  points, a broken file), are graded here again, serially by plain
+  withheld reference, edited and deleted tests, a written answer, a broken file), are
+  graded here again, serially by plain
   ``nbgrader autograde`` and in two shards merged afterwards: every cell of each must
   get the score the parallel run gave it. Whether each sample student gets its
   expected scores is ``test_grading.py``'s test; the plumbing is the same for every
@@ -701,14 +701,13 @@ def ungraded_copy(graded_class, dest: Path, students: list[str] | None = None) -
 
 
 #: The sample students graded again by plain, serial ``nbgrader autograde``: endless loops
-#: and exits (kernel restarts and time limits), a withheld reference (the sandbox), edited
-#: and deleted test cells, and written answers and the notebooks without points. Each
-#: submits only the notebooks its point needs (13 in all).
+#: and exits (kernel restarts and time limits; with a written answer, in notebook 04), a
+#: withheld reference (the sandbox), and edited and deleted test cells. Each submits only
+#: the notebooks its point needs (7 in all).
 SERIAL_STUDENTS = [
     "cheat_loop_exit",
     "cheat_reference",
     "cheat_test_cells",
-    "correct_plain",
 ]
 
 
