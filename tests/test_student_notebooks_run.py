@@ -42,6 +42,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 NOTEBOOKS = student_notebooks()
 #: ANSI escape sequences (colours, hyperlinks) in a traceback; JupyterLab renders, not shows them.
+#: (nbconvert's ``strip_ansi`` removes the colour codes only, not the hyperlinks.)
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 
 
