@@ -36,6 +36,8 @@ __all__ = [
 _GRADE_ID = re.compile(r"^[a-zA-Z0-9_\-]+$")
 #: The nbgrader metadata schema this nbgrader writes and validates.
 _SCHEMA_VERSION = 3
+#: Where :func:`source_cells` keeps what it read, in the resources of one conversion.
+_CACHE_KEY = "softsign_source_cells"
 
 
 def describe_cell(cell: Any, index: int) -> str:
@@ -124,6 +126,17 @@ def source_cells(resources: ResourcesDict | dict[str, Any]) -> dict[str, SourceC
     info = resources.get("nbgrader")
     if not isinstance(info, dict) or not {"notebook", "assignment", "db_url"} <= set(info):
         return None
+    # Three repair steps ask per notebook; the gradebook is read once per conversion.
+    key = (info["db_url"], info["assignment"], info["notebook"])
+    cached = resources.get(_CACHE_KEY)
+    if isinstance(cached, tuple) and cached[0] == key:
+        return None if cached[1] is None else dict(cached[1])
+    cells = _read_source_cells(info)
+    resources[_CACHE_KEY] = (key, cells)
+    return None if cells is None else dict(cells)
+
+
+def _read_source_cells(info: dict[str, Any]) -> dict[str, SourceCellInfo] | None:
     try:
         with Gradebook(info["db_url"]) as gradebook:
             notebook = gradebook.find_notebook(info["notebook"], info["assignment"])

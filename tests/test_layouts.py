@@ -34,11 +34,11 @@ import nbformat
 import pytest
 from repo_root import REPO_ROOT
 
-from softsign_grader.course import ASSIGNMENT, make_course, tool_path_env
+from softsign_grader.course import ASSIGNMENT, tool_path_env
 from softsign_grader.sandbox import sandbox_available, sandbox_problem
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import read_scores
+from conftest import copy_released, read_scores
 
 pytestmark = pytest.mark.slow
 
@@ -86,12 +86,15 @@ def _copy_packages(target: Path) -> None:
         )
 
 
-def _course(root: Path, python: str, with_library: bool) -> Path:
-    """A course folder with an honest and a cheating student, released by ``python``."""
-    course = make_course(root, release=False)
+def _course(template: Path, root: Path, with_library: bool) -> Path:
+    """A course folder with an honest and a cheating student.
+
+    It is a copy of the session's released course: the release is the same in every
+    layout, and only grading, which the layout's own Python runs, depends on it.
+    """
+    course = copy_released(template, root)
     if with_library:
         _copy_packages(course)
-    _nbgrader(python, ["generate_assignment", ASSIGNMENT, "--force"], course)
     honest = course / "submitted" / "honest" / ASSIGNMENT
     honest.mkdir(parents=True)
     for name in NOTEBOOKS:
@@ -151,17 +154,17 @@ def _assert_withheld(scores: dict[str, dict[str, float | None]], course: Path) -
     assert not earned, f"calling the library earned points: {earned}"
 
 
-def test_editable_install_grading_a_course_elsewhere(tmp_path: Path):
-    course = _course(tmp_path / "course", sys.executable, with_library=False)
+def test_editable_install_grading_a_course_elsewhere(tmp_path: Path, released_template: Path):
+    course = _course(released_template, tmp_path / "course", with_library=False)
     _assert_withheld(_grade(sys.executable, course), course)
 
 
-def test_editable_install_grading_another_clone(tmp_path: Path):
-    course = _course(tmp_path / "clone", sys.executable, with_library=True)
+def test_editable_install_grading_another_clone(tmp_path: Path, released_template: Path):
+    course = _course(released_template, tmp_path / "clone", with_library=True)
     _assert_withheld(_grade(sys.executable, course), course)
 
 
-def test_shared_venv_with_a_non_editable_install(tmp_path: Path):
+def test_shared_venv_with_a_non_editable_install(tmp_path: Path, released_template: Path):
     """A second environment whose site-packages holds a full, non-editable source_lib."""
     venv = tmp_path / "shared-venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -184,5 +187,5 @@ def test_shared_venv_with_a_non_editable_install(tmp_path: Path):
         cwd=tmp_path,
     ).stdout
     assert json.loads(where).startswith(site), "the shared venv does not import its own copy"
-    course = _course(tmp_path / "separate-clone", python, with_library=True)
+    course = _course(released_template, tmp_path / "separate-clone", with_library=True)
     _assert_withheld(_grade(python, course), course)

@@ -700,12 +700,11 @@ def ungraded_copy(graded_class, dest: Path, students: list[str] | None = None) -
 
 
 #: The sample students graded again by plain, serial ``nbgrader autograde``: endless loops
-#: and exits (kernel restarts and time limits; with a written answer, in notebook 04), a
-#: withheld reference (the sandbox), and edited and deleted test cells. Each submits only
-#: the notebooks its point needs (7 in all).
+#: and exits (kernel restarts and time limits; with a written answer, in notebook 04), and
+#: edited and deleted test cells. Each submits only the notebooks its point needs (4 in
+#: all). Plain nbgrader withholding a reference in the sandbox is test_layouts' proof.
 SERIAL_STUDENTS = [
     "cheat_loop_exit",
-    "cheat_reference",
     "cheat_test_cells",
 ]
 
