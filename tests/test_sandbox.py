@@ -24,7 +24,12 @@ import pytest
 from nbclient import NotebookClient
 from repo_root import REPO_ROOT
 
-from softsign_grader.bubblewrap import SANDBOX_MATPLOTLIB_CACHE, matplotlib_font_list
+from softsign_grader.bubblewrap import (
+    SANDBOX_LIBRARY,
+    SANDBOX_MATPLOTLIB_CACHE,
+    matplotlib_font_list,
+)
+from softsign_grader.kernel_provisioner import without_debugger
 from softsign_grader.limits import group_mechanism
 from softsign_grader.sandbox import (
     NOT_ISOLATED_WARNING,
@@ -271,6 +276,31 @@ def test_matplotlib_reads_the_graders_font_list_and_may_write_its_cache(sandboxe
     assert not result["overwritable"]
     assert result["fonts"] > 0
     assert result["log"] == ""
+
+
+def test_the_kernel_starts_without_the_debugger_and_without_its_folder_first(
+    sandboxed: Kernel,
+):
+    """The grading kernel's launcher leaves debugpy unloaded (no kernel is debugged) and,
+    like ``ipykernel_launcher``, does not put the working folder first on ``sys.path``
+    (a student's ``numpy.py`` shadows nothing the kernel imports); IPython adds it back
+    for the notebook's own imports."""
+    result = sandboxed.value(
+        "import os, sys\n"
+        "result = {'debugpy': 'debugpy' in sys.modules and sys.modules['debugpy'] is not None,\n"
+        "          'argv': sys.argv[0], 'first': sys.path[0], 'cwd_later': '' in sys.path[1:]}"
+    )
+    assert result == {"debugpy": False, "argv": "-c", "first": SANDBOX_LIBRARY, "cwd_later": True}
+
+
+def test_only_ipykernels_launcher_is_replaced():
+    launcher = ["/venv/bin/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    replaced = without_debugger(launcher)
+    assert replaced[:2] == ["/venv/bin/python", "-c"]
+    assert 'sys.modules["debugpy"] = None' in replaced[2]
+    assert replaced[3:] == ["-f", "{connection_file}"]
+    other = ["/venv/bin/python", "-m", "my_kernel", "-f", "{connection_file}"]
+    assert without_debugger(other) == other
 
 
 def test_course_and_peers_are_invisible(sandboxed: Kernel, folder: Path, course: Path):
