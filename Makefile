@@ -72,12 +72,14 @@ TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) + 1 )))
 # The course's own modules are compiled first: every nbgrader, grader and test process imports
 # them, and where PYTHONDONTWRITEBYTECODE is set (some CI images and containers) none would
 # otherwise find bytecode, and each would compile them again (about 0.15 s of CPU each).
+COMPILE_COURSE := $(BIN)/python -m compileall -q -j 0 source_lib softsign_grader tests
 test: lint
-	$(BIN)/python -m compileall -q -j 0 source_lib softsign_grader tests
+	$(COMPILE_COURSE)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope $(NBVAL) $(PYTEST_ARGS)
 
 # The fast lane runs on every core (pytest-xdist); `make check PYTEST_ARGS=-n0` runs it in one.
 check: $(DEV_STAMP)
+	$(COMPILE_COURSE)
 	$(BIN)/python -m pytest $(FAST) -n auto $(PYTEST_ARGS)
 
 # deptry: every import is a declared dependency ([tool.deptry] in pyproject.toml); then the

@@ -360,14 +360,17 @@ def graded_sample_class(_shared_nbgrader_work: _Background) -> GradedClass:
     return work.graded.result()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def late_template(tmp_path_factory) -> Path:
-    """``test_late.build_late_gradebook``'s course, once per module (a new gradebook runs
-    ``alembic``): ``late`` is 20 % late, ``on_time`` is not; 5 of 7 points."""
+    """``test_late.build_late_gradebook``'s course, once per run whatever the workers (a new
+    gradebook runs ``alembic``): ``late`` is 20 % late, ``on_time`` is not; 5 of 7 points.
+    Copy it, never change it."""
     from test_late import build_late_gradebook
 
-    course = tmp_path_factory.mktemp("late") / "course"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PATH", NBGRADER_ENV["PATH"])
-        build_late_gradebook(course)
-    return course
+    def build(folder: Path) -> Path:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("PATH", NBGRADER_ENV["PATH"])
+            build_late_gradebook(folder / "course")
+        return folder / "course"
+
+    return _once(_shared_root(tmp_path_factory) / "late-template", build)

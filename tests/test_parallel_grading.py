@@ -425,7 +425,7 @@ def test_the_run_lock_names_its_holder_and_dies_with_it(tmp_path):
             "-c",
             "import sys, time\n"
             "from pathlib import Path\n"
-            "from softsign_grader.parallel_grading import run_lock\n"
+            "from softsign_grader.run_lock import run_lock\n"
             "with run_lock(Path(sys.argv[1]), 'a grading run'):\n"
             "    print('held', flush=True)\n"
             "    time.sleep(300)\n",
