@@ -15,6 +15,8 @@ from __future__ import annotations
 import linecache
 import math
 import re
+import sys
+import types
 import warnings
 
 import numpy as np
@@ -529,6 +531,31 @@ def test_a_rebound_library_function_is_withheld_too(monkeypatch):
     ):
         activations.softsign_derivative(np.array([0.5]))
     assert activations.softsign_derivative(np.array([1.0])) == pytest.approx([0.25])
+
+
+def test_a_library_module_imported_or_replaced_later_is_searched_too(monkeypatch):
+    """The module list is cached too: a source_lib module that appears in sys.modules after
+    a search (an import, or a module object put in another's place) is searched next time,
+    and a None entry (an import blocked on purpose) is no module and breaks nothing."""
+    with library_withheld("softsign_derivative"):  # the search, now cached
+        pass
+
+    def softsign_derivative(x):
+        return 1 / (1 + np.abs(x)) ** 2
+
+    for name in ("source_lib.not_yet_imported", "source_lib.activations"):
+        module = types.ModuleType(name)
+        module.softsign_derivative = softsign_derivative
+        monkeypatch.setitem(sys.modules, name, module)
+        with (
+            library_withheld("softsign_derivative"),
+            pytest.raises(NotImplementedError, match="withheld"),
+        ):
+            module.softsign_derivative(np.array([0.5]))
+        assert softsign_derivative(np.array([1.0])) == pytest.approx([0.25])
+    monkeypatch.setitem(sys.modules, "source_lib.blocked", None)
+    with library_withheld("softsign_derivative"):
+        pass
 
 
 def test_the_planner_is_not_affected_by_the_withholding():
