@@ -78,9 +78,10 @@ test: lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope $(NBVAL) $(PYTEST_ARGS)
 
 # The fast lane runs on every core (pytest-xdist); `make check PYTEST_ARGS=-n0` runs it in one.
+# It runs no notebook, so nbval's plugin (and what it imports) is not loaded.
 check: $(DEV_STAMP)
 	$(COMPILE_COURSE)
-	$(BIN)/python -m pytest $(FAST) -n auto $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(FAST) -p no:nbval -n auto $(PYTEST_ARGS)
 
 # deptry: every import is a declared dependency ([tool.deptry] in pyproject.toml); then the
 # tests, which may also import the test extra (--exclude drops deptry's default "tests").

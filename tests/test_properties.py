@@ -29,7 +29,9 @@ from source_lib import (
 )
 from source_lib.grading.formatting import format_value
 
-SETTINGS = settings(max_examples=200, deadline=None)
+#: Twice the examples of the active profile: 200 in the full run, 50 in the fast lane
+#: (conftest.FAST_LANE_EXAMPLES), which the full run backs up.
+SETTINGS = settings(max_examples=2 * settings.default.max_examples, deadline=None)
 
 U = 2.0**-53  # unit roundoff of float64
 FLOAT_DTYPES = [np.float16, np.float32, np.float64]
