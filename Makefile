@@ -73,15 +73,19 @@ TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) + 1 )))
 # them, and where PYTHONDONTWRITEBYTECODE is set (some CI images and containers) none would
 # otherwise find bytecode, and each would compile them again (about 0.15 s of CPU each).
 COMPILE_COURSE := $(BIN)/python -m compileall -q -j 0 source_lib softsign_grader tests
+# pytest loads the plugins the suite uses by name. Autoloading would also load anyio's and
+# platformdirs' plugins and mark every module of each plugin's package (all of hypothesis)
+# for assertion rewriting, which every worker redoes where bytecode is not written.
+PYTEST := $(BIN)/python -m pytest --disable-plugin-autoload -p xdist -p timeout -p hypothesispytest
 test: lint
 	$(COMPILE_COURSE)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope $(NBVAL) $(PYTEST_ARGS)
+	$(PYTEST) -p nbval -n $(TEST_WORKERS) --dist loadscope $(NBVAL) $(PYTEST_ARGS)
 
 # The fast lane runs on every core (pytest-xdist); `make check PYTEST_ARGS=-n0` runs it in one.
-# It runs no notebook, so nbval's plugin (and what it imports) is not loaded.
+# It runs no notebook: nbval's plugin is not loaded.
 check: $(DEV_STAMP)
 	$(COMPILE_COURSE)
-	$(BIN)/python -m pytest $(FAST) -p no:nbval -n auto $(PYTEST_ARGS)
+	$(PYTEST) $(FAST) -n auto $(PYTEST_ARGS)
 
 # deptry: every import is a declared dependency ([tool.deptry] in pyproject.toml); then the
 # tests, which may also import the test extra (--exclude drops deptry's default "tests").
