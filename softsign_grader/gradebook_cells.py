@@ -129,10 +129,10 @@ def source_cells(resources: ResourcesDict | dict[str, Any]) -> dict[str, SourceC
     # Three repair steps ask per notebook; the gradebook is read once per conversion.
     key = (info["db_url"], info["assignment"], info["notebook"])
     cached = resources.get(_CACHE_KEY)
-    if isinstance(cached, tuple) and cached[0] == key:
-        return None if cached[1] is None else dict(cached[1])
-    cells = _read_source_cells(info)
-    resources[_CACHE_KEY] = (key, cells)
+    if not (isinstance(cached, tuple) and cached[0] == key):
+        cached = (key, _read_source_cells(info))
+        resources[_CACHE_KEY] = cached
+    cells = cached[1]
     return None if cells is None else dict(cells)
 
 

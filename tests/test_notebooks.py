@@ -153,9 +153,8 @@ def fresh_generation(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 @pytest.mark.slow
 def test_student_notebooks_match_a_fresh_generation(fresh_generation):
-    generated = fresh_generation
-    assert sorted(p.name for p in generated) == notebook_names(folder="notebooks")
-    for path in generated:
+    assert sorted(p.name for p in fresh_generation) == notebook_names(folder="notebooks")
+    for path in fresh_generation:
         fresh = json.loads(path.read_text())
         committed = json.loads((STUDENT / path.name).read_text())
         assert committed == fresh, (

@@ -10,12 +10,12 @@ Two classes are graded here, both through real nbgrader:
   grades written during a run, and the lock against two runs at once;
 - the course's sample class (``softsign_grader.sample_class``), graded once by the
   session fixture ``graded_sample_class`` with ``softsign-grade --jobs 2``: a handful
-  of its students, chosen for the plumbing they exercise (endless loops and exits, a
-  withheld reference, edited and deleted tests, a written answer, a broken file), are
-  graded here again, serially by plain ``nbgrader autograde`` and in two shards merged
-  afterwards: every cell of each must get the score the parallel run gave it. Whether
-  each sample student gets its expected scores is ``test_grading.py``'s test; the
-  plumbing is the same for every student.
+  of its students, chosen for the plumbing they exercise (endless loops and exits,
+  edited and deleted tests, a written answer, a broken file), are graded here again,
+  serially by plain ``nbgrader autograde`` and in two shards merged afterwards: every
+  cell of each must get the score the parallel run gave it. Whether each sample
+  student gets its expected scores is ``test_grading.py``'s test; the plumbing is the
+  same for every student.
 """
 
 from __future__ import annotations
